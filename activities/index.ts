@@ -1,0 +1,16 @@
+/** All activities of the `processFile` workflow, built from injected clients. */
+import { createComputeActivities, type ComputeDeps } from './compute';
+import { createQueueActivities, type QueueDeps } from './queue';
+import { createStorageActivities, type StorageDeps } from './storage';
+
+export type ActivityDeps = StorageDeps & QueueDeps & ComputeDeps;
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createStorageActivities(deps),
+    ...createQueueActivities(deps),
+    ...createComputeActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

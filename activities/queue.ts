@@ -1,0 +1,156 @@
+/**
+ * SQS activities. Only the workflow acknowledges a message, and only through these: keep it invisible
+ * while working, delete it once the output is verified, move it to the dead-letter queue on a permanent
+ * failure, release it for redelivery on a transient one.
+ */
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { activityInfo } from '@temporalio/activity';
+import type { QueueMessage } from '../workflows/definitions';
+
+export interface QueueDeps {
+  sqs: SQSClient;
+}
+
+interface Redrive {
+  deadLetterQueueUrl: string;
+  maxReceiveCount: number;
+}
+
+/** Why a message leaves the queue for the dead-letter queue. */
+export interface DeadLetterReason {
+  type: string;
+  message: string;
+}
+
+/** Message attributes carried to the dead-letter queue, so the reason travels with the message. */
+export const DLQ_ATTRIBUTES = {
+  reason: 'failure-reason',
+  type: 'failure-type',
+  workflowId: 'workflow-id',
+  sourceQueue: 'source-queue',
+} as const;
+
+function byQueue(messages: readonly QueueMessage[]): Map<string, QueueMessage[]> {
+  const groups = new Map<string, QueueMessage[]>();
+  for (const m of messages) groups.set(m.queueUrl, [...(groups.get(m.queueUrl) ?? []), m]);
+  return groups;
+}
+
+/** Batch entry ids must be short and unique within a batch. */
+const entryId = (i: number) => `m${i}`;
+
+export function createQueueActivities({ sqs }: QueueDeps) {
+  const redrives = new Map<string, Promise<Redrive | undefined>>();
+
+  /** The queue's redrive policy (dead-letter queue and receive limit), read once per queue. */
+  function redriveOf(queueUrl: string): Promise<Redrive | undefined> {
+    let found = redrives.get(queueUrl);
+    if (!found) {
+      found = (async () => {
+        const { Attributes } = await sqs.send(
+          new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['RedrivePolicy'] }),
+        );
+        if (!Attributes?.RedrivePolicy) return undefined;
+        const policy = JSON.parse(Attributes.RedrivePolicy) as { deadLetterTargetArn: string; maxReceiveCount: number };
+        const name = policy.deadLetterTargetArn.split(':').pop()!;
+        const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+        return { deadLetterQueueUrl: QueueUrl!, maxReceiveCount: Number(policy.maxReceiveCount) };
+      })();
+      found.catch(() => redrives.delete(queueUrl));
+      redrives.set(queueUrl, found);
+    }
+    return found;
+  }
+
+  async function changeVisibility(messages: readonly QueueMessage[], seconds: number): Promise<void> {
+    for (const [queueUrl, group] of byQueue(messages)) {
+      for (let i = 0; i < group.length; i += 10) {
+        const batch = group.slice(i, i + 10);
+        const out = await sqs.send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: queueUrl,
+            Entries: batch.map((m, j) => ({ Id: entryId(j), ReceiptHandle: m.receiptHandle, VisibilityTimeout: seconds })),
+          }),
+        );
+        // A message already deleted (a duplicate acknowledged elsewhere) cannot be extended: nothing to keep.
+        const failed = (out.Failed ?? []).filter((f) => f.SenderFault !== true);
+        if (failed.length > 0) throw new Error(`ChangeMessageVisibility failed on ${queueUrl}: ${JSON.stringify(failed)}`);
+      }
+    }
+  }
+
+  async function deleteMessages(messages: readonly QueueMessage[]): Promise<void> {
+    for (const [queueUrl, group] of byQueue(messages)) {
+      for (let i = 0; i < group.length; i += 10) {
+        const batch = group.slice(i, i + 10);
+        const out = await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: queueUrl,
+            Entries: batch.map((m, j) => ({ Id: entryId(j), ReceiptHandle: m.receiptHandle })),
+          }),
+        );
+        const failed = (out.Failed ?? []).filter((f) => f.SenderFault !== true);
+        if (failed.length > 0) throw new Error(`DeleteMessage failed on ${queueUrl}: ${JSON.stringify(failed)}`);
+      }
+    }
+  }
+
+  async function deadLetter(messages: readonly QueueMessage[], reason: DeadLetterReason): Promise<void> {
+    for (const m of messages) {
+      const redrive = await redriveOf(m.queueUrl);
+      if (!redrive) {
+        throw new Error(`queue ${m.queueUrl} has no redrive policy: give it a dead-letter queue (maxReceiveCount 5)`);
+      }
+      await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: redrive.deadLetterQueueUrl,
+          MessageBody: m.body,
+          MessageAttributes: {
+            [DLQ_ATTRIBUTES.reason]: { DataType: 'String', StringValue: reason.message.slice(0, 4096) },
+            [DLQ_ATTRIBUTES.type]: { DataType: 'String', StringValue: reason.type },
+            [DLQ_ATTRIBUTES.workflowId]: { DataType: 'String', StringValue: activityInfo().workflowExecution?.workflowId ?? 'none' },
+            [DLQ_ATTRIBUTES.sourceQueue]: { DataType: 'String', StringValue: m.queueUrl },
+          },
+        }),
+      );
+      await deleteMessages([m]);
+    }
+  }
+
+  return {
+    /** Keeps the messages invisible for `seconds` more, so a long run is not redelivered. */
+    async extendVisibility(messages: QueueMessage[], seconds: number): Promise<void> {
+      await changeVisibility(messages, seconds);
+    },
+
+    /** Deletes the messages: the output is verified. */
+    async acknowledge(messages: QueueMessage[]): Promise<void> {
+      await deleteMessages(messages);
+    },
+
+    /** Permanent failure: the message moves to the dead-letter queue with the reason as attributes. */
+    async moveToDeadLetter(messages: QueueMessage[], reason: DeadLetterReason): Promise<void> {
+      await deadLetter(messages, reason);
+    },
+
+    /**
+     * Transient failure that outlived its retries: the message becomes visible again so SQS redelivers
+     * it, unless it has used its receives, in which case it goes to the dead-letter queue with the reason
+     * (SQS would move it there on the next receive, but without saying why).
+     */
+    async release(messages: QueueMessage[], reason: DeadLetterReason): Promise<void> {
+      for (const m of messages) {
+        const redrive = await redriveOf(m.queueUrl);
+        if (redrive && m.receiveCount >= redrive.maxReceiveCount) await deadLetter([m], reason);
+        else await changeVisibility([m], 0);
+      }
+    },
+  };
+}

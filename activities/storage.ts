@@ -1,0 +1,119 @@
+/** S3 activities: inspect the notified object, verify the processor's output. */
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ApplicationFailure } from '@temporalio/common';
+import { isNotFound, isPreconditionFailed } from '../common/aws';
+import { OUTPUT_METADATA } from '../common/jobs';
+import { FailureType, type ObjectRef } from '../workflows/definitions';
+
+export interface StorageDeps {
+  s3: S3Client;
+  /** Bucket the processors write to; verification reads it. */
+  outputBucket: string;
+}
+
+/** What HeadObject says of the notified object version. */
+export interface ObjectInfo {
+  bucket: string;
+  key: string;
+  size: number;
+  contentType?: string;
+  etag: string;
+  versionId?: string;
+  /** User metadata (`x-amz-meta-*`), keys in lower case. */
+  metadata: Record<string, string>;
+}
+
+export interface VerifyOutputInput {
+  key: string;
+  source: { etag: string; versionId?: string };
+}
+
+export interface VerifiedOutput {
+  bucket: string;
+  key: string;
+  size: number;
+}
+
+const unquote = (etag: string | undefined) => (etag ?? '').replace(/^"|"$/g, '');
+
+export function createStorageActivities({ s3, outputBucket }: StorageDeps) {
+  return {
+    /**
+     * HeadObject on the notified version. A missing object is permanent; one overwritten since the
+     * notification is superseded (its newer version has a notification of its own).
+     */
+    async inspectObject(ref: ObjectRef): Promise<ObjectInfo> {
+      const uri = `s3://${ref.bucket}/${ref.key}`;
+      try {
+        const head = await s3.send(
+          new HeadObjectCommand({
+            Bucket: ref.bucket,
+            Key: ref.key,
+            ...(ref.versionId ? { VersionId: ref.versionId } : {}),
+            ...(ref.etag && !ref.versionId ? { IfMatch: `"${ref.etag}"` } : {}),
+          }),
+        );
+        return {
+          bucket: ref.bucket,
+          key: ref.key,
+          size: head.ContentLength ?? 0,
+          ...(head.ContentType ? { contentType: head.ContentType } : {}),
+          etag: unquote(head.ETag),
+          ...(head.VersionId && head.VersionId !== 'null' ? { versionId: head.VersionId } : {}),
+          metadata: Object.fromEntries(Object.entries(head.Metadata ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
+        };
+      } catch (err) {
+        if (isNotFound(err)) {
+          throw ApplicationFailure.create({
+            message: `${uri} does not exist: it was deleted after the notification. Upload it again to process it.`,
+            type: FailureType.objectMissing,
+            nonRetryable: true,
+            cause: err as Error,
+          });
+        }
+        if (isPreconditionFailed(err)) {
+          throw ApplicationFailure.create({
+            message: `${uri} was overwritten after the notification (ETag ${ref.etag} is gone); its newer version is processed by its own workflow.`,
+            type: FailureType.objectSuperseded,
+            nonRetryable: true,
+            cause: err as Error,
+          });
+        }
+        throw err;
+      }
+    },
+
+    /** The output exists, is not empty and was produced from this object version. Retryable otherwise. */
+    async verifyOutput({ key, source }: VerifyOutputInput): Promise<VerifiedOutput> {
+      const uri = `s3://${outputBucket}/${key}`;
+      let head;
+      try {
+        head = await s3.send(new HeadObjectCommand({ Bucket: outputBucket, Key: key }));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        throw ApplicationFailure.create({
+          message: `output ${uri} is missing although the processor succeeded`,
+          type: FailureType.outputInvalid,
+          cause: err as Error,
+        });
+      }
+      const meta = head.Metadata ?? {};
+      const problems = [
+        (head.ContentLength ?? 0) > 0 ? undefined : 'it is empty',
+        meta[OUTPUT_METADATA.sourceEtag] === source.etag
+          ? undefined
+          : `it was produced from ETag ${meta[OUTPUT_METADATA.sourceEtag] ?? '(none)'}, not ${source.etag}`,
+        !source.versionId || meta[OUTPUT_METADATA.sourceVersionId] === source.versionId
+          ? undefined
+          : `it was produced from version ${meta[OUTPUT_METADATA.sourceVersionId] ?? '(none)'}, not ${source.versionId}`,
+      ].filter((p): p is string => p !== undefined);
+      if (problems.length > 0) {
+        throw ApplicationFailure.create({
+          message: `output ${uri} failed verification: ${problems.join('; ')}`,
+          type: FailureType.outputInvalid,
+        });
+      }
+      return { bucket: outputBucket, key, size: head.ContentLength ?? 0 };
+    },
+  };
+}

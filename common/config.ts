@@ -1,0 +1,109 @@
+/**
+ * Every environment variable the project reads is declared here, once, with its schema and meaning.
+ * Each process parses the subset it needs at start-up with {@link loadConfig} and fails fast with a
+ * message naming the variable, what it expected and what it means.
+ */
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(1).max(65535);
+const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.stringbool();
+
+/** The schema of every variable, with a description shown when it is missing or wrong. */
+export const ENV = {
+  AWS_REGION: z.string().min(1).default('us-east-1').describe('AWS region of the buckets and queues'),
+  AWS_ENDPOINT_URL: z
+    .url()
+    .optional()
+    .describe('AWS API endpoint override, e.g. http://127.0.0.1:5000 for the moto emulator'),
+
+  TEMPORAL_ADDRESS: z.string().min(1).default('localhost:7233').describe('Temporal frontend host:port'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default').describe('Temporal namespace'),
+  TEMPORAL_TASK_QUEUE: z
+    .string()
+    .min(1)
+    .default('file-pipeline')
+    .describe('task queue the worker polls and the ingress starts workflows on'),
+  TEMPORAL_API_KEY: z.string().min(1).optional().describe('Temporal Cloud API key (implies TLS)'),
+  TEMPORAL_TLS: bool.default(false).describe('connect to Temporal with TLS ("true" or "false")'),
+  TEMPORAL_TLS_CERT_PATH: z.string().min(1).optional().describe('path of the mTLS client certificate (PEM)'),
+  TEMPORAL_TLS_KEY_PATH: z.string().min(1).optional().describe('path of the mTLS client key (PEM)'),
+  TEMPORAL_TLS_CA_PATH: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('path of a CA certificate (PEM) for a self-hosted server'),
+
+  QUEUE_URL: z.url().describe('URL of the SQS queue that receives the input bucket notifications'),
+  OUTPUT_BUCKET: z.string().min(3).describe('bucket the processed outputs are written to'),
+  INGRESS_WAIT_SECONDS: seconds(0, 20).default(20).describe('SQS long-poll wait time, 0-20 seconds'),
+  INGRESS_MAX_MESSAGES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10)
+    .default(10)
+    .describe('messages per SQS receive, 1-10'),
+  VISIBILITY_TIMEOUT_SECONDS: seconds(10, 43200)
+    .default(300)
+    .describe('how long a workflow keeps its message invisible per extension, 10-43200 seconds'),
+  COMPUTE_TIMEOUT_SECONDS: seconds(10, 86400)
+    .default(3600)
+    .describe('longest time one processor run may take, 10-86400 seconds'),
+  HEARTBEAT_SECONDS: seconds(1, 600).default(10).describe('how often the compute activity heartbeats'),
+
+  SOURCE_BUCKET: z.string().min(3).describe('processor: bucket of the object to process'),
+  OBJECT_KEY: z.string().min(1).describe('processor: key of the object to process'),
+  SOURCE_ETAG: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('processor: ETag (without quotes) of the object version the run must read'),
+  SOURCE_VERSION_ID: z.string().min(1).optional().describe('processor: S3 versionId of the object to read'),
+  DEST_BUCKET: z.string().min(3).describe('processor: bucket to write the output to'),
+  DEST_KEY: z.string().min(1).describe('processor: key of the output object'),
+  JOB: z.string().min(1).describe('processor: job to run, e.g. csv-transform or text-to-pdf'),
+  PROCESSED_AT: z.iso
+    .datetime()
+    .optional()
+    .describe('processor: ISO-8601 UTC timestamp stamped on the output (defaults to now)'),
+
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('log verbosity'),
+  TEMPORAL_CLI_PATH: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('path of the temporal CLI to use instead of the one on PATH or in .tools/'),
+  MOTO_PORT: port.optional().describe('port for the moto server of npm run dev (default: a free port)'),
+} as const;
+
+export type EnvName = keyof typeof ENV;
+type Picked<K extends EnvName> = z.infer<z.ZodObject<Pick<typeof ENV, K>>>;
+
+/** A configuration problem, thrown at start-up before any work is done. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Parses the named variables from `env` (default: `process.env`).
+ * @throws ConfigError listing every invalid or missing variable with its meaning.
+ */
+export function loadConfig<K extends EnvName>(
+  component: string,
+  names: readonly K[],
+  env: NodeJS.ProcessEnv = process.env,
+): Picked<K> {
+  const shape = Object.fromEntries(names.map((n) => [n, ENV[n]])) as Pick<typeof ENV, K>;
+  const values = Object.fromEntries(names.map((n) => [n, env[n] === '' ? undefined : env[n]]));
+  const parsed = z.object(shape).safeParse(values);
+  if (parsed.success) return parsed.data as Picked<K>;
+  const lines = parsed.error.issues.map((issue) => {
+    const name = String(issue.path[0]) as EnvName;
+    const got = values[name] === undefined ? 'it is not set' : `got ${JSON.stringify(values[name])}`;
+    return `  ${name}: ${issue.message} (${got}). ${name} is the ${ENV[name].description ?? 'setting'}.`;
+  });
+  throw new ConfigError(
+    `${component}: invalid configuration:\n${lines.join('\n')}\nSet the variable(s) in the environment and start it again.`,
+  );
+}

@@ -1,0 +1,327 @@
+/**
+ * The local stack: a Temporal dev server, a moto server (S3 + SQS) provisioned like the AWS deployment,
+ * and optionally the worker and the ingress as real processes. Used by `npm run dev`, `npm run demo` and
+ * the tests. Start-up waits for real readiness; `stop()` (and process exit) stops every process started.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import {
+  CreateBucketCommand,
+  PutBucketNotificationConfigurationCommand,
+  PutBucketVersioningCommand,
+} from '@aws-sdk/client-s3';
+import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { Connection } from '@temporalio/client';
+import type { SearchAttributeType } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import { createAwsClients, type AwsClients } from '../common/aws';
+import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
+import { SA, TASK_QUEUE } from '../workflows/definitions';
+import { ensureTools, REPO_ROOT } from './tools';
+
+export interface StackOptions {
+  /** Fixed ports (`npm run dev`); free ports are picked for any left out. */
+  ports?: { temporal?: number; ui?: number; moto?: number };
+  /** Serve the Temporal web UI. @default false */
+  ui?: boolean;
+  /** Start the worker and the ingress as child processes. @default true */
+  processes?: boolean;
+  /** VisibilityTimeout of the queue, i.e. how soon an unacknowledged message is redelivered. @default 60 */
+  queueVisibilityTimeoutSeconds?: number;
+  /** Extra environment for the worker and the ingress. */
+  env?: Record<string, string>;
+  /** Where progress lines and the children's output go. @default nothing */
+  log?: (line: string) => void;
+}
+
+/** The names the launcher provisions: the same shape the CDK app creates on AWS. */
+export const STACK_NAMES = {
+  inputBucket: 'pipeline-input',
+  outputBucket: 'pipeline-output',
+  queue: 'pipeline-events',
+  deadLetterQueue: 'pipeline-events-dlq',
+  maxReceiveCount: 5,
+} as const;
+
+export interface Stack {
+  temporalAddress: string;
+  namespace: string;
+  taskQueue: string;
+  uiUrl?: string;
+  awsEndpoint: string;
+  region: string;
+  inputBucket: string;
+  outputBucket: string;
+  queueUrl: string;
+  deadLetterQueueUrl: string;
+  /** The environment the worker and ingress run with; tests reuse it for in-process clients. */
+  env: Record<string, string>;
+  aws: AwsClients;
+  stop(): Promise<void>;
+}
+
+/** A component failed to start; the message names it and what to do. */
+export class StackError extends Error {
+  override name = 'StackError';
+}
+
+const READY_TIMEOUT_MS = 90_000;
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+interface Managed {
+  name: string;
+  child: ChildProcess;
+  /** Recent output, for the error message when it dies. */
+  tail(): string;
+  exited: Promise<number | null>;
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns true, the process dies, or the deadline passes. */
+async function waitUntil(what: string, proc: Managed | undefined, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let lastError = '';
+  let delay = 50;
+  while (Date.now() < deadline) {
+    if (proc && proc.child.exitCode !== null) {
+      throw new StackError(`${what} exited with code ${proc.child.exitCode} while starting:\n${proc.tail()}`);
+    }
+    try {
+      if (await check()) return;
+    } catch (err) {
+      lastError = (err as Error).message;
+    }
+    await pause(delay);
+    delay = Math.min(delay * 2, 500);
+  }
+  throw new StackError(
+    `${what} was not ready after ${READY_TIMEOUT_MS / 1000}s${lastError ? ` (last error: ${lastError})` : ''}` +
+      (proc ? `\n${proc.tail()}` : ''),
+  );
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const log = options.log ?? (() => {});
+  const started: Managed[] = [];
+  const connections: Connection[] = [];
+  let aws: AwsClients | undefined;
+  const killAll = () => started.forEach((p) => p.child.exitCode === null && p.child.kill('SIGKILL'));
+  process.once('exit', killAll);
+
+  const launch = (name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): Managed => {
+    const child = spawn(cmd, args, { env, cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let tail = '';
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      tail = (tail + text).slice(-8192);
+      for (const line of text.split('\n')) if (line.trim()) log(`${name} | ${line}`);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    const exited = new Promise<number | null>((resolve) => {
+      child.once('exit', (code) => resolve(code));
+      child.once('error', (err) => {
+        tail += `\n${err.message}`;
+        resolve(-1);
+      });
+    });
+    const managed = { name, child, tail: () => tail, exited };
+    started.push(managed);
+    return managed;
+  };
+
+  const stop = async () => {
+    for (const c of connections) await c.close().catch(() => {});
+    aws?.s3.destroy();
+    aws?.sqs.destroy();
+    // Reverse order: ingress and worker first, the servers last.
+    for (const p of [...started].reverse()) {
+      if (p.child.exitCode === null && p.child.signalCode === null) {
+        p.child.kill('SIGTERM');
+        const timer = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
+        await p.exited;
+        clearTimeout(timer);
+      }
+    }
+    process.removeListener('exit', killAll);
+  };
+
+  try {
+    const tools = ensureTools(log);
+    const want = options.ports ?? {};
+    for (const [name, port] of Object.entries(want)) {
+      if (port !== undefined && !(await portIsFree(port))) {
+        throw new StackError(
+          `port ${port} (${name}) is in use: another "npm run dev" or Temporal server may be running. Stop it, or choose another port.`,
+        );
+      }
+    }
+    const temporalPort = want.temporal ?? (await freePort());
+    const motoPort = want.moto ?? (await freePort());
+    const uiPort = options.ui ? (want.ui ?? (await freePort())) : undefined;
+    const temporalAddress = `127.0.0.1:${temporalPort}`;
+    const namespace = 'default';
+    const region = 'us-east-1';
+    const awsEndpoint = `http://127.0.0.1:${motoPort}`;
+
+    log(`starting Temporal dev server on ${temporalAddress} and moto on ${awsEndpoint}`);
+    const temporalProc = launch(
+      'temporal',
+      tools.temporal,
+      [
+        'server',
+        'start-dev',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(temporalPort),
+        '--http-port',
+        String(await freePort()),
+        '--metrics-port',
+        String(await freePort()),
+        '--log-level',
+        'error',
+        ...(uiPort ? ['--ui-port', String(uiPort), '--ui-disable-news-fetch'] : ['--headless']),
+        ...Object.values(SA).flatMap((key) => ['--search-attribute', `${key.name}=${searchAttributeTypeName(key.type)}`]),
+      ],
+      process.env,
+    );
+    const motoProc = launch('moto', tools.motoPython, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(motoPort)], {
+      ...process.env,
+      PYTHONUNBUFFERED: '1',
+    });
+
+    const connection = await (async () => {
+      let conn: Connection | undefined;
+      await waitUntil('Temporal dev server', temporalProc, async () => {
+        conn ??= await Connection.connect({ address: temporalAddress, connectTimeout: 1000 });
+        const { customAttributes } = await conn.operatorService.listSearchAttributes({ namespace });
+        return Object.values(SA).every((key) => customAttributes?.[key.name] !== undefined);
+      });
+      connections.push(conn!);
+      return conn!;
+    })();
+    await waitUntil('moto server', motoProc, async () => (await fetch(`${awsEndpoint}/moto-api/`)).ok);
+
+    const credentials = { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
+    Object.assign(process.env, { ...credentials, AWS_REGION: region });
+    aws = createAwsClients({ AWS_REGION: region, AWS_ENDPOINT_URL: awsEndpoint });
+    const { queueUrl, deadLetterQueueUrl } = await provision(aws, options.queueVisibilityTimeoutSeconds ?? 60);
+
+    const env: Record<string, string> = {
+      ...credentials,
+      AWS_REGION: region,
+      AWS_ENDPOINT_URL: awsEndpoint,
+      TEMPORAL_ADDRESS: temporalAddress,
+      TEMPORAL_NAMESPACE: namespace,
+      TEMPORAL_TASK_QUEUE: TASK_QUEUE,
+      QUEUE_URL: queueUrl,
+      OUTPUT_BUCKET: STACK_NAMES.outputBucket,
+      ...options.env,
+    };
+
+    if (options.processes ?? true) {
+      const node = (entry: string): [string, string[]] => [process.execPath, ['--import', 'tsx', join(REPO_ROOT, entry)]];
+      const worker = launch('worker', ...node('workers/main.ts'), { ...process.env, ...env });
+      await waitUntil('worker', worker, async () => {
+        const { pollers } = await connection.workflowService.describeTaskQueue({
+          namespace,
+          taskQueue: { name: env.TEMPORAL_TASK_QUEUE },
+          taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        });
+        return (pollers?.length ?? 0) > 0;
+      });
+      const ingress = launch('ingress', ...node('ingress/main.ts'), { ...process.env, ...env });
+      await waitUntil('ingress', ingress, () => Promise.resolve(ingress.tail().includes(INGRESS_READY_MESSAGE)));
+    }
+
+    return {
+      temporalAddress,
+      namespace,
+      taskQueue: env.TEMPORAL_TASK_QUEUE!,
+      ...(uiPort ? { uiUrl: `http://localhost:${uiPort}` } : {}),
+      awsEndpoint,
+      region,
+      inputBucket: STACK_NAMES.inputBucket,
+      outputBucket: STACK_NAMES.outputBucket,
+      queueUrl,
+      deadLetterQueueUrl,
+      env,
+      aws,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** The dev server's spelling of a search attribute type (`--search-attribute Name=Keyword`). */
+function searchAttributeTypeName(type: SearchAttributeType): string {
+  const names: Record<SearchAttributeType, string> = {
+    TEXT: 'Text',
+    KEYWORD: 'Keyword',
+    INT: 'Int',
+    DOUBLE: 'Double',
+    BOOL: 'Bool',
+    DATETIME: 'Datetime',
+    KEYWORD_LIST: 'KeywordList',
+  };
+  return names[type];
+}
+
+/** Buckets, queue with redrive to a DLQ, and the input bucket's ObjectCreated notification to the queue. */
+async function provision(aws: AwsClients, visibilityTimeoutSeconds: number) {
+  const { s3, sqs } = aws;
+  await s3.send(new CreateBucketCommand({ Bucket: STACK_NAMES.inputBucket }));
+  await s3.send(new CreateBucketCommand({ Bucket: STACK_NAMES.outputBucket }));
+  await s3.send(
+    new PutBucketVersioningCommand({ Bucket: STACK_NAMES.inputBucket, VersioningConfiguration: { Status: 'Enabled' } }),
+  );
+  const arnOf = async (url: string) =>
+    (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes!
+      .QueueArn!;
+  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: STACK_NAMES.deadLetterQueue }));
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: STACK_NAMES.queue,
+      Attributes: {
+        VisibilityTimeout: String(visibilityTimeoutSeconds),
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: await arnOf(dlq.QueueUrl!),
+          maxReceiveCount: STACK_NAMES.maxReceiveCount,
+        }),
+      },
+    }),
+  );
+  await s3.send(
+    new PutBucketNotificationConfigurationCommand({
+      Bucket: STACK_NAMES.inputBucket,
+      NotificationConfiguration: {
+        QueueConfigurations: [{ QueueArn: await arnOf(queue.QueueUrl!), Events: ['s3:ObjectCreated:*'] }],
+      },
+    }),
+  );
+  return { queueUrl: queue.QueueUrl!, deadLetterQueueUrl: dlq.QueueUrl! };
+}

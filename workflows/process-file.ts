@@ -1,0 +1,192 @@
+/**
+ * `processFile`: one workflow per object version. It reads like the flow of design.md:
+ * inspect → route → choose the job → run it → verify the output → acknowledge the SQS message.
+ * Mechanics live in the activities; this file only decides.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { chooseJob, isJobName, JOB_NAMES, outputKeyFor } from '../common/jobs';
+import {
+  FailureType,
+  messageReceivedSignal,
+  progressQuery,
+  SA,
+  type ProcessFileInput,
+  type ProcessFileResult,
+  type Progress,
+  type QueueMessage,
+  type Route,
+  type Stage,
+} from './definitions';
+
+const quick = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
+});
+
+/** Metadata key that routes a file: `pool` → AWS Batch (Fargate Spot); anything else → ECS Fargate. */
+const PROCESSOR_TYPE = 'processor-type';
+const JOB = 'job';
+
+export function routeFor(processorType: string | undefined): Route {
+  return processorType === 'pool' ? 'batch' : 'ecs';
+}
+
+interface Failure {
+  type: string;
+  message: string;
+  permanent: boolean;
+}
+
+/** The application failure behind an error, whether thrown here or by an activity. */
+function failureOf(err: unknown): Failure {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure) {
+    return { type: cause.type ?? 'Error', message: cause.message, permanent: cause.nonRetryable === true };
+  }
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return { type: 'Transient', message, permanent: false };
+}
+
+export async function processFile({ object, options = {} }: ProcessFileInput): Promise<ProcessFileResult> {
+  const visibilitySeconds = options.visibilityTimeoutSeconds ?? 300;
+  const compute = proxyActivities<Activities>({
+    startToCloseTimeout: `${options.computeTimeoutSeconds ?? 3600} seconds`,
+    heartbeatTimeout: '1 minute',
+    retry: {
+      initialInterval: `${options.computeRetry?.initialIntervalSeconds ?? 5} seconds`,
+      backoffCoefficient: 2,
+      maximumInterval: '10 minutes',
+      maximumAttempts: options.computeRetry?.maximumAttempts ?? 3,
+    },
+  });
+
+  /** Messages by id, each with its latest receipt handle; duplicates of one notification all land here. */
+  const messages = new Map<string, QueueMessage>();
+  const acknowledged = new Set<string>();
+  const progress: Progress = { stage: 'received', messages: 0 };
+
+  setHandler(messageReceivedSignal, (m) => {
+    const known = messages.get(m.messageId);
+    if (!known || m.receiveCount >= known.receiveCount) messages.set(m.messageId, m);
+    progress.messages = messages.size;
+  });
+  setHandler(progressQuery, () => progress);
+
+  const setStage = (stage: Stage) => {
+    progress.stage = stage;
+    upsertSearchAttributes([{ key: SA.stage, value: stage }]);
+  };
+  const pending = () => [...messages.values()].filter((m) => !acknowledged.has(m.messageId));
+
+  /** Acknowledges every message, including any that arrives while acknowledging. */
+  const acknowledgeAll = async () => {
+    for (let batch = pending(); batch.length > 0; batch = pending()) {
+      await quick.acknowledge(batch);
+      for (const m of batch) acknowledged.add(m.messageId);
+    }
+  };
+
+  // Keep the messages invisible while working: extend at once (the queue's own timeout may be short),
+  // then every third of the extension.
+  let finished = false;
+  const keeper = (async () => {
+    await condition(() => messages.size > 0 || finished);
+    while (!finished) {
+      const batch = pending();
+      if (batch.length > 0) {
+        try {
+          await quick.extendVisibility(batch, visibilitySeconds);
+        } catch {
+          // A failed extension only risks an early redelivery, which the workflow ID absorbs.
+        }
+      }
+      await condition(() => finished, `${Math.floor(visibilitySeconds / 3)} seconds`);
+    }
+  })();
+  const stopKeeper = async () => {
+    finished = true;
+    await keeper;
+  };
+
+  try {
+    setStage('inspecting');
+    const info = await quick.inspectObject(object);
+    const processorType = info.metadata[PROCESSOR_TYPE] ?? 'default';
+    const route = routeFor(info.metadata[PROCESSOR_TYPE]);
+    const job = chooseJob(info.key, info.metadata[JOB]);
+    Object.assign(progress, { route, processorType, ...(job ? { job } : {}) });
+    upsertSearchAttributes([
+      { key: SA.objectSize, value: info.size },
+      { key: SA.processorType, value: processorType },
+      { key: SA.computeBackend, value: route },
+      ...(job ? [{ key: SA.job, value: job }] : []),
+    ]);
+    if (!job || !isJobName(job)) {
+      throw ApplicationFailure.create({
+        message:
+          `no job for s3://${info.bucket}/${info.key}: ` +
+          (job ? `unknown job "${job}" in x-amz-meta-job` : 'its extension matches no job') +
+          `. Set x-amz-meta-job to one of ${JOB_NAMES.join(', ')} and upload it again.`,
+        type: FailureType.unknownJob,
+        nonRetryable: true,
+      });
+    }
+
+    setStage('processing');
+    const source = { bucket: info.bucket, key: info.key, etag: info.etag, ...(info.versionId ? { versionId: info.versionId } : {}) };
+    const processedAt = new Date(workflowInfo().runStartTime).toISOString();
+    const run = await compute.runProcessor({ route, job, source, destinationKey: outputKeyFor(info.key, job), processedAt });
+    progress.executor = run.executor;
+    progress.output = `s3://${run.destination.bucket}/${run.destination.key}`;
+
+    setStage('verifying');
+    const output = await quick.verifyOutput({ key: run.destination.key, source });
+
+    setStage('acknowledging');
+    await stopKeeper();
+    await acknowledgeAll();
+    setStage('done');
+    return {
+      status: 'processed',
+      object: { ...object, size: info.size, etag: info.etag },
+      route,
+      processorType,
+      job,
+      executor: run.executor,
+      output,
+      processedAt,
+      stats: run.stats,
+      messagesAcknowledged: acknowledged.size,
+    };
+  } catch (err) {
+    await stopKeeper();
+    const failure = failureOf(err);
+    progress.error = failure.message;
+    if (failure.type === FailureType.objectSuperseded) {
+      await acknowledgeAll();
+      setStage('skipped');
+      return { status: 'skipped', object, reason: failure.message, messagesAcknowledged: acknowledged.size };
+    }
+    setStage('failed');
+    const batch = pending();
+    if (batch.length > 0) {
+      if (failure.permanent) await quick.moveToDeadLetter(batch, failure);
+      else await quick.release(batch, failure);
+    }
+    throw ApplicationFailure.create({
+      message: `s3://${object.bucket}/${object.key}: ${failure.message}`,
+      type: failure.type,
+      nonRetryable: true,
+      cause: err instanceof Error ? err : undefined,
+    });
+  }
+}
