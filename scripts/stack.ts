@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import {
   CreateBucketCommand,
   PutBucketNotificationConfigurationCommand,
-  PutBucketVersioningCommand,
 } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { Connection } from '@temporalio/client';
@@ -43,6 +42,15 @@ export const STACK_NAMES = {
   deadLetterQueue: 'pipeline-events-dlq',
   maxReceiveCount: 5,
 } as const;
+
+/** Where `npm run dev` describes the running stack for `npm run upload`. */
+export const STACK_FILE = join(REPO_ROOT, '.data', 'stack.json');
+
+export interface RunningStack {
+  env: Record<string, string>;
+  inputBucket: string;
+  uiUrl: string;
+}
 
 export interface Stack {
   temporalAddress: string;
@@ -296,9 +304,6 @@ async function provision(aws: AwsClients, visibilityTimeoutSeconds: number) {
   const { s3, sqs } = aws;
   await s3.send(new CreateBucketCommand({ Bucket: STACK_NAMES.inputBucket }));
   await s3.send(new CreateBucketCommand({ Bucket: STACK_NAMES.outputBucket }));
-  await s3.send(
-    new PutBucketVersioningCommand({ Bucket: STACK_NAMES.inputBucket, VersioningConfiguration: { Status: 'Enabled' } }),
-  );
   const arnOf = async (url: string) =>
     (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes!
       .QueueArn!;

@@ -1,0 +1,92 @@
+/**
+ * `npm run demo`: starts the local stack, uploads the sample files on both routes, waits for every
+ * workflow, prints a table, stops the stack. Exits 0 only if every output is present and both queues are empty.
+ */
+import { join } from 'node:path';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { Client, Connection } from '@temporalio/client';
+import { isNotFound } from '../common/aws';
+import { awaitWorkflow, queueDepth, uploadFile, type UploadOptions, type WorkflowOutcome } from './pipeline-client';
+import { startStack } from './stack';
+
+const SAMPLES = join(__dirname, 'samples');
+
+/** Each sample on each route: the `pool` ones go to Batch, the others to ECS. */
+const UPLOADS: { file: string; key: string; options: UploadOptions }[] = [
+  { file: 'transactions.csv', key: 'batch/transactions.csv', options: { processorType: 'pool' } },
+  { file: 'transactions.csv', key: 'ecs/transactions.csv', options: {} },
+  { file: 'operations-log.txt', key: 'batch/operations-log.txt', options: { processorType: 'pool' } },
+  { file: 'release-notes.md', key: 'ecs/release-notes.md', options: { processorType: 'on-demand' } },
+];
+
+const TIMEOUT_MS = 120_000;
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
+
+async function main(): Promise<number> {
+  const verbose = process.argv.includes('--verbose');
+  process.stdout.write('starting the local stack (Temporal dev server, moto, worker, ingress)…\n');
+  const stack = await startStack({ log: verbose ? (l) => process.stderr.write(`${l}\n`) : undefined });
+  const connection = await Connection.connect({ address: stack.temporalAddress });
+  try {
+    const client = new Client({ connection, namespace: stack.namespace });
+    const refs = await Promise.all(
+      UPLOADS.map((u) => uploadFile(stack.aws.s3, stack.inputBucket, u.key, join(SAMPLES, u.file), u.options)),
+    );
+    process.stdout.write(`uploaded ${refs.length} files to s3://${stack.inputBucket}; waiting for their workflows…\n\n`);
+    const outcomes: WorkflowOutcome[] = await Promise.all(refs.map((ref) => awaitWorkflow(client, ref, TIMEOUT_MS)));
+
+    const rows = [['file', 'route', 'workflow ID', 'status', 'output key', 'seconds']];
+    let ok = true;
+    for (const [i, outcome] of outcomes.entries()) {
+      const seconds = outcome.status === 'timed-out' ? '-' : outcome.seconds.toFixed(1);
+      if (outcome.status !== 'completed' || outcome.result.status !== 'processed' || !outcome.result.output) {
+        ok = false;
+        rows.push([UPLOADS[i]!.key, '-', outcome.workflowId, outcome.status, '-', seconds]);
+        if (outcome.status === 'failed') process.stderr.write(`${UPLOADS[i]!.key}: ${outcome.error}\n`);
+        continue;
+      }
+      const { result } = outcome;
+      const present = await stack.aws.s3
+        .send(new HeadObjectCommand({ Bucket: result.output!.bucket, Key: result.output!.key }))
+        .then(
+          (h) => (h.ContentLength ?? 0) > 0,
+          (err: unknown) => (isNotFound(err) ? false : Promise.reject(err)),
+        );
+      ok &&= present;
+      rows.push([
+        UPLOADS[i]!.key,
+        `${result.route} (${result.executor})`,
+        outcome.workflowId,
+        present ? 'processed' : 'output missing',
+        result.output!.key,
+        seconds,
+      ]);
+    }
+    process.stdout.write(`${table(rows)}\n\n`);
+
+    const [queued, dead] = await Promise.all([
+      queueDepth(stack.aws.sqs, stack.queueUrl),
+      queueDepth(stack.aws.sqs, stack.deadLetterQueueUrl),
+    ]);
+    process.stdout.write(`queue: ${queued} message(s), dead-letter queue: ${dead} message(s)\n`);
+    ok &&= queued === 0 && dead === 0;
+    process.stdout.write(ok ? 'demo passed: every file processed, both queues empty\n' : 'demo FAILED\n');
+    return ok ? 0 : 1;
+  } finally {
+    await connection.close();
+    await stack.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`demo failed: ${(err as Error).message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,51 @@
+/**
+ * `npm run dev`: the whole local stack in the foreground, on the usual ports (Temporal 7233, UI 8233,
+ * moto 5000 or MOTO_PORT), until Ctrl-C. `npm run upload` finds it through `.data/stack.json`.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { loadConfig } from '../common/config';
+import { STACK_FILE, startStack, type RunningStack } from './stack';
+
+async function main(): Promise<void> {
+  const { MOTO_PORT } = loadConfig('dev', ['MOTO_PORT']);
+  const stack = await startStack({
+    ports: { temporal: 7233, ui: 8233, moto: MOTO_PORT ?? 5000 },
+    ui: true,
+    log: (line) => process.stderr.write(`${line}\n`),
+  });
+  const running: RunningStack = { env: stack.env, inputBucket: stack.inputBucket, uiUrl: stack.uiUrl! };
+  mkdirSync(dirname(STACK_FILE), { recursive: true });
+  writeFileSync(STACK_FILE, JSON.stringify(running, null, 2));
+  process.stdout.write(
+    [
+      '',
+      'Local pipeline running. Ctrl-C stops everything.',
+      `  Temporal UI       ${stack.uiUrl}`,
+      `  Temporal address  ${stack.temporalAddress} (namespace ${stack.namespace}, task queue ${stack.taskQueue})`,
+      `  AWS endpoint      ${stack.awsEndpoint} (moto: S3 + SQS, region ${stack.region})`,
+      `  input bucket      s3://${stack.inputBucket}`,
+      `  output bucket     s3://${stack.outputBucket}`,
+      `  queue             ${stack.queueUrl}`,
+      `  dead-letter queue ${stack.deadLetterQueueUrl}`,
+      '',
+      'Upload a file:      npm run upload -- FILE [--processor-type pool] [--job NAME]',
+      `Batch-routed runs:  temporal workflow list --address ${stack.temporalAddress} --query 'ProcessorType="pool"'`,
+      '',
+    ].join('\n'),
+  );
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+  });
+  process.stdout.write('stopping…\n');
+  rmSync(STACK_FILE, { force: true });
+  await stack.stop();
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`npm run dev failed: ${(err as Error).message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,88 @@
+/** What the scripts and tests do to a running pipeline: upload a file, find and await its workflow, count queues. */
+import { createReadStream, statSync } from 'node:fs';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { Upload } from '@aws-sdk/lib-storage';
+import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { workflowIdFor } from '../common/ids';
+import type { ObjectRef, ProcessFileResult } from '../workflows/definitions';
+
+export interface UploadOptions {
+  /** `pool` routes to AWS Batch; anything else to ECS. */
+  processorType?: string;
+  /** Overrides the job chosen from the key's extension. */
+  job?: string;
+}
+
+/** Uploads a local file (streamed, multipart when large) with the routing metadata; returns what S3 notifies. */
+export async function uploadFile(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  path: string,
+  options: UploadOptions = {},
+): Promise<ObjectRef> {
+  statSync(path);
+  const metadata = {
+    ...(options.processorType ? { 'processor-type': options.processorType } : {}),
+    ...(options.job ? { job: options.job } : {}),
+  };
+  await new Upload({
+    client: s3,
+    params: { Bucket: bucket, Key: key, Body: createReadStream(path), Metadata: metadata },
+  }).done();
+  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  return {
+    bucket,
+    key,
+    etag: (head.ETag ?? '').replace(/"/g, ''),
+    ...(head.VersionId && head.VersionId !== 'null' ? { versionId: head.VersionId } : {}),
+    size: head.ContentLength ?? 0,
+  };
+}
+
+export type WorkflowOutcome =
+  | { status: 'completed'; workflowId: string; result: ProcessFileResult; seconds: number }
+  | { status: 'failed'; workflowId: string; error: string; seconds: number }
+  | { status: 'timed-out'; workflowId: string };
+
+/**
+ * Waits for the workflow of an object version: it exists once the ingress has handed the notification
+ * over, so a missing workflow is waited for too, until the deadline.
+ */
+export async function awaitWorkflow(client: Client, ref: ObjectRef, timeoutMs: number): Promise<WorkflowOutcome> {
+  const workflowId = workflowIdFor(ref);
+  const deadline = Date.now() + timeoutMs;
+  let delay = 100;
+  const handle = client.workflow.getHandle(workflowId);
+  const seconds = async () => {
+    const { startTime, closeTime } = await handle.describe();
+    return ((closeTime ?? new Date()).getTime() - startTime.getTime()) / 1000;
+  };
+  while (Date.now() < deadline) {
+    try {
+      const result = (await handle.result()) as ProcessFileResult;
+      return { status: 'completed', workflowId, result, seconds: await seconds() };
+    } catch (err) {
+      if (err instanceof WorkflowFailedError) {
+        const cause = err.cause as Error | undefined;
+        return { status: 'failed', workflowId, error: cause?.message ?? err.message, seconds: await seconds() };
+      }
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 1000);
+  }
+  return { status: 'timed-out', workflowId };
+}
+
+/** Visible plus in-flight messages of a queue. */
+export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return Number(Attributes?.ApproximateNumberOfMessages ?? 0) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+}

@@ -1,0 +1,41 @@
+/** `npm run upload -- FILE [--key KEY] [--processor-type pool] [--job NAME]`: uploads to the stack of `npm run dev`. */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createAwsClients } from '../common/aws';
+import { workflowIdFor } from '../common/ids';
+import { uploadFile } from './pipeline-client';
+import { STACK_FILE, type RunningStack } from './stack';
+
+const USAGE = 'usage: npm run upload -- FILE [--key KEY] [--processor-type pool] [--job NAME]';
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { key: { type: 'string' }, 'processor-type': { type: 'string' }, job: { type: 'string' } },
+  });
+  const [file] = positionals;
+  if (!file || positionals.length > 1) throw new Error(USAGE);
+  if (!existsSync(file)) throw new Error(`${file} does not exist`);
+  if (!existsSync(STACK_FILE)) throw new Error('no local stack is running: start it with npm run dev in another terminal');
+  const stack = JSON.parse(readFileSync(STACK_FILE, 'utf8')) as RunningStack;
+  const { env } = stack;
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY });
+  const { s3 } = createAwsClients({ AWS_REGION: env.AWS_REGION!, AWS_ENDPOINT_URL: env.AWS_ENDPOINT_URL });
+  const key = values.key ?? basename(file);
+  const ref = await uploadFile(s3, stack.inputBucket, key, file, {
+    ...(values['processor-type'] ? { processorType: values['processor-type'] } : {}),
+    ...(values.job ? { job: values.job } : {}),
+  });
+  const workflowId = workflowIdFor(ref);
+  process.stdout.write(
+    `uploaded s3://${ref.bucket}/${ref.key} (${ref.size} bytes)\n` +
+      `workflow: ${workflowId}\n` +
+      `  ${stack.uiUrl}/namespaces/${env.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(workflowId)}\n`,
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`upload failed: ${(err as Error).message}\n`);
+  process.exit(1);
+});
