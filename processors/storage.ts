@@ -1,0 +1,216 @@
+/**
+ * Where processors read and write: local files (the CLI, tests) or S3 objects (containers). Outputs are
+ * all-or-nothing: an S3 upload only becomes visible when it completes, a local file only when it is renamed
+ * into place, so a failed run never leaves a partial output behind.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { PassThrough, Readable, type Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { isNotFound, isPreconditionFailed, parseS3Uri } from '../common/aws';
+import { InputMissingError } from './errors';
+
+/** A local file or an S3 object; for an input, `etag` / `versionId` pin the exact version to read. */
+export type Location =
+  | { kind: 'file'; path: string }
+  | { kind: 's3'; bucket: string; key: string; etag?: string; versionId?: string };
+
+/** An opened input. */
+export interface InputHandle {
+  stream: Readable;
+  /** Size in bytes, when known up front. */
+  contentLength?: number;
+  /** ETag of the object version being read, without quotes (S3 only). */
+  etag?: string;
+  /** S3 versionId of the object version being read (versioned buckets only). */
+  versionId?: string;
+}
+
+/** What an output is written with. */
+export interface OutputOptions {
+  contentType: string;
+  /** S3 user metadata (`x-amz-meta-*`); ignored for local files. Values are encoded by {@link s3MetadataValue}. */
+  metadata: Record<string, string>;
+}
+
+/** An output being written. End `stream` on success, then await `done`; call `abort` on failure instead. */
+export interface OutputHandle {
+  stream: Writable;
+  /** Resolves once the output is in place; rejects if storing it failed. */
+  done: Promise<void>;
+  /** Discards everything written so far: the destination is left as it was. Safe to call more than once. */
+  abort(): Promise<void>;
+}
+
+const PART_SIZE = 8 * 1024 * 1024;
+/** Parts in flight per upload: with {@link PART_SIZE}, at most about 32 MiB of output held in memory. */
+const UPLOAD_QUEUE_SIZE = 4;
+/** Large reads make the CSV scanner's per-chunk overhead negligible. */
+const FILE_READ_CHUNK = 1024 * 1024;
+
+/** `s3://bucket/key` or the path itself. */
+export function describeLocation(location: Location): string {
+  return location.kind === 's3' ? `s3://${location.bucket}/${location.key}` : location.path;
+}
+
+/** Reads a command-line argument: an `s3://bucket/key` URI, otherwise a local path. */
+export function parseLocation(arg: string): Location {
+  if (arg.startsWith('s3://')) {
+    const s3 = parseS3Uri(arg);
+    if (!s3) throw new Error(`${arg} is not a valid S3 URI: expected s3://bucket/key`);
+    return { kind: 's3', ...s3 };
+  }
+  return { kind: 'file', path: arg };
+}
+
+/**
+ * S3 user metadata travels in HTTP headers, which only carry ASCII: other values are sent RFC 2047 encoded
+ * (`=?UTF-8?B?…?=`), which S3 documents for non-ASCII metadata and returns in the same form.
+ */
+export function s3MetadataValue(value: string): string {
+  return /^[\x20-\x7e]*$/.test(value)
+    ? value
+    : `=?UTF-8?B?${Buffer.from(value, 'utf8').toString('base64')}?=`;
+}
+
+const unquote = (etag: string) => etag.replace(/^"|"$/g, '');
+
+function requireS3(s3: S3Client | undefined, location: Location): S3Client {
+  if (!s3) throw new Error(`no S3 client was given to access ${describeLocation(location)}`);
+  return s3;
+}
+
+/**
+ * Opens `location` for reading. An S3 read is pinned to `etag` (`If-Match`) and `versionId` when given.
+ * @param s3 required for an S3 location.
+ * @throws InputMissingError if the file or object does not exist, or is no longer the pinned version.
+ */
+export async function openInput(location: Location, s3?: S3Client): Promise<InputHandle> {
+  if (location.kind === 'file') return openLocalInput(location.path);
+  const client = requireS3(s3, location);
+  const uri = describeLocation(location);
+  try {
+    const res = await client.send(
+      new GetObjectCommand({
+        Bucket: location.bucket,
+        Key: location.key,
+        ...(location.etag ? { IfMatch: `"${unquote(location.etag)}"` } : {}),
+        ...(location.versionId ? { VersionId: location.versionId } : {}),
+      }),
+    );
+    if (!(res.Body instanceof Readable)) throw new Error(`GetObject ${uri} returned no readable body`);
+    return {
+      stream: res.Body,
+      ...(res.ContentLength !== undefined ? { contentLength: res.ContentLength } : {}),
+      ...(res.ETag ? { etag: unquote(res.ETag) } : {}),
+      ...(res.VersionId && res.VersionId !== 'null' ? { versionId: res.VersionId } : {}),
+    };
+  } catch (err) {
+    if (isNotFound(err)) {
+      const version = location.versionId ? ` (version ${location.versionId})` : '';
+      throw new InputMissingError(
+        `${uri}${version} does not exist (deleted or never written); upload it again`,
+        {
+          cause: err,
+        },
+      );
+    }
+    if (isPreconditionFailed(err)) {
+      throw new InputMissingError(
+        `${uri} changed since it was notified: it no longer has ETag ${location.etag ?? '?'} (a newer upload replaced it). ` +
+          'The newer version is processed on its own notification; nothing to do for this one',
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
+async function openLocalInput(path: string): Promise<InputHandle> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : `cannot be opened (${code ?? String(err)})`;
+    throw new InputMissingError(`${path} ${why}; check the path`, { cause: err });
+  }
+  const stat = await handle.stat();
+  if (!stat.isFile()) {
+    await handle.close();
+    throw new InputMissingError(`${path} is not a regular file; give the path of a file`);
+  }
+  return { stream: handle.createReadStream({ highWaterMark: FILE_READ_CHUNK }), contentLength: stat.size };
+}
+
+/**
+ * Opens `location` for writing. S3: a streaming multipart upload (8 MiB parts, 4 in flight) that creates the
+ * object only when `stream` ends. Local: a temporary file next to the destination, renamed over it when
+ * `stream` has finished.
+ * @param s3 required for an S3 location.
+ */
+export async function openOutput(
+  location: Location,
+  opts: OutputOptions,
+  s3?: S3Client,
+): Promise<OutputHandle> {
+  if (location.kind === 'file') return openLocalOutput(location.path);
+  const body = new PassThrough();
+  const upload = new Upload({
+    client: requireS3(s3, location),
+    params: {
+      Bucket: location.bucket,
+      Key: location.key,
+      Body: body,
+      ContentType: opts.contentType,
+      Metadata: Object.fromEntries(Object.entries(opts.metadata).map(([k, v]) => [k, s3MetadataValue(v)])),
+    },
+    queueSize: UPLOAD_QUEUE_SIZE,
+    partSize: PART_SIZE,
+    leavePartsOnError: false,
+  });
+  const done = upload.done().then(() => undefined);
+  // Observed here so that a failure while nobody awaits `done` yet cannot crash the process.
+  done.catch(() => undefined);
+  return {
+    stream: body,
+    done,
+    async abort() {
+      // Failing the body (instead of only Upload.abort(), which returns at once) lets the upload abort its
+      // multipart upload and settle `done`, so no parts are left behind when the process exits.
+      body.destroy(new Error(`output to ${describeLocation(location)} aborted`));
+      await done.catch(() => undefined);
+      await upload.abort();
+    },
+  };
+}
+
+async function openLocalOutput(path: string): Promise<OutputHandle> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true });
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.partial`);
+  const stream = createWriteStream(temp, { flags: 'wx' });
+  let aborted = false;
+  const done = finished(stream)
+    .then(async () => {
+      if (aborted) throw new Error(`output to ${path} aborted`);
+      await rename(temp, path);
+    })
+    .catch(async (err: unknown) => {
+      await rm(temp, { force: true });
+      throw err;
+    });
+  done.catch(() => undefined);
+  return {
+    stream,
+    done,
+    async abort() {
+      aborted = true;
+      stream.destroy();
+      await done.catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,447 @@
+/**
+ * Processor tests: csv-transform against byte-exact fixtures, chunking, broken CSV and an independent
+ * reference; text-to-pdf parsed back with pdfjs; the storage helpers; the CLI exit codes.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { csvTransform } from '../processors/csv-transform';
+import { InputMissingError, InvalidInputError } from '../processors/errors';
+import { openInput, openOutput, parseLocation, s3MetadataValue } from '../processors/storage';
+import { textToPdf } from '../processors/text-to-pdf';
+
+const ROOT = path.resolve(__dirname, '..');
+const FIXTURES = path.join(__dirname, 'fixtures', 'csv');
+const PROCESSED_AT = '2026-01-02T03:04:05.000Z';
+const BOM = '\ufeff';
+
+const FIXTURE_NAMES = fs
+  .readdirSync(FIXTURES)
+  .filter((f) => f.endsWith('.csv') && !f.endsWith('.expected.csv'))
+  .map((f) => f.slice(0, -'.csv'.length))
+  .sort();
+
+/** Deterministic PRNG (mulberry32), so that a failing random case can be replayed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A stream of `data` cut into chunks of the sizes `size()` returns. */
+function chunked(data: Buffer, size: () => number): Readable {
+  function* pieces() {
+    for (let at = 0; at < data.length;) {
+      const n = Math.max(1, size());
+      yield data.subarray(at, at + n);
+      at += n;
+    }
+  }
+  return Readable.from(pieces());
+}
+
+/** A sink with a tiny buffer and asynchronous writes, so that producers really meet backpressure. */
+function collector(): { sink: Writable; bytes: () => Buffer } {
+  const parts: Buffer[] = [];
+  const sink = new Writable({
+    highWaterMark: 64,
+    write(chunk: Buffer, _encoding, callback) {
+      parts.push(chunk);
+      setImmediate(callback);
+    },
+  });
+  return { sink, bytes: () => Buffer.concat(parts) };
+}
+
+async function transform(data: Buffer, size: () => number = () => 65536) {
+  const { sink, bytes } = collector();
+  const result = await csvTransform(chunked(data, size), sink, {
+    processedAt: PROCESSED_AT,
+    source: 'test.csv',
+  });
+  return { ...result, output: bytes() };
+}
+
+/**
+ * Reference RFC 4180 reader, written for clarity rather than speed: records as field arrays, empty lines
+ * skipped, LF or CRLF terminators.
+ */
+function parseCsv(text: string): string[][] {
+  const records: string[][] = [];
+  let fields: string[] = [];
+  let field = '';
+  let quoted = false;
+  let fieldSeen = false;
+  const endRecord = () => {
+    if (fieldSeen || fields.length > 0) records.push([...fields, field]);
+    fields = [];
+    field = '';
+    fieldSeen = false;
+  };
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quoted) {
+      if (ch !== '"') field += ch;
+      else if (text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else quoted = false;
+    } else if (ch === '"') {
+      quoted = true;
+      fieldSeen = true;
+    } else if (ch === ',') {
+      fields.push(field);
+      field = '';
+      fieldSeen = true;
+    } else if (ch === '\n' || (ch === '\r' && text[i + 1] === '\n')) {
+      if (ch === '\r') i++;
+      endRecord();
+    } else {
+      field += ch;
+      fieldSeen = true;
+    }
+  }
+  if (quoted) throw new Error('reference parser: unterminated quote');
+  endRecord();
+  return records;
+}
+
+const withoutBom = (text: string) => (text.startsWith(BOM) ? text.slice(1) : text);
+
+describe('csvTransform fixtures', () => {
+  for (const name of FIXTURE_NAMES) {
+    it(`${name}: output equals ${name}.expected.csv`, async () => {
+      const input = fs.readFileSync(path.join(FIXTURES, `${name}.csv`));
+      const expected = fs.readFileSync(path.join(FIXTURES, `${name}.expected.csv`));
+      const { output, rowsIn, rowsOut } = await transform(input);
+      assert.equal(output.toString('utf8'), expected.toString('utf8'));
+      assert.ok(output.equals(expected), 'output bytes differ from the expected file');
+      const records = parseCsv(withoutBom(input.toString('utf8')));
+      assert.equal(rowsIn, Math.max(0, records.length - 1));
+      assert.equal(rowsOut, rowsIn);
+    });
+
+    it(`${name}: 1-byte and random chunks give the same output`, async () => {
+      const input = fs.readFileSync(path.join(FIXTURES, `${name}.csv`));
+      const expected = fs.readFileSync(path.join(FIXTURES, `${name}.expected.csv`));
+      assert.ok((await transform(input, () => 1)).output.equals(expected), '1-byte chunks');
+      for (let seed = 1; seed <= 20; seed++) {
+        const rnd = random(seed);
+        const { output } = await transform(input, () => 1 + Math.floor(rnd() * 7));
+        assert.ok(output.equals(expected), `random chunks, seed ${seed}`);
+      }
+    });
+
+    it(`${name}: reference reader sees the input records plus the timestamp`, async () => {
+      const input = fs.readFileSync(path.join(FIXTURES, `${name}.csv`), 'utf8');
+      const { output } = await transform(Buffer.from(input, 'utf8'));
+      const expected = parseCsv(withoutBom(input)).map((r, i) => [
+        ...r,
+        i === 0 ? 'processed_at' : PROCESSED_AT,
+      ]);
+      assert.deepEqual(parseCsv(withoutBom(output.toString('utf8'))), expected);
+    });
+  }
+});
+
+describe('csvTransform on generated files', () => {
+  /** A random CSV and the output the transform must produce, built side by side from the same records. */
+  function generate(rnd: () => number): { input: string; expected: string; rows: number } {
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)]!;
+    const field = () =>
+      pick([
+        () => '',
+        () => 'plain',
+        () => 'ÄÖÜ €',
+        () => '"q"',
+        () => '"a,b"',
+        () => '"x""y"',
+        () => '"line\nbreak"',
+        () => '"cr\r\nlf"',
+        () => '""""',
+        () => '"\r"',
+      ])();
+    const fieldsPerRow = 1 + Math.floor(rnd() * 4);
+    let input = rnd() < 0.2 ? BOM : '';
+    let expected = input;
+    let rows = -1;
+    const count = Math.floor(rnd() * 8);
+    for (let r = 0; r < count; r++) {
+      if (rnd() < 0.2) input += pick(['\n', '\r\n']);
+      const n = rnd() < 0.2 ? 1 + Math.floor(rnd() * 5) : fieldsPerRow;
+      let record = Array.from({ length: n }, field).join(',');
+      // A record whose only field is empty would be a blank line, which the transform drops.
+      if (record === '') record = 'e';
+      const last = r === count - 1;
+      const terminator = last && rnd() < 0.3 ? '' : pick(['\n', '\r\n']);
+      input += record + terminator;
+      rows++;
+      expected += `${record},${rows === 0 ? 'processed_at' : PROCESSED_AT}${terminator}`;
+      if (terminator !== '' && last && rnd() < 0.2) input += '\n';
+    }
+    return { input, expected, rows: Math.max(0, rows) };
+  }
+
+  it('matches the expected bytes for 300 random files in random chunks', async () => {
+    const rnd = random(42);
+    for (let i = 0; i < 300; i++) {
+      const { input, expected, rows } = generate(rnd);
+      const chunk = i % 3 === 0 ? () => 1 : () => 1 + Math.floor(rnd() * 16);
+      const { output, rowsIn } = await transform(Buffer.from(input, 'utf8'), chunk);
+      assert.equal(output.toString('utf8'), expected, `case ${i}: ${JSON.stringify(input)}`);
+      assert.equal(rowsIn, rows, `case ${i}: rowsIn`);
+    }
+  });
+
+  it('quotes a processedAt value that needs quoting', async () => {
+    const { sink, bytes } = collector();
+    await csvTransform(
+      chunked(Buffer.from('a\n1\n'), () => 4),
+      sink,
+      { processedAt: 'x,"y"', source: 's' },
+    );
+    assert.equal(bytes().toString(), 'a,processed_at\n1,"x,""y"""\n');
+  });
+});
+
+describe('csvTransform on broken CSV', () => {
+  const cases: { name: string; input: string; line: number; pattern: RegExp }[] = [
+    {
+      name: 'unterminated quoted field',
+      input: 'a,b\n1,2\n3,"open\nmore\n',
+      line: 3,
+      pattern: /unterminated/,
+    },
+    {
+      name: 'quote inside an unquoted field',
+      input: 'a,b\n1,ab"c\n',
+      line: 2,
+      pattern: /inside an unquoted/,
+    },
+    {
+      name: 'character after a closing quote',
+      input: 'a,b\n1,"ab"c\n',
+      line: 2,
+      pattern: /'c' after the closing/,
+    },
+    {
+      name: 'junk after a multi-line field',
+      input: 'a\n"x\r\ny\nz"q\n',
+      line: 4,
+      pattern: /after the closing/,
+    },
+    { name: 'bare CR outside quotes', input: 'a,b\n1,2\r3,4\n', line: 2, pattern: /carriage return/ },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: InvalidInputError naming line ${c.line}`, async () => {
+      for (const size of [65536, 1, 3]) {
+        await assert.rejects(
+          transform(Buffer.from(c.input), () => size),
+          (err: unknown) => {
+            assert.ok(err instanceof InvalidInputError, `expected InvalidInputError, got ${String(err)}`);
+            assert.match(err.message, new RegExp(`^test\\.csv: invalid CSV on line ${c.line}: `));
+            assert.match(err.message, c.pattern);
+            return true;
+          },
+        );
+      }
+    });
+  }
+});
+
+describe('textToPdf', () => {
+  it('renders a multi-page UTF-8 text that pdfjs reads back', async () => {
+    const words = 'Grüße, Ελληνικά, Русский';
+    const lines = Array.from({ length: 300 }, (_, i) =>
+      i % 10 === 0
+        ? ''
+        : `${i}\t${words} ${'lorem ipsum dolor '.repeat(i % 25)}${i % 97 === 1 ? 'x'.repeat(300) : ''}`,
+    );
+    const text = Buffer.from(lines.join('\r\n') + '\r\n', 'utf8');
+    const { sink, bytes } = collector();
+    const title = 'inbox/report-ÄÖ.txt';
+    const result = await textToPdf(
+      chunked(text, () => 1000),
+      sink,
+      { title },
+    );
+    const pdf = bytes();
+    assert.equal(pdf.subarray(0, 5).toString('latin1'), '%PDF-');
+    assert.equal(result.linesIn, 300);
+    assert.ok(result.pages > 1, `expected several pages, got ${result.pages}`);
+
+    const pdfjs = await import('pdfjs-dist/legacy/build/pdf.mjs');
+    const doc = await pdfjs.getDocument({ data: new Uint8Array(pdf), verbosity: 0 }).promise;
+    assert.equal(doc.numPages, result.pages);
+    const pageTexts: string[] = [];
+    for (let i = 1; i <= doc.numPages; i++) {
+      const content = await (await doc.getPage(i)).getTextContent();
+      pageTexts.push(content.items.map((item) => ('str' in item ? item.str : '')).join(''));
+    }
+    await doc.destroy();
+    assert.ok(pageTexts[0]!.includes(title), 'title on the first page');
+    const all = pageTexts.join('\n');
+    for (const word of ['Grüße', 'Ελληνικά', 'Русский', '299'])
+      assert.ok(all.includes(word), `${word} in the text`);
+    assert.ok(!all.includes('\t'), 'tabs are expanded');
+  });
+});
+
+describe('storage', () => {
+  let dir: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'processors-storage-'));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('parses locations', () => {
+    assert.deepEqual(parseLocation('s3://bucket/a/b.csv'), { kind: 's3', bucket: 'bucket', key: 'a/b.csv' });
+    assert.deepEqual(parseLocation('data/in.csv'), { kind: 'file', path: 'data/in.csv' });
+    assert.throws(() => parseLocation('s3://bucket-only'), /not a valid S3 URI/);
+  });
+
+  it('encodes non-ASCII metadata values', () => {
+    assert.equal(s3MetadataValue('inbox/a b.csv'), 'inbox/a b.csv');
+    assert.equal(s3MetadataValue('ü'), `=?UTF-8?B?${Buffer.from('ü').toString('base64')}?=`);
+  });
+
+  it('reports a missing local input as InputMissingError', async () => {
+    await assert.rejects(openInput({ kind: 'file', path: path.join(dir, 'nope.csv') }), InputMissingError);
+  });
+
+  it('writes a local output only when it is complete', async () => {
+    const target = path.join(dir, 'sub', 'out.csv');
+    const out = await openOutput({ kind: 'file', path: target }, { contentType: 'text/csv', metadata: {} });
+    out.stream.write('partial');
+    assert.equal(fs.existsSync(target), false);
+    out.stream.end(' and done');
+    await out.done;
+    assert.equal(fs.readFileSync(target, 'utf8'), 'partial and done');
+
+    const failed = await openOutput(
+      { kind: 'file', path: target },
+      { contentType: 'text/csv', metadata: {} },
+    );
+    failed.stream.write('garbage');
+    await failed.abort();
+    assert.equal(fs.readFileSync(target, 'utf8'), 'partial and done', 'an aborted output keeps the old file');
+    assert.deepEqual(fs.readdirSync(path.dirname(target)), ['out.csv'], 'no temporary file left');
+  });
+});
+
+describe('processor CLI', { concurrency: 2 }, () => {
+  let dir: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'processors-cli-'));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** Runs processors/main.ts as the backends do, with only the given environment. */
+  function runProcessor(args: string[], env: Record<string, string> = {}) {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'processors/main.ts', ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+  }
+
+  it('transforms a CSV file: exit 0, expected output, JSON report', async () => {
+    const out = path.join(dir, 'ok', 'quoted.out.csv');
+    const res = await runProcessor([
+      '--job',
+      'csv-transform',
+      path.join(FIXTURES, 'quoted.csv'),
+      out,
+      '--processed-at',
+      PROCESSED_AT,
+    ]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.ok(fs.readFileSync(out).equals(fs.readFileSync(path.join(FIXTURES, 'quoted.expected.csv'))));
+    const report = JSON.parse(res.stdout.trim()) as Record<string, unknown>;
+    assert.deepEqual(report, {
+      job: 'csv-transform',
+      rowsIn: 6,
+      rowsOut: 6,
+      output: out,
+      bytesIn: fs.statSync(path.join(FIXTURES, 'quoted.csv')).size,
+    });
+  });
+
+  it('converts a text file to PDF', async () => {
+    const input = path.join(dir, 'notes.txt');
+    const text = 'Grüße\nline two\n';
+    fs.writeFileSync(input, text);
+    const out = path.join(dir, 'notes.pdf');
+    const res = await runProcessor(['--job', 'text-to-pdf', input, out]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(fs.readFileSync(out).subarray(0, 5).toString('latin1'), '%PDF-');
+    assert.deepEqual(JSON.parse(res.stdout.trim()), {
+      job: 'text-to-pdf',
+      linesIn: 2,
+      pages: 1,
+      output: out,
+      bytesIn: Buffer.byteLength(text),
+    });
+  });
+
+  it('broken CSV: exit 65 naming the line, no output left', async () => {
+    const input = path.join(dir, 'broken.csv');
+    fs.writeFileSync(input, `a,b\n${'1,2\n'.repeat(1000)}3,x"y\n`);
+    const out = path.join(dir, 'broken', 'out.csv');
+    const res = await runProcessor(['--job', 'csv-transform', input, out]);
+    assert.equal(res.code, 65, res.stderr);
+    assert.match(res.stderr, /broken\.csv: invalid CSV on line 1002: a quote/);
+    assert.equal(res.stdout, '');
+    assert.deepEqual(
+      fs.readdirSync(path.dirname(out)),
+      [],
+      'neither the output nor a temporary file is left',
+    );
+  });
+
+  it('missing input: exit 66', async () => {
+    const res = await runProcessor([
+      '--job',
+      'csv-transform',
+      path.join(dir, 'absent.csv'),
+      path.join(dir, 'x.csv'),
+    ]);
+    assert.equal(res.code, 66, res.stderr);
+    assert.match(res.stderr, /absent\.csv does not exist/);
+  });
+
+  it('unknown job: exit 65 listing the known jobs', async () => {
+    const res = await runProcessor(['--job', 'resize-image', 'in.png', 'out.png']);
+    assert.equal(res.code, 65, res.stderr);
+    assert.match(res.stderr, /unknown job "resize-image"; known jobs: csv-transform, text-to-pdf/);
+  });
+
+  it('usage error: exit 2 with the usage line', async () => {
+    const res = await runProcessor(['--job', 'csv-transform', 'only-one-argument.csv']);
+    assert.equal(res.code, 2, res.stderr);
+    assert.match(res.stderr, /usage: npm run process -- --job/);
+  });
+
+  it('container mode without its environment: exit 78 naming the variables', async () => {
+    const res = await runProcessor([]);
+    assert.equal(res.code, 78, res.stderr);
+    assert.match(res.stderr, /SOURCE_BUCKET/);
+    assert.match(res.stderr, /DEST_KEY/);
+  });
+});
