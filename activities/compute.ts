@@ -22,7 +22,7 @@ export interface ProcessorRun {
   /** The processor contract: SOURCE_BUCKET, OBJECT_KEY, DEST_BUCKET, DEST_KEY, JOB, …; nothing else. */
   environment: Record<string, string>;
   /** Called periodically while the job runs, with what identifies the job. */
-  heartbeat(details: Record<string, unknown>): void;
+  heartbeat: (details: Record<string, unknown>) => void;
   /** Aborted when the workflow cancels the activity: the backend stops the job. */
   signal: AbortSignal;
 }
@@ -60,7 +60,10 @@ export interface ComputeResult {
 }
 
 /** The environment of the processor contract, identical for Batch, ECS and local runs. */
-export function processorEnvironment(req: ComputeRequest, deps: Omit<ComputeDeps, 'backends'>): Record<string, string> {
+export function processorEnvironment(
+  req: ComputeRequest,
+  deps: Omit<ComputeDeps, 'backends'>,
+): Record<string, string> {
   return {
     JOB: req.job,
     SOURCE_BUCKET: req.source.bucket,
@@ -105,7 +108,11 @@ export function createComputeActivities(deps: ComputeDeps) {
       const stats = Object.fromEntries(
         Object.entries(outcome.report ?? {}).filter((e): e is [string, number] => typeof e[1] === 'number'),
       );
-      return { executor: backend.name, destination: { bucket: deps.outputBucket, key: req.destinationKey }, stats };
+      return {
+        executor: backend.name,
+        destination: { bucket: deps.outputBucket, key: req.destinationKey },
+        stats,
+      };
     },
   };
 }

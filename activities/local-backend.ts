@@ -47,7 +47,9 @@ export function createLocalBackend(options: LocalBackendOptions = {}): ComputeBa
   return {
     name: 'local',
     run({ environment, heartbeat, signal }: ProcessorRun): Promise<ProcessorOutcome> {
-      const env = Object.fromEntries(PASSTHROUGH.flatMap((n) => (process.env[n] ? [[n, process.env[n]]] : [])));
+      const env = Object.fromEntries(
+        PASSTHROUGH.flatMap((n) => (process.env[n] ? [[n, process.env[n]]] : [])),
+      );
       const child = spawn(process.execPath, processorCommand(), {
         env: { ...env, ...environment },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -62,7 +64,8 @@ export function createLocalBackend(options: LocalBackendOptions = {}): ComputeBa
       child.stderr.setEncoding('utf8').on('data', (d: string) => {
         stderr = (stderr + d).slice(-STDERR_TAIL_BYTES);
       });
-      const beat = () => heartbeat({ pid: child.pid, elapsedSeconds: Math.round((Date.now() - started) / 1000) });
+      const beat = () =>
+        heartbeat({ pid: child.pid, elapsedSeconds: Math.round((Date.now() - started) / 1000) });
       beat();
       const timer = setInterval(beat, heartbeatMs);
       let killTimer: NodeJS.Timeout | undefined;
@@ -75,7 +78,9 @@ export function createLocalBackend(options: LocalBackendOptions = {}): ComputeBa
       return new Promise<ProcessorOutcome>((resolve, reject) => {
         child.on('error', (err) => {
           clearInterval(timer);
-          reject(new Error(`cannot start the processor (${process.execPath}): ${err.message}`, { cause: err }));
+          reject(
+            new Error(`cannot start the processor (${process.execPath}): ${err.message}`, { cause: err }),
+          );
         });
         child.on('close', (code, sig) => {
           clearInterval(timer);

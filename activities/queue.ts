@@ -58,7 +58,10 @@ export function createQueueActivities({ sqs }: QueueDeps) {
           new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['RedrivePolicy'] }),
         );
         if (!Attributes?.RedrivePolicy) return undefined;
-        const policy = JSON.parse(Attributes.RedrivePolicy) as { deadLetterTargetArn: string; maxReceiveCount: number };
+        const policy = JSON.parse(Attributes.RedrivePolicy) as {
+          deadLetterTargetArn: string;
+          maxReceiveCount: number;
+        };
         const name = policy.deadLetterTargetArn.split(':').pop()!;
         const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
         return { deadLetterQueueUrl: QueueUrl!, maxReceiveCount: Number(policy.maxReceiveCount) };
@@ -76,12 +79,17 @@ export function createQueueActivities({ sqs }: QueueDeps) {
         const out = await sqs.send(
           new ChangeMessageVisibilityBatchCommand({
             QueueUrl: queueUrl,
-            Entries: batch.map((m, j) => ({ Id: entryId(j), ReceiptHandle: m.receiptHandle, VisibilityTimeout: seconds })),
+            Entries: batch.map((m, j) => ({
+              Id: entryId(j),
+              ReceiptHandle: m.receiptHandle,
+              VisibilityTimeout: seconds,
+            })),
           }),
         );
         // A message already deleted (a duplicate acknowledged elsewhere) cannot be extended: nothing to keep.
         const failed = (out.Failed ?? []).filter((f) => f.SenderFault !== true);
-        if (failed.length > 0) throw new Error(`ChangeMessageVisibility failed on ${queueUrl}: ${JSON.stringify(failed)}`);
+        if (failed.length > 0)
+          throw new Error(`ChangeMessageVisibility failed on ${queueUrl}: ${JSON.stringify(failed)}`);
       }
     }
   }
@@ -97,7 +105,8 @@ export function createQueueActivities({ sqs }: QueueDeps) {
           }),
         );
         const failed = (out.Failed ?? []).filter((f) => f.SenderFault !== true);
-        if (failed.length > 0) throw new Error(`DeleteMessage failed on ${queueUrl}: ${JSON.stringify(failed)}`);
+        if (failed.length > 0)
+          throw new Error(`DeleteMessage failed on ${queueUrl}: ${JSON.stringify(failed)}`);
       }
     }
   }
@@ -106,7 +115,9 @@ export function createQueueActivities({ sqs }: QueueDeps) {
     for (const m of messages) {
       const redrive = await redriveOf(m.queueUrl);
       if (!redrive) {
-        throw new Error(`queue ${m.queueUrl} has no redrive policy: give it a dead-letter queue (maxReceiveCount 5)`);
+        throw new Error(
+          `queue ${m.queueUrl} has no redrive policy: give it a dead-letter queue (maxReceiveCount 5)`,
+        );
       }
       await sqs.send(
         new SendMessageCommand({
@@ -115,7 +126,10 @@ export function createQueueActivities({ sqs }: QueueDeps) {
           MessageAttributes: {
             [DLQ_ATTRIBUTES.reason]: { DataType: 'String', StringValue: reason.message.slice(0, 4096) },
             [DLQ_ATTRIBUTES.type]: { DataType: 'String', StringValue: reason.type },
-            [DLQ_ATTRIBUTES.workflowId]: { DataType: 'String', StringValue: activityInfo().workflowExecution?.workflowId ?? 'none' },
+            [DLQ_ATTRIBUTES.workflowId]: {
+              DataType: 'String',
+              StringValue: activityInfo().workflowExecution?.workflowId ?? 'none',
+            },
             [DLQ_ATTRIBUTES.sourceQueue]: { DataType: 'String', StringValue: m.queueUrl },
           },
         }),

@@ -26,6 +26,8 @@ export interface ObjectInfo {
 export interface VerifyOutputInput {
   key: string;
   source: { etag: string; versionId?: string };
+  /** An empty source legitimately gives an empty output (an empty CSV stays empty). */
+  allowEmpty: boolean;
 }
 
 export interface VerifiedOutput {
@@ -60,7 +62,9 @@ export function createStorageActivities({ s3, outputBucket }: StorageDeps) {
           ...(head.ContentType ? { contentType: head.ContentType } : {}),
           etag: unquote(head.ETag),
           ...(head.VersionId && head.VersionId !== 'null' ? { versionId: head.VersionId } : {}),
-          metadata: Object.fromEntries(Object.entries(head.Metadata ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
+          metadata: Object.fromEntries(
+            Object.entries(head.Metadata ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+          ),
         };
       } catch (err) {
         if (isNotFound(err)) {
@@ -84,7 +88,7 @@ export function createStorageActivities({ s3, outputBucket }: StorageDeps) {
     },
 
     /** The output exists, is not empty and was produced from this object version. Retryable otherwise. */
-    async verifyOutput({ key, source }: VerifyOutputInput): Promise<VerifiedOutput> {
+    async verifyOutput({ key, source, allowEmpty }: VerifyOutputInput): Promise<VerifiedOutput> {
       const uri = `s3://${outputBucket}/${key}`;
       let head;
       try {
@@ -99,7 +103,7 @@ export function createStorageActivities({ s3, outputBucket }: StorageDeps) {
       }
       const meta = head.Metadata ?? {};
       const problems = [
-        (head.ContentLength ?? 0) > 0 ? undefined : 'it is empty',
+        allowEmpty || (head.ContentLength ?? 0) > 0 ? undefined : 'it is empty',
         meta[OUTPUT_METADATA.sourceEtag] === source.etag
           ? undefined
           : `it was produced from ETag ${meta[OUTPUT_METADATA.sourceEtag] ?? '(none)'}, not ${source.etag}`,

@@ -97,7 +97,7 @@ export function loadConfig<K extends EnvName>(
   const shape = Object.fromEntries(names.map((n) => [n, ENV[n]])) as Pick<typeof ENV, K>;
   const values = Object.fromEntries(names.map((n) => [n, env[n] === '' ? undefined : env[n]]));
   const parsed = z.object(shape).safeParse(values);
-  if (parsed.success) return parsed.data as Picked<K>;
+  if (parsed.success) return parsed.data;
   const lines = parsed.error.issues.map((issue) => {
     const name = String(issue.path[0]) as EnvName;
     const got = values[name] === undefined ? 'it is not set' : `got ${JSON.stringify(values[name])}`;

@@ -20,7 +20,13 @@ export function workflowIdFor(ref: ObjectRef): string {
   const version = objectVersion(ref);
   const readable = `file:${ref.bucket}/${ref.key}@${version}`;
   if (Buffer.byteLength(readable) <= MAX_READABLE_BYTES) return readable;
-  const hash = createHash('sha256').update(`${ref.bucket}\0${ref.key}\0${version}`).digest('hex').slice(0, 32);
-  const prefix = Buffer.from(`file:${ref.bucket}/${ref.key}`).subarray(0, 120).toString('utf8').replace(/\uFFFD$/, '');
+  const hash = createHash('sha256')
+    .update(`${ref.bucket}\0${ref.key}\0${version}`)
+    .digest('hex')
+    .slice(0, 32);
+  const prefix = Buffer.from(`file:${ref.bucket}/${ref.key}`)
+    .subarray(0, 120)
+    .toString('utf8')
+    .replace(/\uFFFD$/, '');
   return `${prefix}…#${hash}`;
 }

@@ -14,7 +14,11 @@ export interface JobSpec {
 
 export const JOBS = {
   'csv-transform': { extensions: ['.csv'], outputExtension: '.csv', contentType: 'text/csv; charset=utf-8' },
-  'text-to-pdf': { extensions: ['.txt', '.md', '.log'], outputExtension: '.pdf', contentType: 'application/pdf' },
+  'text-to-pdf': {
+    extensions: ['.txt', '.md', '.log'],
+    outputExtension: '.pdf',
+    contentType: 'application/pdf',
+  },
 } as const satisfies Record<string, JobSpec>;
 
 export type JobName = keyof typeof JOBS;
@@ -25,7 +29,7 @@ export function isJobName(name: string): name is JobName {
 }
 
 /** The job named by `job` metadata if any, otherwise the one whose extension the key has; undefined if none. */
-export function chooseJob(key: string, jobMetadata: string | undefined): JobName | string | undefined {
+export function chooseJob(key: string, jobMetadata: string | undefined): string | undefined {
   if (jobMetadata !== undefined && jobMetadata !== '') return jobMetadata;
   const lower = key.toLowerCase();
   return JOB_NAMES.find((name) => JOBS[name].extensions.some((ext) => lower.endsWith(ext)));

@@ -19,7 +19,9 @@ export function createLogger(component: string, level: LogLevel = 'info'): Logge
     const extra = fields
       ? ' ' + JSON.stringify(Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, describe(v)])))
       : '';
-    process.stderr.write(`${new Date().toISOString()} ${at.toUpperCase()} [${component}] ${message}${extra}\n`);
+    process.stderr.write(
+      `${new Date().toISOString()} ${at.toUpperCase()} [${component}] ${message}${extra}\n`,
+    );
   };
   return {
     debug: (m, f) => write('debug', m, f),

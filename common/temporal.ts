@@ -24,9 +24,12 @@ function readPem(variable: string, path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new ConfigError(`${variable}: cannot read ${path} (${(err as Error).message}). Point it at a PEM file.`, {
-      cause: err,
-    });
+    throw new ConfigError(
+      `${variable}: cannot read ${path} (${(err as Error).message}). Point it at a PEM file.`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 
@@ -38,7 +41,8 @@ export function temporalConnectionOptions(s: TemporalSettings): TemporalConnecti
     );
   }
   const mtls = s.TEMPORAL_TLS_CERT_PATH && s.TEMPORAL_TLS_KEY_PATH;
-  const useTls = s.TEMPORAL_TLS || Boolean(s.TEMPORAL_API_KEY) || Boolean(mtls) || Boolean(s.TEMPORAL_TLS_CA_PATH);
+  const useTls =
+    s.TEMPORAL_TLS || Boolean(s.TEMPORAL_API_KEY) || Boolean(mtls) || Boolean(s.TEMPORAL_TLS_CA_PATH);
   return {
     address: s.TEMPORAL_ADDRESS,
     ...(s.TEMPORAL_API_KEY ? { apiKey: s.TEMPORAL_API_KEY } : {}),

@@ -109,10 +109,13 @@ export function createIngress(o: IngressOptions) {
             const out = await o.sqs.send(
               new SendMessageBatchCommand({
                 QueueUrl: o.queueUrl,
-                Entries: parsed.objects.slice(i, i + 10).map((obj, j) => ({ Id: `r${i + j}`, MessageBody: obj.body })),
+                Entries: parsed.objects
+                  .slice(i, i + 10)
+                  .map((obj, j) => ({ Id: `r${i + j}`, MessageBody: obj.body })),
               }),
             );
-            if (out.Failed?.length) throw new Error(`re-publishing records failed: ${JSON.stringify(out.Failed)}`);
+            if (out.Failed?.length)
+              throw new Error(`re-publishing records failed: ${JSON.stringify(out.Failed)}`);
           }
           await deleteMessage(m);
           o.log.info(`split a notification of ${parsed.objects.length} objects into one message each`, {

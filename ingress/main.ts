@@ -56,7 +56,9 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err: unknown) => {
-    process.stderr.write(`${err instanceof ConfigError ? err.message : String((err as Error).stack ?? err)}\n`);
+    process.stderr.write(
+      `${err instanceof ConfigError ? err.message : String((err as Error).stack ?? err)}\n`,
+    );
     process.exit(1);
   },
 );

@@ -28,7 +28,13 @@ export function decodeS3Key(encoded: string): string {
   return decodeURIComponent(encoded.replace(/\+/g, ' '));
 }
 
-function objectRef(bucket: unknown, key: string, etag: unknown, versionId: unknown, size: unknown): ObjectRef {
+function objectRef(
+  bucket: unknown,
+  key: string,
+  etag: unknown,
+  versionId: unknown,
+  size: unknown,
+): ObjectRef {
   const ref: ObjectRef = { bucket: bucket as string, key };
   const e = str(etag)?.replace(/^"|"$/g, '');
   const v = str(versionId);
@@ -43,11 +49,14 @@ function parseS3Records(records: unknown[], body: string): ParsedMessage {
   const objects: NotifiedObject[] = [];
   for (const [i, record] of records.entries()) {
     if (!isObject(record) || record.eventSource !== 'aws:s3' || !isObject(record.s3)) {
-      return { kind: 'invalid', reason: `record ${i} is not an S3 event record (eventSource "aws:s3" with an s3 field)` };
+      return {
+        kind: 'invalid',
+        reason: `record ${i} is not an S3 event record (eventSource "aws:s3" with an s3 field)`,
+      };
     }
     const eventName = str(record.eventName) ?? '';
     if (!eventName.startsWith('ObjectCreated:')) continue;
-    const { bucket, object } = record.s3 as Json;
+    const { bucket, object } = record.s3;
     const bucketName = isObject(bucket) ? str(bucket.name) : undefined;
     const encodedKey = isObject(object) ? str(object.key) : undefined;
     if (!bucketName || !encodedKey || !isObject(object)) {
@@ -57,11 +66,17 @@ function parseS3Records(records: unknown[], body: string): ParsedMessage {
     try {
       key = decodeS3Key(encodedKey);
     } catch {
-      return { kind: 'invalid', reason: `record ${i} has a key that is not valid URL encoding: ${encodedKey}` };
+      return {
+        kind: 'invalid',
+        reason: `record ${i} has a key that is not valid URL encoding: ${encodedKey}`,
+      };
     }
     const ref = objectRef(bucketName, key, object.eTag, object.versionId, object.size);
     if (!ref.etag && !ref.versionId) {
-      return { kind: 'invalid', reason: `record ${i} for s3://${bucketName}/${key} has neither eTag nor versionId` };
+      return {
+        kind: 'invalid',
+        reason: `record ${i} for s3://${bucketName}/${key} has neither eTag nor versionId`,
+      };
     }
     objects.push({ ref, body: records.length === 1 ? body : JSON.stringify({ Records: [record] }) });
   }
@@ -72,19 +87,28 @@ function parseS3Records(records: unknown[], body: string): ParsedMessage {
 
 function parseEventBridge(event: Json, body: string): ParsedMessage {
   if (event['detail-type'] !== 'Object Created') {
-    return { kind: 'ignore', reason: `EventBridge event "${String(event['detail-type'])}" is not Object Created` };
+    return {
+      kind: 'ignore',
+      reason: `EventBridge event "${String(event['detail-type'])}" is not Object Created`,
+    };
   }
   const detail = isObject(event.detail) ? event.detail : {};
   const bucketName = isObject(detail.bucket) ? str(detail.bucket.name) : undefined;
   const object = isObject(detail.object) ? detail.object : undefined;
   const key = object ? str(object.key) : undefined;
   if (!bucketName || !object || !key) {
-    return { kind: 'invalid', reason: 'EventBridge Object Created event without detail.bucket.name or detail.object.key' };
+    return {
+      kind: 'invalid',
+      reason: 'EventBridge Object Created event without detail.bucket.name or detail.object.key',
+    };
   }
   // EventBridge carries the key as is, not URL-encoded like S3 notifications.
   const ref = objectRef(bucketName, key, object.etag, object['version-id'], object.size);
   if (!ref.etag && !ref.versionId) {
-    return { kind: 'invalid', reason: `EventBridge event for s3://${bucketName}/${key} has neither etag nor version-id` };
+    return {
+      kind: 'invalid',
+      reason: `EventBridge event for s3://${bucketName}/${key} has neither etag nor version-id`,
+    };
   }
   return { kind: 'objects', objects: [{ ref, body }] };
 }

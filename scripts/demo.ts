@@ -6,8 +6,14 @@ import { join } from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { isNotFound } from '../common/aws';
-import { awaitWorkflow, queueDepth, uploadFile, type UploadOptions, type WorkflowOutcome } from './pipeline-client';
-import { startStack } from './stack';
+import {
+  awaitWorkflow,
+  queueDepth,
+  uploadFile,
+  type UploadOptions,
+  type WorkflowOutcome,
+} from './pipeline-client';
+import { startStack, type Stack } from './stack';
 
 const SAMPLES = join(__dirname, 'samples');
 
@@ -27,6 +33,16 @@ function table(rows: string[][]): string {
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
+async function outputPresent(stack: Stack, bucket: string, key: string): Promise<boolean> {
+  try {
+    const head = await stack.aws.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return (head.ContentLength ?? 0) > 0;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
 async function main(): Promise<number> {
   const verbose = process.argv.includes('--verbose');
   process.stdout.write('starting the local stack (Temporal dev server, moto, worker, ingress)…\n');
@@ -35,10 +51,16 @@ async function main(): Promise<number> {
   try {
     const client = new Client({ connection, namespace: stack.namespace });
     const refs = await Promise.all(
-      UPLOADS.map((u) => uploadFile(stack.aws.s3, stack.inputBucket, u.key, join(SAMPLES, u.file), u.options)),
+      UPLOADS.map((u) =>
+        uploadFile(stack.aws.s3, stack.inputBucket, u.key, join(SAMPLES, u.file), u.options),
+      ),
     );
-    process.stdout.write(`uploaded ${refs.length} files to s3://${stack.inputBucket}; waiting for their workflows…\n\n`);
-    const outcomes: WorkflowOutcome[] = await Promise.all(refs.map((ref) => awaitWorkflow(client, ref, TIMEOUT_MS)));
+    process.stdout.write(
+      `uploaded ${refs.length} files to s3://${stack.inputBucket}; waiting for their workflows…\n\n`,
+    );
+    const outcomes: WorkflowOutcome[] = await Promise.all(
+      refs.map((ref) => awaitWorkflow(client, ref, TIMEOUT_MS)),
+    );
 
     const rows = [['file', 'route', 'workflow ID', 'status', 'output key', 'seconds']];
     let ok = true;
@@ -51,12 +73,7 @@ async function main(): Promise<number> {
         continue;
       }
       const { result } = outcome;
-      const present = await stack.aws.s3
-        .send(new HeadObjectCommand({ Bucket: result.output!.bucket, Key: result.output!.key }))
-        .then(
-          (h) => (h.ContentLength ?? 0) > 0,
-          (err: unknown) => (isNotFound(err) ? false : Promise.reject(err)),
-        );
+      const present = await outputPresent(stack, result.output!.bucket, result.output!.key);
       ok &&= present;
       rows.push([
         UPLOADS[i]!.key,

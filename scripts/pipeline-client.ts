@@ -50,7 +50,11 @@ export type WorkflowOutcome =
  * Waits for the workflow of an object version: it exists once the ingress has handed the notification
  * over, so a missing workflow is waited for too, until the deadline.
  */
-export async function awaitWorkflow(client: Client, ref: ObjectRef, timeoutMs: number): Promise<WorkflowOutcome> {
+export async function awaitWorkflow(
+  client: Client,
+  ref: ObjectRef,
+  timeoutMs: number,
+): Promise<WorkflowOutcome> {
   const workflowId = workflowIdFor(ref);
   const deadline = Date.now() + timeoutMs;
   let delay = 100;
@@ -65,8 +69,13 @@ export async function awaitWorkflow(client: Client, ref: ObjectRef, timeoutMs: n
       return { status: 'completed', workflowId, result, seconds: await seconds() };
     } catch (err) {
       if (err instanceof WorkflowFailedError) {
-        const cause = err.cause as Error | undefined;
-        return { status: 'failed', workflowId, error: cause?.message ?? err.message, seconds: await seconds() };
+        const cause = err.cause;
+        return {
+          status: 'failed',
+          workflowId,
+          error: cause?.message ?? err.message,
+          seconds: await seconds(),
+        };
       }
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
@@ -84,5 +93,8 @@ export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<numb
       AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
     }),
   );
-  return Number(Attributes?.ApproximateNumberOfMessages ?? 0) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+  return (
+    Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
+    Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
+  );
 }

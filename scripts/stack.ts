@@ -6,10 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import {
-  CreateBucketCommand,
-  PutBucketNotificationConfigurationCommand,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutBucketNotificationConfigurationCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
@@ -83,7 +80,9 @@ export function freePort(): Promise<number> {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -107,7 +106,11 @@ interface Managed {
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` until it returns true, the process dies, or the deadline passes. */
-async function waitUntil(what: string, proc: Managed | undefined, check: () => Promise<boolean>): Promise<void> {
+async function waitUntil(
+  what: string,
+  proc: Managed | undefined,
+  check: () => Promise<boolean>,
+): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let lastError = '';
   let delay = 50;
@@ -211,14 +214,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         '--log-level',
         'error',
         ...(uiPort ? ['--ui-port', String(uiPort), '--ui-disable-news-fetch'] : ['--headless']),
-        ...Object.values(SA).flatMap((key) => ['--search-attribute', `${key.name}=${searchAttributeTypeName(key.type)}`]),
+        ...Object.values(SA).flatMap((key) => [
+          '--search-attribute',
+          `${key.name}=${searchAttributeTypeName(key.type)}`,
+        ]),
       ],
       process.env,
     );
-    const motoProc = launch('moto', tools.motoPython, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(motoPort)], {
-      ...process.env,
-      PYTHONUNBUFFERED: '1',
-    });
+    const motoProc = launch(
+      'moto',
+      tools.motoPython,
+      ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(motoPort)],
+      {
+        ...process.env,
+        PYTHONUNBUFFERED: '1',
+      },
+    );
 
     const connection = await (async () => {
       let conn: Connection | undefined;
@@ -235,7 +246,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const credentials = { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
     Object.assign(process.env, { ...credentials, AWS_REGION: region });
     aws = createAwsClients({ AWS_REGION: region, AWS_ENDPOINT_URL: awsEndpoint });
-    const { queueUrl, deadLetterQueueUrl } = await provision(aws, options.queueVisibilityTimeoutSeconds ?? 60);
+    const { queueUrl, deadLetterQueueUrl } = await provision(
+      aws,
+      options.queueVisibilityTimeoutSeconds ?? 60,
+    );
 
     const env: Record<string, string> = {
       ...credentials,
@@ -250,7 +264,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     };
 
     if (options.processes ?? true) {
-      const node = (entry: string): [string, string[]] => [process.execPath, ['--import', 'tsx', join(REPO_ROOT, entry)]];
+      const node = (entry: string): [string, string[]] => [
+        process.execPath,
+        ['--import', 'tsx', join(REPO_ROOT, entry)],
+      ];
       const worker = launch('worker', ...node('workers/main.ts'), { ...process.env, ...env });
       await waitUntil('worker', worker, async () => {
         const { pollers } = await connection.workflowService.describeTaskQueue({
@@ -261,7 +278,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         return (pollers?.length ?? 0) > 0;
       });
       const ingress = launch('ingress', ...node('ingress/main.ts'), { ...process.env, ...env });
-      await waitUntil('ingress', ingress, () => Promise.resolve(ingress.tail().includes(INGRESS_READY_MESSAGE)));
+      await waitUntil('ingress', ingress, () =>
+        Promise.resolve(ingress.tail().includes(INGRESS_READY_MESSAGE)),
+      );
     }
 
     return {
@@ -305,8 +324,8 @@ async function provision(aws: AwsClients, visibilityTimeoutSeconds: number) {
   await s3.send(new CreateBucketCommand({ Bucket: STACK_NAMES.inputBucket }));
   await s3.send(new CreateBucketCommand({ Bucket: STACK_NAMES.outputBucket }));
   const arnOf = async (url: string) =>
-    (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes!
-      .QueueArn!;
+    (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] })))
+      .Attributes!.QueueArn!;
   const dlq = await sqs.send(new CreateQueueCommand({ QueueName: STACK_NAMES.deadLetterQueue }));
   const queue = await sqs.send(
     new CreateQueueCommand({

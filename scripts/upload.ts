@@ -17,10 +17,14 @@ async function main(): Promise<void> {
   const [file] = positionals;
   if (!file || positionals.length > 1) throw new Error(USAGE);
   if (!existsSync(file)) throw new Error(`${file} does not exist`);
-  if (!existsSync(STACK_FILE)) throw new Error('no local stack is running: start it with npm run dev in another terminal');
+  if (!existsSync(STACK_FILE))
+    throw new Error('no local stack is running: start it with npm run dev in another terminal');
   const stack = JSON.parse(readFileSync(STACK_FILE, 'utf8')) as RunningStack;
   const { env } = stack;
-  Object.assign(process.env, { AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY });
+  Object.assign(process.env, {
+    AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY,
+  });
   const { s3 } = createAwsClients({ AWS_REGION: env.AWS_REGION!, AWS_ENDPOINT_URL: env.AWS_ENDPOINT_URL });
   const key = values.key ?? basename(file);
   const ref = await uploadFile(s3, stack.inputBucket, key, file, {

@@ -58,14 +58,7 @@ export interface ProcessFileInput {
 export type Route = 'batch' | 'ecs';
 
 export type Stage =
-  | 'received'
-  | 'inspecting'
-  | 'processing'
-  | 'verifying'
-  | 'acknowledging'
-  | 'done'
-  | 'skipped'
-  | 'failed';
+  'received' | 'inspecting' | 'processing' | 'verifying' | 'acknowledging' | 'done' | 'skipped' | 'failed';
 
 export interface Progress {
   stage: Stage;

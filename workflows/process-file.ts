@@ -29,7 +29,12 @@ import {
 
 const quick = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    maximumAttempts: 8,
+  },
 });
 
 /** Metadata key that routes a file: `pool` → AWS Batch (Fargate Spot); anything else → ECS Fargate. */
@@ -142,14 +147,29 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
     }
 
     setStage('processing');
-    const source = { bucket: info.bucket, key: info.key, etag: info.etag, ...(info.versionId ? { versionId: info.versionId } : {}) };
+    const source = {
+      bucket: info.bucket,
+      key: info.key,
+      etag: info.etag,
+      ...(info.versionId ? { versionId: info.versionId } : {}),
+    };
     const processedAt = new Date(workflowInfo().runStartTime).toISOString();
-    const run = await compute.runProcessor({ route, job, source, destinationKey: outputKeyFor(info.key, job), processedAt });
+    const run = await compute.runProcessor({
+      route,
+      job,
+      source,
+      destinationKey: outputKeyFor(info.key, job),
+      processedAt,
+    });
     progress.executor = run.executor;
     progress.output = `s3://${run.destination.bucket}/${run.destination.key}`;
 
     setStage('verifying');
-    const output = await quick.verifyOutput({ key: run.destination.key, source });
+    const output = await quick.verifyOutput({
+      key: run.destination.key,
+      source,
+      allowEmpty: info.size === 0,
+    });
 
     setStage('acknowledging');
     await stopKeeper();

@@ -1,0 +1,316 @@
+/**
+ * The `processFile` workflow on a real Temporal dev server with stubbed activities: routing, retries,
+ * the dead-letter path, and acknowledgement only after the output check with the latest receipt handle.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { Activities } from '../activities';
+import type { ComputeRequest } from '../activities/compute';
+import type { DeadLetterReason } from '../activities/queue';
+import type { ObjectInfo } from '../activities/storage';
+import {
+  FailureType,
+  messageReceivedSignal,
+  progressQuery,
+  SA,
+  type ObjectRef,
+  type ProcessFileResult,
+  type QueueMessage,
+} from '../workflows/definitions';
+import { processFile } from '../workflows/process-file';
+import { createTestEnvironment, workflowBundle } from './support/temporal';
+
+let env: TestWorkflowEnvironment;
+before(async () => {
+  env = await createTestEnvironment();
+});
+after(async () => {
+  await env?.teardown();
+});
+
+const OBJECT: ObjectRef = { bucket: 'in', key: 'data/report.csv', etag: 'abc123' };
+
+function message(overrides: Partial<QueueMessage> = {}): QueueMessage {
+  return {
+    queueUrl: 'http://sqs.local/queue',
+    messageId: 'm-1',
+    receiptHandle: 'handle-1',
+    receiveCount: 1,
+    body: '{"Records":[]}',
+    ...overrides,
+  };
+}
+
+/** Stub activities recording what the workflow asked for; each test overrides what it needs. */
+function stubs(metadata: Record<string, string>, overrides: Partial<Activities> = {}) {
+  const calls: { name: string; args: unknown[] }[] = [];
+  const record =
+    <A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      calls.push({ name, args });
+      return fn(...args);
+    };
+  const info: ObjectInfo = { bucket: OBJECT.bucket, key: OBJECT.key, size: 42, etag: OBJECT.etag!, metadata };
+  const base: Activities = {
+    inspectObject: async () => info,
+    runProcessor: async (req: ComputeRequest) => ({
+      executor: 'stub',
+      destination: { bucket: 'out', key: req.destinationKey },
+      stats: { rowsIn: 1 },
+    }),
+    verifyOutput: async ({ key }) => ({ bucket: 'out', key, size: 10 }),
+    extendVisibility: async () => {},
+    acknowledge: async () => {},
+    moveToDeadLetter: async () => {},
+    release: async () => {},
+  };
+  const merged = { ...base, ...overrides };
+  const activities = Object.fromEntries(
+    Object.entries(merged).map(([name, fn]) => [
+      name,
+      record(name, fn as (...a: unknown[]) => Promise<unknown>),
+    ]),
+  ) as unknown as Activities;
+  const named = (name: keyof Activities) => calls.filter((c) => c.name === name);
+  return { activities, calls, named };
+}
+
+async function run(
+  activities: Activities,
+  options: { first?: QueueMessage; during?: (workflowId: string) => Promise<void> } = {},
+): Promise<{ result?: ProcessFileResult; error?: WorkflowFailedError; workflowId: string }> {
+  const taskQueue = `test-${randomUUID()}`;
+  const workflowId = `wf-${randomUUID()}`;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+  });
+  return worker.runUntil(async () => {
+    const handle = await env.client.workflow.signalWithStart(processFile, {
+      workflowId,
+      taskQueue,
+      args: [
+        { object: OBJECT, options: { computeRetry: { maximumAttempts: 3, initialIntervalSeconds: 0.1 } } },
+      ],
+      signal: messageReceivedSignal,
+      signalArgs: [options.first ?? message()],
+    });
+    await options.during?.(workflowId);
+    try {
+      return { result: await handle.result(), workflowId };
+    } catch (err) {
+      if (err instanceof WorkflowFailedError) return { error: err, workflowId };
+      throw err;
+    }
+  });
+}
+
+async function searchAttributes(workflowId: string) {
+  const { typedSearchAttributes } = await env.client.workflow.getHandle(workflowId).describe();
+  return {
+    processorType: typedSearchAttributes.get(SA.processorType),
+    backend: typedSearchAttributes.get(SA.computeBackend),
+    job: typedSearchAttributes.get(SA.job),
+    stage: typedSearchAttributes.get(SA.stage),
+  };
+}
+
+describe('processFile workflow', () => {
+  it('routes a processor-type=pool file to Batch and records it in search attributes', async () => {
+    const s = stubs({ 'processor-type': 'pool' });
+    const { result, workflowId } = await run(s.activities);
+    assert.equal(result?.status, 'processed');
+    assert.equal(result?.route, 'batch');
+    assert.equal((s.named('runProcessor')[0]?.args[0] as ComputeRequest).route, 'batch');
+    assert.deepEqual(await searchAttributes(workflowId), {
+      processorType: 'pool',
+      backend: 'batch',
+      job: 'csv-transform',
+      stage: 'done',
+    });
+  });
+
+  it('routes a file without processor-type to ECS, with the job from its extension', async () => {
+    const s = stubs({});
+    const { result, workflowId } = await run(s.activities);
+    assert.equal(result?.route, 'ecs');
+    const req = s.named('runProcessor')[0]?.args[0] as ComputeRequest;
+    assert.equal(req.job, 'csv-transform');
+    assert.equal(req.destinationKey, 'outputs/data/report.csv');
+    assert.equal((await searchAttributes(workflowId)).backend, 'ecs');
+  });
+
+  it('lets job metadata override the extension rule', async () => {
+    const s = stubs({ job: 'text-to-pdf' });
+    const { result } = await run(s.activities);
+    assert.equal(result?.job, 'text-to-pdf');
+    assert.equal(
+      (s.named('runProcessor')[0]?.args[0] as ComputeRequest).destinationKey,
+      'outputs/data/report.csv.pdf',
+    );
+  });
+
+  it('retries a transient processor failure with backoff and then acknowledges', async () => {
+    let attempts = 0;
+    const s = stubs(
+      {},
+      {
+        runProcessor: async (req: ComputeRequest) => {
+          attempts += 1;
+          if (attempts < 3) throw new Error('spot capacity reclaimed');
+          return { executor: 'stub', destination: { bucket: 'out', key: req.destinationKey }, stats: {} };
+        },
+      },
+    );
+    const { result } = await run(s.activities);
+    assert.equal(result?.status, 'processed');
+    assert.equal(attempts, 3);
+    assert.equal(s.named('acknowledge').length, 1);
+    assert.equal(s.named('release').length + s.named('moveToDeadLetter').length, 0);
+  });
+
+  it('moves the message to the dead-letter queue with the reason on a permanent failure, and never acknowledges', async () => {
+    const s = stubs(
+      {},
+      {
+        runProcessor: () =>
+          Promise.reject(
+            ApplicationFailure.create({
+              message: 'line 3: unterminated quoted field',
+              type: FailureType.invalidInput,
+              nonRetryable: true,
+            }),
+          ),
+      },
+    );
+    const { error } = await run(s.activities);
+    assert.ok(error, 'the workflow fails');
+    assert.equal((error.cause as ApplicationFailure).type, FailureType.invalidInput);
+    assert.equal(s.named('runProcessor').length, 1, 'a permanent failure is not retried');
+    const [dlq] = s.named('moveToDeadLetter');
+    const [messages, reason] = dlq!.args as [QueueMessage[], DeadLetterReason];
+    assert.deepEqual(
+      messages.map((m) => m.receiptHandle),
+      ['handle-1'],
+    );
+    assert.equal(reason.type, FailureType.invalidInput);
+    assert.match(reason.message, /unterminated quoted field/);
+    assert.equal(s.named('acknowledge').length, 0);
+  });
+
+  it('fails an unknown job permanently, naming the known jobs', async () => {
+    const s = stubs({ job: 'resize-image' });
+    const { error } = await run(s.activities);
+    const reason = s.named('moveToDeadLetter')[0]?.args[1] as DeadLetterReason;
+    assert.equal(reason.type, FailureType.unknownJob);
+    assert.match(reason.message, /unknown job "resize-image".*csv-transform, text-to-pdf/);
+    assert.equal(s.named('runProcessor').length, 0);
+    assert.ok(error);
+  });
+
+  it('acknowledges only after the output check passed', async () => {
+    let checks = 0;
+    const s = stubs(
+      {},
+      {
+        verifyOutput: async ({ key }) => {
+          checks += 1;
+          if (checks === 1) throw new Error('output not visible yet');
+          return { bucket: 'out', key, size: 10 };
+        },
+      },
+    );
+    const { result } = await run(s.activities);
+    assert.equal(result?.status, 'processed');
+    const order = s.calls.map((c) => c.name).filter((n) => n !== 'extendVisibility');
+    assert.deepEqual(order, ['inspectObject', 'runProcessor', 'verifyOutput', 'verifyOutput', 'acknowledge']);
+  });
+
+  it('does not acknowledge when the output fails its check, and releases or dead-letters instead', async () => {
+    const s = stubs(
+      {},
+      {
+        verifyOutput: () =>
+          Promise.reject(
+            ApplicationFailure.create({
+              message: 'output is empty',
+              type: FailureType.outputInvalid,
+              nonRetryable: true,
+            }),
+          ),
+      },
+    );
+    const { error } = await run(s.activities);
+    assert.ok(error);
+    assert.equal(s.named('acknowledge').length, 0);
+    assert.equal(s.named('moveToDeadLetter').length, 1);
+  });
+
+  it('releases the message for redelivery when a transient failure outlives its retries', async () => {
+    const s = stubs({}, { runProcessor: () => Promise.reject(new Error('host terminated')) });
+    const { error } = await run(s.activities);
+    assert.ok(error);
+    assert.equal(s.named('runProcessor').length, 3);
+    const [messages, reason] = s.named('release')[0]!.args as [QueueMessage[], DeadLetterReason];
+    assert.equal(messages[0]?.receiptHandle, 'handle-1');
+    assert.match(reason.message, /host terminated/);
+    assert.equal(s.named('acknowledge').length + s.named('moveToDeadLetter').length, 0);
+  });
+
+  it('acknowledges with the newest receipt handle it was signalled, and every duplicate notification', async () => {
+    let workflowId = '';
+    const s = stubs(
+      {},
+      {
+        runProcessor: async (req: ComputeRequest) => {
+          const handle = env.client.workflow.getHandle(workflowId);
+          assert.equal((await handle.query(progressQuery)).stage, 'processing');
+          // The message was redelivered (new receipt handle) and a duplicate notification arrived.
+          await handle.signal(messageReceivedSignal, message({ receiptHandle: 'handle-2', receiveCount: 2 }));
+          await handle.signal(messageReceivedSignal, message({ messageId: 'm-2', receiptHandle: 'dup-1' }));
+          return { executor: 'stub', destination: { bucket: 'out', key: req.destinationKey }, stats: {} };
+        },
+      },
+    );
+    const { result } = await run(s.activities, {
+      during: (id) => {
+        workflowId = id;
+        return Promise.resolve();
+      },
+    });
+    assert.equal(result?.messagesAcknowledged, 2);
+    const acked = s
+      .named('acknowledge')
+      .flatMap((c) => (c.args[0] as QueueMessage[]).map((m) => m.receiptHandle));
+    assert.deepEqual(acked.sort(), ['dup-1', 'handle-2']);
+    const extended = s.named('extendVisibility')[0]?.args as [QueueMessage[], number];
+    assert.equal(extended[0][0]?.receiptHandle, 'handle-1', 'the message is kept invisible from the start');
+  });
+
+  it('skips a superseded object version: acknowledged, not processed, not dead-lettered', async () => {
+    const s = stubs(
+      {},
+      {
+        inspectObject: () =>
+          Promise.reject(
+            ApplicationFailure.create({
+              message: 'overwritten',
+              type: FailureType.objectSuperseded,
+              nonRetryable: true,
+            }),
+          ),
+      },
+    );
+    const { result } = await run(s.activities);
+    assert.equal(result?.status, 'skipped');
+    assert.equal(s.named('acknowledge').length, 1);
+    assert.equal(s.named('runProcessor').length + s.named('moveToDeadLetter').length, 0);
+  });
+});
