@@ -47,6 +47,9 @@ async function main(): Promise<number> {
   const verbose = process.argv.includes('--verbose');
   process.stdout.write('starting the local stack (Temporal dev server, moto, worker, ingress)…\n');
   const stack = await startStack({ log: verbose ? (l) => process.stderr.write(`${l}\n`) : undefined });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => void stack.stop().finally(() => process.exit(130)));
+  }
   const connection = await Connection.connect({ address: stack.temporalAddress });
   try {
     const client = new Client({ connection, namespace: stack.namespace });
