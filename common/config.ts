@@ -4,6 +4,7 @@
  * message naming the variable, what it expected and what it means.
  */
 import { z } from 'zod';
+import { ExplainedError } from './errors';
 
 const port = z.coerce.number().int().min(1).max(65535);
 const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -81,7 +82,7 @@ export type EnvName = keyof typeof ENV;
 type Picked<K extends EnvName> = z.infer<z.ZodObject<Pick<typeof ENV, K>>>;
 
 /** A configuration problem, thrown at start-up before any work is done. */
-export class ConfigError extends Error {
+export class ConfigError extends ExplainedError {
   override name = 'ConfigError';
 }
 
@@ -100,8 +101,11 @@ export function loadConfig<K extends EnvName>(
   if (parsed.success) return parsed.data;
   const lines = parsed.error.issues.map((issue) => {
     const name = String(issue.path[0]) as EnvName;
-    const got = values[name] === undefined ? 'it is not set' : `got ${JSON.stringify(values[name])}`;
-    return `  ${name}: ${issue.message} (${got}). ${name} is the ${ENV[name].description ?? 'setting'}.`;
+    const problem =
+      values[name] === undefined
+        ? 'required but not set'
+        : `${issue.message} (got ${JSON.stringify(values[name])})`;
+    return `  ${name}: ${problem}. ${name} is the ${ENV[name].description ?? 'setting'}.`;
   });
   throw new ConfigError(
     `${component}: invalid configuration:\n${lines.join('\n')}\nSet the variable(s) in the environment and start it again.`,

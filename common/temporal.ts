@@ -1,6 +1,7 @@
 /** Temporal connection options from the parsed configuration: plain, TLS, mTLS or API key (Temporal Cloud). */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './config';
+import { ExplainedError } from './errors';
 
 export interface TemporalSettings {
   TEMPORAL_ADDRESS: string;
@@ -64,6 +65,14 @@ export function temporalConnectionOptions(s: TemporalSettings): TemporalConnecti
         }
       : {}),
   };
+}
+
+/** The error of a process that cannot reach Temporal at start-up, saying what to do. */
+export function temporalUnreachable(address: string, cause: Error): ExplainedError {
+  return new ExplainedError(
+    `cannot reach Temporal at ${address} (${cause.message}). Start it (npm run dev) or set TEMPORAL_ADDRESS.`,
+    { cause },
+  );
 }
 
 /** The variables every Temporal-connected process reads. */

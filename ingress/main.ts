@@ -1,9 +1,10 @@
 /** The ingress process: configuration from the environment, then poll until SIGTERM/SIGINT. */
 import { Client, Connection } from '@temporalio/client';
 import { createAwsClients } from '../common/aws';
-import { ConfigError, loadConfig } from '../common/config';
+import { loadConfig } from '../common/config';
+import { runMain } from '../common/main';
 import { createLogger } from '../common/log';
-import { TEMPORAL_ENV, temporalConnectionOptions } from '../common/temporal';
+import { TEMPORAL_ENV, temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
 import { createIngress } from './ingress';
 
 async function main(): Promise<void> {
@@ -20,10 +21,7 @@ async function main(): Promise<void> {
   ]);
   const log = createLogger('ingress', config.LOG_LEVEL);
   const connection = await Connection.connect(temporalConnectionOptions(config)).catch((err: Error) => {
-    throw new Error(
-      `cannot reach Temporal at ${config.TEMPORAL_ADDRESS} (${err.message}). Start it (npm run dev) or set TEMPORAL_ADDRESS.`,
-      { cause: err },
-    );
+    throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
   });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const { sqs } = createAwsClients(config);
@@ -53,12 +51,4 @@ async function main(): Promise<void> {
   sqs.destroy();
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(
-      `${err instanceof ConfigError ? err.message : String((err as Error).stack ?? err)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runMain('ingress', main);

@@ -14,6 +14,7 @@ import {
   type WorkflowOutcome,
 } from './pipeline-client';
 import { startStack, type Stack } from './stack';
+import { runMain } from '../common/main';
 
 const SAMPLES = join(__dirname, 'samples');
 
@@ -103,10 +104,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`demo failed: ${(err as Error).message}\n`);
-    process.exit(1);
-  },
-);
+runMain('demo', main);

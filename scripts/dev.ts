@@ -6,6 +6,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { loadConfig } from '../common/config';
 import { STACK_FILE, startStack, type RunningStack } from './stack';
+import { runMain } from '../common/main';
 
 async function main(): Promise<void> {
   const { MOTO_PORT } = loadConfig('dev', ['MOTO_PORT']);
@@ -42,10 +43,4 @@ async function main(): Promise<void> {
   await stack.stop();
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`npm run dev failed: ${(err as Error).message}\n`);
-    process.exit(1);
-  },
-);
+runMain('npm run dev', main);

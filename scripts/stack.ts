@@ -12,6 +12,7 @@ import { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { createAwsClients, type AwsClients } from '../common/aws';
+import { ExplainedError } from '../common/errors';
 import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
 import { SA, TASK_QUEUE } from '../workflows/definitions';
 import { ensureTools, REPO_ROOT } from './tools';
@@ -67,7 +68,7 @@ export interface Stack {
 }
 
 /** A component failed to start; the message names it and what to do. */
-export class StackError extends Error {
+export class StackError extends ExplainedError {
   override name = 'StackError';
 }
 

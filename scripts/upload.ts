@@ -6,6 +6,7 @@ import { createAwsClients } from '../common/aws';
 import { workflowIdFor } from '../common/ids';
 import { uploadFile } from './pipeline-client';
 import { STACK_FILE, type RunningStack } from './stack';
+import { runMain } from '../common/main';
 
 const USAGE = 'usage: npm run upload -- FILE [--key KEY] [--processor-type pool] [--job NAME]';
 
@@ -39,7 +40,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`upload failed: ${(err as Error).message}\n`);
-  process.exit(1);
-});
+runMain('upload', main);

@@ -24,7 +24,7 @@ describe('configuration', () => {
       (err: unknown) => {
         assert.ok(err instanceof ConfigError);
         assert.match(err.message, /^ingress: invalid configuration/);
-        assert.match(err.message, /QUEUE_URL: .*it is not set.*URL of the SQS queue/);
+        assert.match(err.message, /QUEUE_URL: required but not set\. QUEUE_URL is the URL of the SQS queue/);
         assert.match(err.message, /INGRESS_WAIT_SECONDS: .*got "60".*long-poll wait time/);
         assert.match(err.message, /TEMPORAL_TLS: .*got "maybe"/);
         return true;

@@ -3,9 +3,10 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createLocalBackend } from '../activities/local-backend';
 import { createAwsClients } from '../common/aws';
-import { ConfigError, loadConfig } from '../common/config';
+import { loadConfig } from '../common/config';
+import { runMain } from '../common/main';
 import { createLogger } from '../common/log';
-import { TEMPORAL_ENV, temporalConnectionOptions } from '../common/temporal';
+import { TEMPORAL_ENV, temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
 
 async function main(): Promise<void> {
   const config = loadConfig('worker', [
@@ -18,10 +19,7 @@ async function main(): Promise<void> {
   ]);
   const log = createLogger('worker', config.LOG_LEVEL);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config)).catch((err: Error) => {
-    throw new Error(
-      `cannot reach Temporal at ${config.TEMPORAL_ADDRESS} (${err.message}). Start it (npm run dev) or set TEMPORAL_ADDRESS.`,
-      { cause: err },
-    );
+    throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
   });
   const { s3, sqs } = createAwsClients(config);
   // Until the Batch and ECS backends exist, both routes run the processor as a local process.
@@ -46,12 +44,4 @@ async function main(): Promise<void> {
   log.info('worker stopped');
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(
-      `${err instanceof ConfigError ? err.message : String((err as Error).stack ?? err)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runMain('worker', main);
