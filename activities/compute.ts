@@ -1,7 +1,9 @@
 /**
- * The compute activity: runs one processor job on the routed backend. Batch, ECS and the local process
- * share {@link ComputeBackend}; whichever runs it, the processor gets the same environment (design.md).
+ * The compute activity: runs one processor job on the routed backend and waits for it. Batch, ECS and the
+ * local process share {@link ComputeBackend}; whichever runs it, the processor gets the same environment
+ * (design.md), and an attempt retried after a worker crash resumes the job its predecessor submitted.
  */
+import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { PERMANENT_EXIT_CODES, type JobName } from '../common/jobs';
@@ -17,35 +19,65 @@ export interface ComputeRequest {
   processedAt: string;
 }
 
-/** One processor run as a container would see it. */
-export interface ProcessorRun {
-  /** The processor contract: SOURCE_BUCKET, OBJECT_KEY, DEST_BUCKET, DEST_KEY, JOB, …; nothing else. */
-  environment: Record<string, string>;
-  /** Called periodically while the job runs, with what identifies the job. */
-  heartbeat: (details: Record<string, unknown>) => void;
-  /** Aborted when the workflow cancels the activity: the backend stops the job. */
-  signal: AbortSignal;
+/** A submitted job: enough to find it again from another attempt. */
+export interface JobHandle {
+  backend: string;
+  /** Batch job ID, ECS task ARN, or local process ID. */
+  id: string;
 }
 
-/** How a run ended. `exitCode` 0 is success. */
+/** What the compute activity heartbeats: a retried attempt reads it back to resume the same job. */
+export interface JobProgress extends JobHandle {
+  /** The backend's status: SUBMITTED, RUNNABLE, RUNNING, … (Batch and ECS words; mirrored locally). */
+  status: string;
+}
+
+/** One processor run as a container would see it. */
+export interface ProcessorRun {
+  /** The processor contract: JOB, SOURCE_BUCKET, OBJECT_KEY, DEST_BUCKET, DEST_KEY, …; nothing else. */
+  environment: Record<string, string>;
+  /** A valid AWS Batch job name, unique per workflow and attempt. */
+  jobName: string;
+  /** At most 36 characters, the same for every attempt of a workflow (ECS `startedBy`). */
+  startedBy: string;
+  /** Idempotency token for the submission of this attempt (ECS `clientToken`, 64 characters at most). */
+  clientToken: string;
+  /** Tags tying the job to the object and the workflow. */
+  tags: Record<string, string>;
+  /** A job an earlier attempt submitted on this backend, which may still run. */
+  resume?: JobHandle;
+  /** Call as soon as a job exists, then on every poll: Temporal keeps the last details for a retry. */
+  heartbeat: (progress: JobProgress) => void;
+  /** Aborted when the workflow cancels the activity or it times out: the backend stops the job. */
+  signal: AbortSignal;
+  /** Sleeps, rejecting early on cancellation. */
+  sleep: (ms: number) => Promise<void>;
+}
+
+/** How a run ended. */
 export interface ProcessorOutcome {
-  exitCode: number;
-  /** The last lines the processor wrote to stderr, for the failure message. */
-  stderrTail: string;
-  /** The JSON line the processor printed on success. */
-  report?: Record<string, unknown>;
-  /** Where to find the full logs (log stream, local pid). */
+  handle: JobHandle;
+  succeeded: boolean;
+  /** The processor's exit code, when the container got to exit. */
+  exitCode?: number;
+  /** What the backend says about the end: status reason, stop code, stderr tail. */
+  detail: string;
+  /** Where to find the full logs (log stream, local process). */
   logRef: string;
+  /** The JSON line the processor printed on success, where the backend can read it. */
+  report?: Record<string, unknown>;
 }
 
 export interface ComputeBackend {
   /** `local`, `batch` or `ecs`: recorded on the workflow. */
   readonly name: string;
+  /** The exact AWS request (SubmitJob or RunTask input) this run is, or would be in aws mode, sent as. */
+  request(run: ProcessorRun): object;
   run(run: ProcessorRun): Promise<ProcessorOutcome>;
 }
 
 export interface ComputeDeps {
-  /** The backend for each route (locally, both are the local process). */
+  /** The backend for each route. */
   backends: Record<Route, ComputeBackend>;
   outputBucket: string;
   /** Emulator endpoint handed to the processor; unset on AWS. */
@@ -55,6 +87,9 @@ export interface ComputeDeps {
 
 export interface ComputeResult {
   executor: string;
+  jobId: string;
+  /** The SubmitJob or RunTask input for this run (what AWS receives, or would in aws mode). */
+  awsRequest: object;
   destination: { bucket: string; key: string };
   stats: Record<string, number>;
 }
@@ -78,31 +113,62 @@ export function processorEnvironment(
   };
 }
 
+const digest = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** Batch job names: letters, digits, `-` and `_`, starting with a letter or digit, 128 at most. */
+export function jobNameFor(workflowId: string, attempt: number): string {
+  const readable = workflowId
+    .replace(/[^A-Za-z0-9_-]+/g, '-')
+    .replace(/^[-_]+/, '')
+    .slice(0, 96);
+  return `${readable || 'job'}-${digest(workflowId).slice(0, 12)}-a${attempt}`;
+}
+
+/** Tag values are limited to 256 characters. */
+const tagValue = (value: string) => value.slice(0, 256);
+
 export function createComputeActivities(deps: ComputeDeps) {
   return {
     /**
      * Runs the job and waits for it, heartbeating. The processor's invalid-input exit codes are permanent
-     * failures; any other failure is retried by Temporal.
+     * failures; a failed or interrupted job is retried by Temporal.
      */
     async runProcessor(req: ComputeRequest): Promise<ComputeResult> {
       const ctx = Context.current();
+      const workflowId = ctx.info.workflowExecution?.workflowId ?? ctx.info.activityId;
       const backend = deps.backends[req.route];
-      const outcome = await backend.run({
+      const previous = ctx.info.heartbeatDetails as JobProgress | undefined;
+      const run: ProcessorRun = {
         environment: processorEnvironment(req, deps),
-        heartbeat: (details) => ctx.heartbeat(details),
+        jobName: jobNameFor(workflowId, ctx.info.attempt),
+        startedBy: `wf-${digest(workflowId).slice(0, 32)}`,
+        clientToken: digest(`${workflowId}\0${ctx.info.activityId}\0${ctx.info.attempt}`),
+        tags: {
+          'pipeline:bucket': tagValue(req.source.bucket),
+          'pipeline:key': tagValue(req.source.key),
+          'pipeline:workflow-id': tagValue(workflowId),
+        },
+        ...(previous?.backend === backend.name
+          ? { resume: { backend: previous.backend, id: previous.id } }
+          : {}),
+        heartbeat: (progress) => ctx.heartbeat(progress),
         signal: ctx.cancellationSignal,
-      });
+        sleep: (ms) => ctx.sleep(ms),
+      };
+      const awsRequest = backend.request(run);
+      const outcome = await backend.run(run);
       const uri = `s3://${req.source.bucket}/${req.source.key}`;
-      if (outcome.exitCode !== 0) {
-        const permanent = PERMANENT_EXIT_CODES.includes(outcome.exitCode);
+      if (!outcome.succeeded) {
+        const permanent = outcome.exitCode !== undefined && PERMANENT_EXIT_CODES.includes(outcome.exitCode);
         throw ApplicationFailure.create({
           message:
-            `${req.job} on ${uri} exited with code ${outcome.exitCode} (${backend.name}, ${outcome.logRef})` +
+            `${req.job} on ${uri} failed on ${backend.name} (${outcome.handle.id}` +
+            `${outcome.exitCode === undefined ? '' : `, exit code ${outcome.exitCode}`}; logs: ${outcome.logRef})` +
             (permanent ? ': the file is invalid, fix it and upload it again' : '') +
-            (outcome.stderrTail ? `\n${outcome.stderrTail}` : ''),
+            (outcome.detail ? `\n${outcome.detail}` : ''),
           type: permanent ? FailureType.invalidInput : FailureType.processorFailed,
           nonRetryable: permanent,
-          details: [{ exitCode: outcome.exitCode, logRef: outcome.logRef }],
+          details: [{ ...outcome.handle, exitCode: outcome.exitCode, logRef: outcome.logRef }],
         });
       }
       const stats = Object.fromEntries(
@@ -110,6 +176,8 @@ export function createComputeActivities(deps: ComputeDeps) {
       );
       return {
         executor: backend.name,
+        jobId: outcome.handle.id,
+        awsRequest,
         destination: { bucket: deps.outputBucket, key: req.destinationKey },
         stats,
       };

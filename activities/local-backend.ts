@@ -1,6 +1,8 @@
 /**
  * The local compute backend: the processor entrypoint as a child process, with the environment a Batch or
  * ECS container would get (the processor contract plus AWS credentials standing in for the task role).
+ * It mirrors the AWS lifecycle in its heartbeats (SUBMITTED, RUNNABLE, RUNNING, SUCCEEDED/FAILED) and
+ * records the request the mirrored AWS backend would have sent.
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
@@ -8,6 +10,8 @@ import { extname, join } from 'node:path';
 import type { ComputeBackend, ProcessorOutcome, ProcessorRun } from './compute';
 
 export interface LocalBackendOptions {
+  /** The AWS request this run stands for (SubmitJob for the Batch route, RunTask for ECS). */
+  mirrors: (run: ProcessorRun) => object;
   /**
    * How often to heartbeat while the process runs.
    * @default 10
@@ -33,6 +37,7 @@ const PASSTHROUGH = [
 ];
 
 const STDERR_TAIL_BYTES = 4096;
+const BACKEND = 'local';
 
 /** The processor entrypoint next to this module: TypeScript sources run through tsx, built JS as is. */
 function processorCommand(): string[] {
@@ -41,12 +46,17 @@ function processorCommand(): string[] {
   return ext === '.ts' ? ['--import', 'tsx', entry] : [entry];
 }
 
-export function createLocalBackend(options: LocalBackendOptions = {}): ComputeBackend {
+export function createLocalBackend(options: LocalBackendOptions): ComputeBackend {
   const heartbeatMs = (options.heartbeatSeconds ?? 10) * 1000;
   const graceMs = (options.killGraceSeconds ?? 10) * 1000;
   return {
-    name: 'local',
-    run({ environment, heartbeat, signal }: ProcessorRun): Promise<ProcessorOutcome> {
+    name: BACKEND,
+    request: options.mirrors,
+
+    run({ environment, heartbeat, signal, jobName }: ProcessorRun): Promise<ProcessorOutcome> {
+      // A process does not outlive its worker, so an earlier attempt's job is never resumed: it reruns.
+      heartbeat({ backend: BACKEND, id: jobName, status: 'SUBMITTED' });
+      heartbeat({ backend: BACKEND, id: jobName, status: 'RUNNABLE' });
       const env = Object.fromEntries(
         PASSTHROUGH.flatMap((n) => (process.env[n] ? [[n, process.env[n]]] : [])),
       );
@@ -54,8 +64,7 @@ export function createLocalBackend(options: LocalBackendOptions = {}): ComputeBa
         env: { ...env, ...environment },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      const logRef = `local pid ${child.pid ?? '?'}`;
-      const started = Date.now();
+      const handle = { backend: BACKEND, id: `pid ${child.pid ?? '?'}` };
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -64,8 +73,7 @@ export function createLocalBackend(options: LocalBackendOptions = {}): ComputeBa
       child.stderr.setEncoding('utf8').on('data', (d: string) => {
         stderr = (stderr + d).slice(-STDERR_TAIL_BYTES);
       });
-      const beat = () =>
-        heartbeat({ pid: child.pid, elapsedSeconds: Math.round((Date.now() - started) / 1000) });
+      const beat = () => heartbeat({ ...handle, status: 'RUNNING' });
       beat();
       const timer = setInterval(beat, heartbeatMs);
       let killTimer: NodeJS.Timeout | undefined;
@@ -90,18 +98,23 @@ export function createLocalBackend(options: LocalBackendOptions = {}): ComputeBa
             reject(signal.reason instanceof Error ? signal.reason : new Error('processor run cancelled'));
             return;
           }
+          const exitCode = code ?? 128 + (sig ? constants.signals[sig] : 0);
+          heartbeat({ ...handle, status: exitCode === 0 ? 'SUCCEEDED' : 'FAILED' });
           const lastLine = stdout.trim().split('\n').pop() ?? '';
           let report: Record<string, unknown> | undefined;
           try {
-            report = code === 0 && lastLine ? (JSON.parse(lastLine) as Record<string, unknown>) : undefined;
+            report =
+              exitCode === 0 && lastLine ? (JSON.parse(lastLine) as Record<string, unknown>) : undefined;
           } catch {
             report = undefined;
           }
           resolve({
-            exitCode: code ?? 128 + (sig ? constants.signals[sig] : 0),
-            stderrTail: stderr.trim(),
+            handle,
+            succeeded: exitCode === 0,
+            exitCode,
+            detail: stderr.trim(),
+            logRef: `local ${handle.id}`,
             ...(report ? { report } : {}),
-            logRef,
           });
         });
       });

@@ -1,4 +1,6 @@
 /** AWS SDK clients, built one way for every process (emulator endpoint, path-style, adaptive retry). */
+import { BatchClient } from '@aws-sdk/client-batch';
+import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 
@@ -12,6 +14,8 @@ export interface AwsSettings {
 export interface AwsClients {
   s3: S3Client;
   sqs: SQSClient;
+  batch: BatchClient;
+  ecs: ECSClient;
 }
 
 export function createAwsClients(settings: AwsSettings): AwsClients {
@@ -24,6 +28,8 @@ export function createAwsClients(settings: AwsSettings): AwsClients {
   return {
     s3: new S3Client({ ...common, forcePathStyle: Boolean(settings.AWS_ENDPOINT_URL) }),
     sqs: new SQSClient(common),
+    batch: new BatchClient(common),
+    ecs: new ECSClient(common),
   };
 }
 

@@ -9,6 +9,15 @@ import { ExplainedError } from './errors';
 const port = z.coerce.number().int().min(1).max(65535);
 const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z.stringbool();
+const list = z
+  .string()
+  .default('')
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  );
 
 /** The schema of every variable, with a description shown when it is missing or wrong. */
 export const ENV = {
@@ -52,6 +61,58 @@ export const ENV = {
     .default(3600)
     .describe('longest time one processor run may take, 10-86400 seconds'),
   HEARTBEAT_SECONDS: seconds(1, 600).default(10).describe('how often the compute activity heartbeats'),
+
+  COMPUTE_MODE: z
+    .enum(['local', 'aws'])
+    .default('local')
+    .describe('compute mode: "aws" runs Batch jobs and ECS tasks, "local" a local process that mirrors them'),
+  COMPUTE_POLL_SECONDS: z.coerce
+    .number()
+    .min(0.05)
+    .max(300)
+    .default(10)
+    .describe('how often a Batch job or ECS task is polled, in seconds (sub-second against an emulator)'),
+  COMPUTE_MAX_CONCURRENT_JOBS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10000)
+    .default(50)
+    .describe('how many compute jobs one worker runs or waits on at once'),
+  COMPUTE_SUBMITS_PER_SECOND: z.coerce
+    .number()
+    .min(0.1)
+    .max(1000)
+    .default(10)
+    .describe('how many compute jobs may start per second across all workers of the task queue'),
+  BATCH_JOB_QUEUE: z
+    .string()
+    .min(1)
+    .default('file-pipeline-spot')
+    .describe('AWS Batch job queue (Fargate Spot)'),
+  BATCH_JOB_DEFINITION: z
+    .string()
+    .min(1)
+    .default('file-pipeline-processor')
+    .describe('AWS Batch job definition running the processor image'),
+  BATCH_RUNNABLE_TIMEOUT_SECONDS: seconds(1, 86400)
+    .default(900)
+    .describe('how long a Batch job may wait for capacity (RUNNABLE) before it is rerouted to ECS'),
+  ECS_CLUSTER: z.string().min(1).default('file-pipeline').describe('ECS cluster for processor tasks'),
+  ECS_TASK_DEFINITION: z
+    .string()
+    .min(1)
+    .default('file-pipeline-processor')
+    .describe('ECS task definition running the processor image'),
+  ECS_CONTAINER_NAME: z.string().min(1).default('processor').describe('name of the processor container'),
+  ECS_CAPACITY_PROVIDER: z
+    .enum(['FARGATE', 'FARGATE_SPOT'])
+    .default('FARGATE')
+    .describe('capacity provider of processor tasks: FARGATE or FARGATE_SPOT'),
+  ECS_SUBNETS: list.describe('comma-separated private subnet IDs for processor tasks (required in aws mode)'),
+  ECS_SECURITY_GROUPS: list.describe(
+    'comma-separated security group IDs for processor tasks (required in aws mode)',
+  ),
 
   SOURCE_BUCKET: z.string().min(3).describe('processor: bucket of the object to process'),
   OBJECT_KEY: z.string().min(1).describe('processor: key of the object to process'),

@@ -13,6 +13,7 @@ import {
   type UploadOptions,
   type WorkflowOutcome,
 } from './pipeline-client';
+import type { Route } from '../workflows/definitions';
 import { startStack, type Stack } from './stack';
 import { runMain } from '../common/main';
 
@@ -32,6 +33,15 @@ function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
+
+/** One line for a SubmitJob or RunTask input. */
+function summarise(route: Route, request: object): string {
+  const r = request as Record<string, unknown>;
+  const strategy = (r.capacityProviderStrategy as { capacityProvider?: string }[] | undefined)?.[0];
+  return route === 'batch'
+    ? `Batch SubmitJob jobQueue=${String(r.jobQueue)} jobDefinition=${String(r.jobDefinition)} jobName=${String(r.jobName)}`
+    : `ECS RunTask cluster=${String(r.cluster)} taskDefinition=${String(r.taskDefinition)} capacityProvider=${strategy?.capacityProvider ?? '-'}`;
 }
 
 async function outputPresent(stack: Stack, bucket: string, key: string): Promise<boolean> {
@@ -89,6 +99,17 @@ async function main(): Promise<number> {
       ]);
     }
     process.stdout.write(`${table(rows)}\n\n`);
+    process.stdout.write(
+      'What AWS receives for these files with COMPUTE_MODE=aws (recorded on each workflow):\n',
+    );
+    for (const [i, outcome] of outcomes.entries()) {
+      if (outcome.status === 'completed' && outcome.result.awsRequest && outcome.result.route) {
+        process.stdout.write(
+          `  ${UPLOADS[i]!.key}: ${summarise(outcome.result.route, outcome.result.awsRequest)}\n`,
+        );
+      }
+    }
+    process.stdout.write('\n');
 
     const [queued, dead] = await Promise.all([
       queueDepth(stack.aws.sqs, stack.queueUrl),

@@ -14,7 +14,7 @@ import { temporal } from '@temporalio/proto';
 import { createAwsClients, type AwsClients } from '../common/aws';
 import { ExplainedError } from '../common/errors';
 import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
-import { SA, TASK_QUEUE } from '../workflows/definitions';
+import { computeTaskQueue, SA, TASK_QUEUE } from '../workflows/definitions';
 import { ensureTools, REPO_ROOT } from './tools';
 
 export interface StackOptions {
@@ -28,6 +28,8 @@ export interface StackOptions {
   queueVisibilityTimeoutSeconds?: number;
   /** Extra environment for the worker and the ingress. */
   env?: Record<string, string>;
+  /** Extra environment for moto, e.g. `MOTO_SIMPLE_BATCH_FAIL_AFTER`. */
+  motoEnv?: Record<string, string>;
   /** Where progress lines and the children's output go. @default nothing */
   log?: (line: string) => void;
 }
@@ -229,6 +231,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       {
         ...process.env,
         PYTHONUNBUFFERED: '1',
+        ...options.motoEnv,
       },
     );
 
@@ -270,14 +273,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         ['--import', 'tsx', join(REPO_ROOT, entry)],
       ];
       const worker = launch('worker', ...node('workers/main.ts'), { ...process.env, ...env });
-      await waitUntil('worker', worker, async () => {
+      const { TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY } = temporal.api.enums.v1.TaskQueueType;
+      const polled = async (name: string, taskQueueType: temporal.api.enums.v1.TaskQueueType) => {
         const { pollers } = await connection.workflowService.describeTaskQueue({
           namespace,
-          taskQueue: { name: env.TEMPORAL_TASK_QUEUE },
-          taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+          taskQueue: { name },
+          taskQueueType,
         });
         return (pollers?.length ?? 0) > 0;
-      });
+      };
+      await waitUntil(
+        'worker',
+        worker,
+        async () =>
+          (await polled(env.TEMPORAL_TASK_QUEUE!, TASK_QUEUE_TYPE_WORKFLOW)) &&
+          (await polled(computeTaskQueue(env.TEMPORAL_TASK_QUEUE!), TASK_QUEUE_TYPE_ACTIVITY)),
+      );
       const ingress = launch('ingress', ...node('ingress/main.ts'), { ...process.env, ...env });
       await waitUntil('ingress', ingress, () =>
         Promise.resolve(ingress.tail().includes(INGRESS_READY_MESSAGE)),

@@ -30,6 +30,7 @@ import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-clien
 import { REPO_ROOT } from '../scripts/tools';
 import { startStack, type Stack } from '../scripts/stack';
 import { FailureType, type ObjectRef } from '../workflows/definitions';
+import { eventually } from './support/eventually';
 
 /** A bucket without notifications: the tests send its notifications themselves. */
 const MANUAL_BUCKET = 'pipeline-manual';
@@ -55,20 +56,6 @@ after(async () => {
   await stack?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = WAIT_MS,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 async function putManual(key: string, body: string): Promise<ObjectRef> {
   const put = await stack.aws.s3.send(new PutObjectCommand({ Bucket: MANUAL_BUCKET, Key: key, Body: body }));
@@ -137,6 +124,16 @@ describe('pipeline end to end', () => {
     if (outcome.status !== 'completed') return;
     const { result } = outcome;
     assert.equal(result.route, 'batch');
+    const submitJob = result.awsRequest as {
+      jobQueue: string;
+      containerOverrides: { environment: { name: string }[] };
+    };
+    assert.equal(
+      submitJob.jobQueue,
+      'file-pipeline-spot',
+      'the local run records the SubmitJob AWS would get',
+    );
+    assert.ok(submitJob.containerOverrides.environment.some((e) => e.name === 'SOURCE_ETAG'));
     assert.equal(result.output?.key, `outputs/${key}`);
     const expected = readFileSync(
       join(__dirname, 'fixtures/e2e/transactions.expected.csv'),

@@ -8,9 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import type { Activities } from '../activities';
-import type { ComputeRequest } from '../activities/compute';
+import type { ComputeRequest, ComputeResult } from '../activities/compute';
 import type { DeadLetterReason } from '../activities/queue';
 import type { ObjectInfo } from '../activities/storage';
 import {
@@ -23,7 +22,7 @@ import {
   type QueueMessage,
 } from '../workflows/definitions';
 import { processFile } from '../workflows/process-file';
-import { createTestEnvironment, workflowBundle } from './support/temporal';
+import { createTestEnvironment, withWorkers } from './support/temporal';
 
 let env: TestWorkflowEnvironment;
 before(async () => {
@@ -46,6 +45,16 @@ function message(overrides: Partial<QueueMessage> = {}): QueueMessage {
   };
 }
 
+function computed(req: ComputeRequest): ComputeResult {
+  return {
+    executor: 'stub',
+    jobId: 'job-1',
+    awsRequest: { route: req.route },
+    destination: { bucket: 'out', key: req.destinationKey },
+    stats: { rowsIn: 1 },
+  };
+}
+
 /** Stub activities recording what the workflow asked for; each test overrides what it needs. */
 function stubs(metadata: Record<string, string>, overrides: Partial<Activities> = {}) {
   const calls: { name: string; args: unknown[] }[] = [];
@@ -58,11 +67,7 @@ function stubs(metadata: Record<string, string>, overrides: Partial<Activities> 
   const info: ObjectInfo = { bucket: OBJECT.bucket, key: OBJECT.key, size: 42, etag: OBJECT.etag!, metadata };
   const base: Activities = {
     inspectObject: async () => info,
-    runProcessor: async (req: ComputeRequest) => ({
-      executor: 'stub',
-      destination: { bucket: 'out', key: req.destinationKey },
-      stats: { rowsIn: 1 },
-    }),
+    runProcessor: async (req: ComputeRequest) => computed(req),
     verifyOutput: async ({ key }) => ({ bucket: 'out', key, size: 10 }),
     extendVisibility: async () => {},
     acknowledge: async () => {},
@@ -86,13 +91,7 @@ async function run(
 ): Promise<{ result?: ProcessFileResult; error?: WorkflowFailedError; workflowId: string }> {
   const taskQueue = `test-${randomUUID()}`;
   const workflowId = `wf-${randomUUID()}`;
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities,
-  });
-  return worker.runUntil(async () => {
+  return withWorkers(env.nativeConnection, taskQueue, activities, async () => {
     const handle = await env.client.workflow.signalWithStart(processFile, {
       workflowId,
       taskQueue,
@@ -165,7 +164,7 @@ describe('processFile workflow', () => {
         runProcessor: async (req: ComputeRequest) => {
           attempts += 1;
           if (attempts < 3) throw new Error('spot capacity reclaimed');
-          return { executor: 'stub', destination: { bucket: 'out', key: req.destinationKey }, stats: {} };
+          return computed(req);
         },
       },
     );
@@ -275,7 +274,7 @@ describe('processFile workflow', () => {
           // The message was redelivered (new receipt handle) and a duplicate notification arrived.
           await handle.signal(messageReceivedSignal, message({ receiptHandle: 'handle-2', receiveCount: 2 }));
           await handle.signal(messageReceivedSignal, message({ messageId: 'm-2', receiptHandle: 'dup-1' }));
-          return { executor: 'stub', destination: { bucket: 'out', key: req.destinationKey }, stats: {} };
+          return computed(req);
         },
       },
     );
@@ -292,6 +291,31 @@ describe('processFile workflow', () => {
     assert.deepEqual(acked.sort(), ['dup-1', 'handle-2']);
     const extended = s.named('extendVisibility')[0]?.args as [QueueMessage[], number];
     assert.equal(extended[0][0]?.receiptHandle, 'handle-1', 'the message is kept invisible from the start');
+  });
+
+  it('reroutes a Batch job stuck without capacity to ECS and records why', async () => {
+    const s = stubs(
+      { 'processor-type': 'pool' },
+      {
+        runProcessor: async (req: ComputeRequest) => {
+          if (req.route === 'ecs') return computed(req);
+          throw ApplicationFailure.create({
+            message: 'Batch job j-1 no capacity: RUNNABLE for more than 900s',
+            type: FailureType.capacityUnavailable,
+            nonRetryable: true,
+          });
+        },
+      },
+    );
+    const { result, workflowId } = await run(s.activities);
+    assert.equal(result?.status, 'processed');
+    assert.equal(result?.route, 'ecs');
+    assert.match(result?.rerouted ?? '', /RUNNABLE for more than 900s/);
+    assert.deepEqual(
+      s.named('runProcessor').map((c) => (c.args[0] as ComputeRequest).route),
+      ['batch', 'ecs'],
+    );
+    assert.equal((await searchAttributes(workflowId)).backend, 'ecs');
   });
 
   it('skips a superseded object version: acknowledged, not processed, not dead-lettered', async () => {

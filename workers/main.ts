@@ -1,12 +1,17 @@
-/** The Temporal worker process: hosts `processFile` and its activities until SIGTERM/SIGINT. */
+/**
+ * The Temporal worker process: hosts `processFile` with its quick activities on the main task queue, and
+ * the compute activity on its own task queue, where concurrent jobs per worker and job starts per second
+ * across all workers are bounded (so a burst of files does not hit AWS API throttling).
+ */
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import { createLocalBackend } from '../activities/local-backend';
+import { createBackends } from '../activities/backends';
 import { createAwsClients } from '../common/aws';
 import { loadConfig } from '../common/config';
-import { runMain } from '../common/main';
 import { createLogger } from '../common/log';
+import { runMain } from '../common/main';
 import { TEMPORAL_ENV, temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
+import { computeTaskQueue } from '../workflows/definitions';
 
 async function main(): Promise<void> {
   const config = loadConfig('worker', [
@@ -16,30 +21,74 @@ async function main(): Promise<void> {
     'OUTPUT_BUCKET',
     'HEARTBEAT_SECONDS',
     'LOG_LEVEL',
+    'COMPUTE_MODE',
+    'COMPUTE_POLL_SECONDS',
+    'COMPUTE_MAX_CONCURRENT_JOBS',
+    'COMPUTE_SUBMITS_PER_SECOND',
+    'BATCH_JOB_QUEUE',
+    'BATCH_JOB_DEFINITION',
+    'BATCH_RUNNABLE_TIMEOUT_SECONDS',
+    'ECS_CLUSTER',
+    'ECS_TASK_DEFINITION',
+    'ECS_CONTAINER_NAME',
+    'ECS_CAPACITY_PROVIDER',
+    'ECS_SUBNETS',
+    'ECS_SECURITY_GROUPS',
   ]);
   const log = createLogger('worker', config.LOG_LEVEL);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config)).catch((err: Error) => {
     throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
   });
-  const { s3, sqs } = createAwsClients(config);
-  // Until the Batch and ECS backends exist, both routes run the processor as a local process.
-  const local = createLocalBackend({ heartbeatSeconds: config.HEARTBEAT_SECONDS });
-  const worker = await Worker.create({
-    connection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
-    workflowsPath: require.resolve('../workflows'),
-    activities: createActivities({
-      s3,
-      sqs,
-      outputBucket: config.OUTPUT_BUCKET,
-      backends: { batch: local, ecs: local },
-      awsRegion: config.AWS_REGION,
-      ...(config.AWS_ENDPOINT_URL ? { awsEndpointUrl: config.AWS_ENDPOINT_URL } : {}),
-    }),
+  const clients = createAwsClients(config);
+  const activities = createActivities({
+    ...clients,
+    outputBucket: config.OUTPUT_BUCKET,
+    backends: createBackends(
+      {
+        mode: config.COMPUTE_MODE,
+        batch: {
+          jobQueue: config.BATCH_JOB_QUEUE,
+          jobDefinition: config.BATCH_JOB_DEFINITION,
+          runnableTimeoutSeconds: config.BATCH_RUNNABLE_TIMEOUT_SECONDS,
+        },
+        ecs: {
+          cluster: config.ECS_CLUSTER,
+          taskDefinition: config.ECS_TASK_DEFINITION,
+          containerName: config.ECS_CONTAINER_NAME,
+          capacityProvider: config.ECS_CAPACITY_PROVIDER,
+          subnets: config.ECS_SUBNETS,
+          securityGroups: config.ECS_SECURITY_GROUPS,
+        },
+        pollSeconds: config.COMPUTE_POLL_SECONDS,
+        heartbeatSeconds: config.HEARTBEAT_SECONDS,
+      },
+      clients,
+    ),
+    awsRegion: config.AWS_REGION,
+    ...(config.AWS_ENDPOINT_URL ? { awsEndpointUrl: config.AWS_ENDPOINT_URL } : {}),
   });
-  log.info('worker ready', { taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
-  await worker.run();
+  const common = { connection, namespace: config.TEMPORAL_NAMESPACE };
+  const [orchestration, compute] = await Promise.all([
+    Worker.create({
+      ...common,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      workflowsPath: require.resolve('../workflows'),
+      activities,
+    }),
+    Worker.create({
+      ...common,
+      taskQueue: computeTaskQueue(config.TEMPORAL_TASK_QUEUE),
+      activities,
+      maxConcurrentActivityTaskExecutions: config.COMPUTE_MAX_CONCURRENT_JOBS,
+      maxTaskQueueActivitiesPerSecond: config.COMPUTE_SUBMITS_PER_SECOND,
+    }),
+  ]);
+  log.info('worker ready', {
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    namespace: config.TEMPORAL_NAMESPACE,
+    computeMode: config.COMPUTE_MODE,
+  });
+  await Promise.all([orchestration.run(), compute.run()]);
   await connection.close();
   log.info('worker stopped');
 }

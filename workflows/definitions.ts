@@ -47,6 +47,17 @@ export interface ProcessFileOptions {
    * @default { maximumAttempts: 3, initialIntervalSeconds: 5 }
    */
   computeRetry?: { maximumAttempts: number; initialIntervalSeconds: number };
+  /**
+   * How long the compute activity may go without a heartbeat before Temporal retries it elsewhere
+   * (a retried attempt resumes the job already submitted).
+   * @default 60
+   */
+  heartbeatTimeoutSeconds?: number;
+}
+
+/** The task queue of the compute activity: its own, so workers can bound concurrent jobs and the submit rate. */
+export function computeTaskQueue(taskQueue: string): string {
+  return `${taskQueue}-compute`;
 }
 
 export interface ProcessFileInput {
@@ -66,6 +77,10 @@ export interface Progress {
   processorType?: string;
   job?: string;
   executor?: string;
+  /** Why the file left its route, e.g. a Batch job that found no capacity and went to ECS. */
+  rerouted?: string;
+  /** The SubmitJob or RunTask input of the run (what AWS received, or would have in local mode). */
+  awsRequest?: object;
   output?: string;
   /** How many SQS messages (notifications) this run is answering for. */
   messages: number;
@@ -80,6 +95,9 @@ export interface ProcessFileResult {
   processorType?: string;
   job?: string;
   executor?: string;
+  jobId?: string;
+  rerouted?: string;
+  awsRequest?: object;
   output?: { bucket: string; key: string; size: number };
   processedAt?: string;
   /** What the processor reported (row or page counts). */
@@ -109,4 +127,5 @@ export const FailureType = {
   invalidInput: 'InvalidInput',
   processorFailed: 'ProcessorFailed',
   outputInvalid: 'OutputInvalid',
+  capacityUnavailable: 'CapacityUnavailable',
 } as const;

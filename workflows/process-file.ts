@@ -6,7 +6,9 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   condition,
+  isCancellation,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -15,6 +17,7 @@ import {
 import type { Activities } from '../activities';
 import { chooseJob, isJobName, JOB_NAMES, outputKeyFor } from '../common/jobs';
 import {
+  computeTaskQueue,
   FailureType,
   messageReceivedSignal,
   progressQuery,
@@ -64,8 +67,9 @@ function failureOf(err: unknown): Failure {
 export async function processFile({ object, options = {} }: ProcessFileInput): Promise<ProcessFileResult> {
   const visibilitySeconds = options.visibilityTimeoutSeconds ?? 300;
   const compute = proxyActivities<Activities>({
+    taskQueue: computeTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: `${options.computeTimeoutSeconds ?? 3600} seconds`,
-    heartbeatTimeout: '1 minute',
+    heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? 60} seconds`,
     retry: {
       initialInterval: `${options.computeRetry?.initialIntervalSeconds ?? 5} seconds`,
       backoffCoefficient: 2,
@@ -104,17 +108,23 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
   // then every third of the extension.
   let finished = false;
   const keeper = (async () => {
-    await condition(() => messages.size > 0 || finished);
-    while (!finished) {
-      const batch = pending();
-      if (batch.length > 0) {
-        try {
-          await quick.extendVisibility(batch, visibilitySeconds);
-        } catch {
-          // A failed extension only risks an early redelivery, which the workflow ID absorbs.
+    try {
+      await condition(() => messages.size > 0 || finished);
+      while (!finished) {
+        const batch = pending();
+        if (batch.length > 0) {
+          try {
+            await quick.extendVisibility(batch, visibilitySeconds);
+          } catch (err) {
+            // A failed extension only risks an early redelivery, which the workflow ID absorbs.
+            if (isCancellation(err)) throw err;
+          }
         }
+        await condition(() => finished, `${Math.floor(visibilitySeconds / 3)} seconds`);
       }
-      await condition(() => finished, `${Math.floor(visibilitySeconds / 3)} seconds`);
+    } catch (err) {
+      // A cancelled workflow stops keeping its messages; the main flow releases them.
+      if (!isCancellation(err)) throw err;
     }
   })();
   const stopKeeper = async () => {
@@ -126,7 +136,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
     setStage('inspecting');
     const info = await quick.inspectObject(object);
     const processorType = info.metadata[PROCESSOR_TYPE] ?? 'default';
-    const route = routeFor(info.metadata[PROCESSOR_TYPE]);
+    let route = routeFor(info.metadata[PROCESSOR_TYPE]);
     const job = chooseJob(info.key, info.metadata[JOB]);
     Object.assign(progress, { route, processorType, ...(job ? { job } : {}) });
     upsertSearchAttributes([
@@ -154,14 +164,21 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       ...(info.versionId ? { versionId: info.versionId } : {}),
     };
     const processedAt = new Date(workflowInfo().runStartTime).toISOString();
-    const run = await compute.runProcessor({
-      route,
-      job,
-      source,
-      destinationKey: outputKeyFor(info.key, job),
-      processedAt,
-    });
+    const request = { job, source, destinationKey: outputKeyFor(info.key, job), processedAt };
+    let run;
+    try {
+      run = await compute.runProcessor({ ...request, route });
+    } catch (err) {
+      // Batch on Spot can wait for capacity for hours: the backend gave up on it, so ECS takes the file.
+      if (failureOf(err).type !== FailureType.capacityUnavailable) throw err;
+      progress.rerouted = failureOf(err).message;
+      route = 'ecs';
+      progress.route = route;
+      upsertSearchAttributes([{ key: SA.computeBackend, value: route }]);
+      run = await compute.runProcessor({ ...request, route });
+    }
     progress.executor = run.executor;
+    progress.awsRequest = run.awsRequest;
     progress.output = `s3://${run.destination.bucket}/${run.destination.key}`;
 
     setStage('verifying');
@@ -182,6 +199,9 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       processorType,
       job,
       executor: run.executor,
+      jobId: run.jobId,
+      ...(progress.rerouted ? { rerouted: progress.rerouted } : {}),
+      awsRequest: run.awsRequest,
       output,
       processedAt,
       stats: run.stats,
@@ -189,6 +209,16 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
     };
   } catch (err) {
     await stopKeeper();
+    if (isCancellation(err)) {
+      // Cancelled (by a person or a timeout): the job was stopped; let SQS redeliver the message.
+      setStage('failed');
+      await CancellationScope.nonCancellable(async () => {
+        const batch = pending();
+        if (batch.length > 0)
+          await quick.release(batch, { type: 'Cancelled', message: 'workflow cancelled' });
+      });
+      throw err;
+    }
     const failure = failureOf(err);
     progress.error = failure.message;
     if (failure.type === FailureType.objectSuperseded) {

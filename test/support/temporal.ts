@@ -4,9 +4,11 @@ import {
   bundleWorkflowCode,
   DefaultLogger,
   Runtime,
+  Worker,
+  type NativeConnection,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
-import { SA } from '../../workflows/definitions';
+import { computeTaskQueue, SA } from '../../workflows/definitions';
 import { ensureTools } from '../../scripts/tools';
 
 export function createTestEnvironment(): Promise<TestWorkflowEnvironment> {
@@ -37,3 +39,31 @@ const quietLogger = {
   warn: () => {},
   error: (message: string) => process.stderr.write(`${message}\n`),
 };
+
+/**
+ * Runs `fn` while workers poll the workflow task queue and the compute task queue with `activities`
+ * (as the worker process does), then shuts them down.
+ */
+export async function withWorkers<T>(
+  connection: NativeConnection,
+  taskQueue: string,
+  activities: object,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const [main, compute] = await Promise.all([
+    Worker.create({
+      connection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities,
+    }),
+    Worker.create({ connection, taskQueue: computeTaskQueue(taskQueue), activities }),
+  ]);
+  const computeRun = compute.run();
+  try {
+    return await main.runUntil(fn);
+  } finally {
+    compute.shutdown();
+    await computeRun;
+  }
+}

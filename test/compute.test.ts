@@ -1,0 +1,200 @@
+/**
+ * The compute activity's verdicts, whatever the backend: what is permanent, what is retried, what a
+ * Batch job or ECS task said when it ended, and the lifecycle the local backend mirrors.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
+import { batchOutcome } from '../activities/batch-backend';
+import {
+  createComputeActivities,
+  jobNameFor,
+  type ComputeBackend,
+  type ComputeRequest,
+  type ComputeResult,
+  type JobProgress,
+  type ProcessorOutcome,
+} from '../activities/compute';
+import { ecsOutcome } from '../activities/ecs-backend';
+import { createLocalBackend } from '../activities/local-backend';
+import { FailureType } from '../workflows/definitions';
+
+const REQUEST: ComputeRequest = {
+  route: 'batch',
+  job: 'csv-transform',
+  source: { bucket: 'in', key: 'a.csv', etag: 'e1' },
+  destinationKey: 'outputs/a.csv',
+  processedAt: '2026-01-01T00:00:00.000Z',
+};
+
+function backendEnding(outcome: Omit<ProcessorOutcome, 'handle'>): ComputeBackend {
+  return {
+    name: 'batch',
+    request: (run) => ({ jobName: run.jobName }),
+    run: async () => ({ handle: { backend: 'batch', id: 'job-1' }, ...outcome }),
+  };
+}
+
+async function runWith(backend: ComputeBackend, heartbeatDetails?: JobProgress): Promise<ComputeResult> {
+  const activities = createComputeActivities({
+    backends: { batch: backend, ecs: backend },
+    outputBucket: 'out',
+    awsRegion: 'us-east-1',
+  });
+  const env = new MockActivityEnvironment({
+    attempt: 2,
+    ...(heartbeatDetails ? { heartbeatDetails } : {}),
+    workflowExecution: { workflowId: 'file:in/a.csv@e1', runId: 'r' },
+  });
+  return env.run((req: ComputeRequest) => activities.runProcessor(req), REQUEST);
+}
+
+describe('compute activity', () => {
+  it('fails permanently when the processor says the input is invalid (exit 65)', async () => {
+    await assert.rejects(
+      runWith(
+        backendEnding({ succeeded: false, exitCode: 65, detail: 'line 3: unterminated quote', logRef: 'ls' }),
+      ),
+      (err: unknown) =>
+        err instanceof ApplicationFailure &&
+        err.nonRetryable &&
+        err.type === FailureType.invalidInput &&
+        /line 3: unterminated quote/.test(err.message),
+    );
+  });
+
+  it('retries a job lost to a Spot reclaim (no exit code) or a crash (exit 1)', async () => {
+    for (const exitCode of [undefined, 1]) {
+      await assert.rejects(
+        runWith(
+          backendEnding({
+            succeeded: false,
+            ...(exitCode === undefined ? {} : { exitCode }),
+            detail: 'Host EC2 terminated',
+            logRef: 'ls',
+          }),
+        ),
+        (err: unknown) =>
+          err instanceof ApplicationFailure && !err.nonRetryable && err.type === FailureType.processorFailed,
+      );
+    }
+  });
+
+  it('returns the request sent and a Batch-valid job name unique per attempt', async () => {
+    const result = await runWith(backendEnding({ succeeded: true, exitCode: 0, detail: '', logRef: 'ls' }));
+    assert.equal(result.jobId, 'job-1');
+    assert.deepEqual(result.awsRequest, { jobName: jobNameFor('file:in/a.csv@e1', 2) });
+    assert.match(jobNameFor('file:in/a.csv@e1', 2), /^file-in-a-csv-e1-[0-9a-f]{12}-a2$/);
+    assert.notEqual(jobNameFor('file:in/a.csv@e1', 1), jobNameFor('file:in/a.csv@e1', 2));
+    assert.ok(jobNameFor(`file:in/${'x'.repeat(500)}`, 1).length <= 128);
+  });
+
+  it('hands the job of an earlier attempt on the same backend to the retry', async () => {
+    let resumed: unknown;
+    const backend: ComputeBackend = {
+      name: 'batch',
+      request: () => ({}),
+      run: async (run) => {
+        resumed = run.resume;
+        return {
+          handle: { backend: 'batch', id: 'job-0' },
+          succeeded: true,
+          exitCode: 0,
+          detail: '',
+          logRef: '',
+        };
+      },
+    };
+    await runWith(backend, { backend: 'batch', id: 'job-0', status: 'RUNNING' });
+    assert.deepEqual(resumed, { backend: 'batch', id: 'job-0' });
+    await runWith(backend, { backend: 'local', id: 'pid 1', status: 'RUNNING' });
+    assert.equal(resumed, undefined, 'a job of another backend is not resumed');
+  });
+});
+
+describe('job outcomes', () => {
+  const handle = { backend: 'x', id: 'id-1' };
+
+  it('reads a FAILED Batch job: status reason, the last attempt, exit code and log stream', () => {
+    const outcome = batchOutcome(
+      {
+        jobName: 'j',
+        jobId: 'id-1',
+        jobQueue: 'q',
+        jobDefinition: 'd',
+        startedAt: 0,
+        status: 'FAILED',
+        statusReason: 'Essential container in task exited',
+        attempts: [
+          { container: { exitCode: 65, logStreamName: 'proc/default/abc', reason: 'invalid input' } },
+        ],
+      },
+      handle,
+    );
+    assert.deepEqual(outcome, {
+      handle,
+      succeeded: false,
+      exitCode: 65,
+      detail: 'status reason: Essential container in task exited; container: invalid input',
+      logRef: 'log stream proc/default/abc',
+    });
+  });
+
+  it('counts an ECS task as successful only when it stopped because its container exited 0', () => {
+    const stopped = (extra: object) => ({
+      lastStatus: 'STOPPED',
+      containers: [{ name: 'processor', exitCode: 0 }],
+      ...extra,
+    });
+    assert.equal(
+      ecsOutcome(stopped({ stopCode: 'EssentialContainerExited' }), 'processor', handle).succeeded,
+      true,
+    );
+    assert.equal(
+      ecsOutcome(stopped({ stopCode: 'SpotInterruption', stoppedReason: 'reclaimed' }), 'processor', handle)
+        .succeeded,
+      false,
+    );
+    assert.equal(ecsOutcome(stopped({ stopCode: 'UserInitiated' }), 'processor', handle).succeeded, false);
+    assert.equal(
+      ecsOutcome(stopped({ stoppedReason: 'stopped by hand' }), 'processor', handle).succeeded,
+      false,
+    );
+    const failed = ecsOutcome(
+      {
+        lastStatus: 'STOPPED',
+        stopCode: 'EssentialContainerExited',
+        containers: [{ name: 'processor', exitCode: 66 }],
+      },
+      'processor',
+      handle,
+    );
+    assert.equal(failed.exitCode, 66);
+    assert.equal(failed.succeeded, false);
+  });
+});
+
+describe('local backend', () => {
+  it('mirrors the AWS lifecycle in its heartbeats and records the mirrored request', async () => {
+    const statuses: string[] = [];
+    const backend = createLocalBackend({ mirrors: (run) => ({ jobName: run.jobName, jobQueue: 'q' }) });
+    const run = {
+      // No SOURCE_BUCKET: the processor exits at once with its configuration error.
+      environment: { JOB: 'csv-transform' },
+      jobName: 'j-a1',
+      startedBy: 'wf-1',
+      clientToken: 't',
+      tags: {},
+      heartbeat: (p: JobProgress) => statuses.push(p.status),
+      signal: new AbortController().signal,
+      sleep: async () => {},
+    };
+    assert.deepEqual(backend.request(run), { jobName: 'j-a1', jobQueue: 'q' });
+    const outcome = await backend.run(run);
+    assert.equal(outcome.succeeded, false);
+    assert.equal(outcome.exitCode, 78);
+    assert.match(outcome.detail, /SOURCE_BUCKET/);
+    assert.deepEqual(statuses, ['SUBMITTED', 'RUNNABLE', 'RUNNING', 'FAILED']);
+  });
+});
