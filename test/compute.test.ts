@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
-import { batchOutcome } from '../activities/batch-backend';
+import type { BatchClient } from '@aws-sdk/client-batch';
+import { batchOutcome, createBatchBackend } from '../activities/batch-backend';
 import {
   createComputeActivities,
   jobNameFor,
@@ -172,6 +173,45 @@ describe('job outcomes', () => {
     );
     assert.equal(failed.exitCode, 66);
     assert.equal(failed.succeeded, false);
+  });
+});
+
+describe('Batch backend', () => {
+  it('terminates a job stuck RUNNABLE past the limit and asks for ECS', async () => {
+    const sent: { name: string; input: Record<string, unknown> }[] = [];
+    const batch = {
+      send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+        sent.push({ name: command.constructor.name, input: command.input });
+        if (command.constructor.name === 'SubmitJobCommand') return { jobId: 'job-9' };
+        if (command.constructor.name === 'DescribeJobsCommand')
+          return { jobs: [{ jobId: 'job-9', status: 'RUNNABLE' }] };
+        return {};
+      },
+    } as unknown as BatchClient;
+    const backend = createBatchBackend({
+      batch,
+      jobQueue: 'q',
+      jobDefinition: 'd',
+      pollSeconds: 0.05,
+      runnableTimeoutSeconds: 0.2,
+    });
+    await assert.rejects(
+      backend.run({
+        environment: {},
+        jobName: 'j-a1',
+        startedBy: 'wf',
+        clientToken: 't',
+        tags: {},
+        heartbeat: () => {},
+        signal: new AbortController().signal,
+        sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      }),
+      (err: unknown) =>
+        err instanceof ApplicationFailure && err.type === FailureType.capacityUnavailable && err.nonRetryable,
+    );
+    const terminate = sent.find((c) => c.name === 'TerminateJobCommand');
+    assert.equal(terminate?.input.jobId, 'job-9');
+    assert.match(String(terminate?.input.reason), /RUNNABLE for more than 0.2s/);
   });
 });
 
