@@ -1,5 +1,6 @@
 /** S3 activities: inspect the notified object, verify the processor's output. */
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { activityInfo } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { isNotFound, isPreconditionFailed } from '../common/aws';
 import { OUTPUT_METADATA } from '../common/jobs';
@@ -29,6 +30,18 @@ export interface VerifyOutputInput {
   /** An empty source legitimately gives an empty output (an empty CSV stays empty). */
   allowEmpty: boolean;
 }
+
+/** What a failed run leaves behind for people: why, for which object, from which workflow. */
+export interface FailureReport {
+  object: ObjectRef;
+  type: string;
+  message: string;
+  /** `dead-letter` (permanent) or `redelivery` (transient). */
+  disposition: 'dead-letter' | 'redelivery';
+}
+
+/** Deterministic key of a file's failure report in the output bucket: a rerun overwrites it. */
+export const failureReportKey = (key: string) => `reports/failures/${key}.json`;
 
 export interface VerifiedOutput {
   bucket: string;
@@ -85,6 +98,21 @@ export function createStorageActivities({ s3, outputBucket }: StorageDeps) {
         }
         throw err;
       }
+    },
+
+    /** Writes the failure report next to the outputs, where people look for results. */
+    async writeFailureReport(report: FailureReport): Promise<{ bucket: string; key: string }> {
+      const key = failureReportKey(report.object.key);
+      const { workflowId, runId } = activityInfo().workflowExecution ?? {};
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: outputBucket,
+          Key: key,
+          ContentType: 'application/json',
+          Body: JSON.stringify({ ...report, workflowId, runId, failedAt: new Date().toISOString() }, null, 2),
+        }),
+      );
+      return { bucket: outputBucket, key };
     },
 
     /** The output exists, is not empty and was produced from this object version. Retryable otherwise. */

@@ -130,6 +130,14 @@ export const ENV = {
     .optional()
     .describe('processor: ISO-8601 UTC timestamp stamped on the output (defaults to now)'),
 
+  WORKFLOW_BUNDLE_PATH: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'prebuilt workflow bundle (npm run build:workflow-bundle); without it the worker bundles at start',
+    ),
+
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('log verbosity'),
   TEMPORAL_CLI_PATH: z
     .string()

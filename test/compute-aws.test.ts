@@ -69,6 +69,7 @@ function activitiesFor(w: World, metadata: Record<string, string>): Activities {
     acknowledge: async () => {},
     moveToDeadLetter: async () => {},
     release: async () => {},
+    writeFailureReport: async () => ({ bucket: 'out', key: 'reports/failures/x.json' }),
     ...createComputeActivities({
       backends: createBackends(w.settings, w.stack.aws),
       outputBucket: 'out',

@@ -22,6 +22,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { Client, Connection } from '@temporalio/client';
 import { DLQ_ATTRIBUTES } from '../activities/queue';
+import { failureReportKey, type FailureReport } from '../activities/storage';
 import { isNotFound } from '../common/aws';
 import { workflowIdFor } from '../common/ids';
 import { OUTPUT_METADATA } from '../common/jobs';
@@ -253,6 +254,12 @@ describe('pipeline end to end', () => {
       stack.aws.s3.send(new HeadObjectCommand({ Bucket: stack.outputBucket, Key: 'outputs/bad/broken.csv' })),
       (err: unknown) => isNotFound(err),
     );
+    const report = JSON.parse(
+      (await bytesOf(stack.outputBucket, failureReportKey('bad/broken.csv'))).toString('utf8'),
+    ) as FailureReport & { workflowId: string };
+    assert.equal(report.type, FailureType.invalidInput);
+    assert.equal(report.disposition, 'dead-letter');
+    assert.equal(report.workflowId, workflowIdFor(ref));
   });
 
   it('moves a notification for an object that no longer exists to the dead-letter queue', async () => {

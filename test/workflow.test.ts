@@ -11,7 +11,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../activities';
 import type { ComputeRequest, ComputeResult } from '../activities/compute';
 import type { DeadLetterReason } from '../activities/queue';
-import type { ObjectInfo } from '../activities/storage';
+import type { FailureReport, ObjectInfo } from '../activities/storage';
 import {
   FailureType,
   messageReceivedSignal,
@@ -73,6 +73,7 @@ function stubs(metadata: Record<string, string>, overrides: Partial<Activities> 
     acknowledge: async () => {},
     moveToDeadLetter: async () => {},
     release: async () => {},
+    writeFailureReport: async () => ({ bucket: 'out', key: 'reports/failures/x.json' }),
   };
   const merged = { ...base, ...overrides };
   const activities = Object.fromEntries(
@@ -202,6 +203,9 @@ describe('processFile workflow', () => {
     assert.equal(reason.type, FailureType.invalidInput);
     assert.match(reason.message, /unterminated quoted field/);
     assert.equal(s.named('acknowledge').length, 0);
+    const [report] = s.named('writeFailureReport').map((c) => c.args[0] as FailureReport);
+    assert.equal(report?.disposition, 'dead-letter');
+    assert.equal(report?.type, FailureType.invalidInput);
   });
 
   it('fails an unknown job permanently, naming the known jobs', async () => {

@@ -21,6 +21,7 @@ async function main(): Promise<void> {
     'OUTPUT_BUCKET',
     'HEARTBEAT_SECONDS',
     'LOG_LEVEL',
+    'WORKFLOW_BUNDLE_PATH',
     'COMPUTE_MODE',
     'COMPUTE_POLL_SECONDS',
     'COMPUTE_MAX_CONCURRENT_JOBS',
@@ -72,7 +73,9 @@ async function main(): Promise<void> {
     Worker.create({
       ...common,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
-      workflowsPath: require.resolve('../workflows'),
+      ...(config.WORKFLOW_BUNDLE_PATH
+        ? { workflowBundle: { codePath: config.WORKFLOW_BUNDLE_PATH } }
+        : { workflowsPath: require.resolve('../workflows') }),
       activities,
     }),
     Worker.create({

@@ -9,6 +9,7 @@ import {
   CancellationScope,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -42,6 +43,8 @@ const quick = proxyActivities<Activities>({
 
 /** Metadata key that routes a file: `pool` → AWS Batch (Fargate Spot); anything else → ECS Fargate. */
 const PROCESSOR_TYPE = 'processor-type';
+/** `patched()` ID of the failure report: runs started before it replay without the extra activity. */
+const FAILURE_REPORT_PATCH = 'failure-report';
 const JOB = 'job';
 
 export function routeFor(processorType: string | undefined): Route {
@@ -227,6 +230,15 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       return { status: 'skipped', object, reason: failure.message, messagesAcknowledged: acknowledged.size };
     }
     setStage('failed');
+    // Added after workflows had run without it: histories recorded before must replay unchanged.
+    if (patched(FAILURE_REPORT_PATCH)) {
+      await quick.writeFailureReport({
+        object,
+        type: failure.type,
+        message: failure.message,
+        disposition: failure.permanent ? 'dead-letter' : 'redelivery',
+      });
+    }
     const batch = pending();
     if (batch.length > 0) {
       if (failure.permanent) await quick.moveToDeadLetter(batch, failure);

@@ -1,0 +1,32 @@
+/**
+ * Safe deploys of workflow changes: histories recorded from real runs (npm run record:histories) are replayed
+ * against today's workflow code. A change that would make running workflows non-deterministic fails here;
+ * guard such a change with `patched()` (see the failure report in workflows/process-file.ts).
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { Worker } from '@temporalio/worker';
+import { workflowBundle } from './support/temporal';
+
+const DIR = join(__dirname, 'fixtures', 'histories');
+
+describe('workflow replay', () => {
+  it('replays every recorded history without non-determinism', async () => {
+    const files = readdirSync(DIR).filter((f) => f.endsWith('.json'));
+    assert.ok(files.length >= 4, 'recorded histories: success on both routes, dead-letter paths');
+    const histories = files.map((file) => ({
+      workflowId: file,
+      history: JSON.parse(readFileSync(join(DIR, file), 'utf8')) as unknown,
+    }));
+    const failures: string[] = [];
+    for await (const result of Worker.runReplayHistories(
+      { workflowBundle: await workflowBundle() },
+      histories,
+    )) {
+      if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+    }
+    assert.deepEqual(failures, []);
+  });
+});
