@@ -9,6 +9,7 @@ import {
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   SendMessageCommand,
+  type BatchResultErrorEntry,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { activityInfo } from '@temporalio/activity';
@@ -72,44 +73,48 @@ export function createQueueActivities({ sqs }: QueueDeps) {
     return found;
   }
 
-  async function changeVisibility(messages: readonly QueueMessage[], seconds: number): Promise<void> {
+  /**
+   * One SQS batch call per queue and per 10 messages. Failures the sender caused are ignored: they mean a
+   * message is already gone (a duplicate acknowledged elsewhere), or its handle is stale, in which case it is
+   * redelivered and the ingress deletes it as already processed.
+   */
+  async function perBatch(
+    messages: readonly QueueMessage[],
+    what: string,
+    call: (queueUrl: string, batch: QueueMessage[]) => Promise<{ Failed?: BatchResultErrorEntry[] }>,
+  ): Promise<void> {
     for (const [queueUrl, group] of byQueue(messages)) {
       for (let i = 0; i < group.length; i += 10) {
-        const batch = group.slice(i, i + 10);
-        const out = await sqs.send(
-          new ChangeMessageVisibilityBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: batch.map((m, j) => ({
-              Id: entryId(j),
-              ReceiptHandle: m.receiptHandle,
-              VisibilityTimeout: seconds,
-            })),
-          }),
-        );
-        // A message already deleted (a duplicate acknowledged elsewhere) cannot be extended: nothing to keep.
+        const out = await call(queueUrl, group.slice(i, i + 10));
         const failed = (out.Failed ?? []).filter((f) => f.SenderFault !== true);
-        if (failed.length > 0)
-          throw new Error(`ChangeMessageVisibility failed on ${queueUrl}: ${JSON.stringify(failed)}`);
+        if (failed.length > 0) throw new Error(`${what} failed on ${queueUrl}: ${JSON.stringify(failed)}`);
       }
     }
   }
 
-  async function deleteMessages(messages: readonly QueueMessage[]): Promise<void> {
-    for (const [queueUrl, group] of byQueue(messages)) {
-      for (let i = 0; i < group.length; i += 10) {
-        const batch = group.slice(i, i + 10);
-        const out = await sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: batch.map((m, j) => ({ Id: entryId(j), ReceiptHandle: m.receiptHandle })),
-          }),
-        );
-        const failed = (out.Failed ?? []).filter((f) => f.SenderFault !== true);
-        if (failed.length > 0)
-          throw new Error(`DeleteMessage failed on ${queueUrl}: ${JSON.stringify(failed)}`);
-      }
-    }
-  }
+  const changeVisibility = (messages: readonly QueueMessage[], seconds: number) =>
+    perBatch(messages, 'ChangeMessageVisibility', (queueUrl, batch) =>
+      sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: batch.map((m, j) => ({
+            Id: entryId(j),
+            ReceiptHandle: m.receiptHandle,
+            VisibilityTimeout: seconds,
+          })),
+        }),
+      ),
+    );
+
+  const deleteMessages = (messages: readonly QueueMessage[]) =>
+    perBatch(messages, 'DeleteMessage', (queueUrl, batch) =>
+      sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: batch.map((m, j) => ({ Id: entryId(j), ReceiptHandle: m.receiptHandle })),
+        }),
+      ),
+    );
 
   async function deadLetter(messages: readonly QueueMessage[], reason: DeadLetterReason): Promise<void> {
     for (const m of messages) {
