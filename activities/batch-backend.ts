@@ -90,7 +90,8 @@ export function createBatchBackend(o: BatchBackendOptions): ComputeBackend {
           await run.sleep(o.pollSeconds * 1000);
         }
       } catch (err) {
-        if (run.signal.aborted) await terminate(jobId, 'cancelled by its Temporal workflow');
+        if (run.signal.aborted && run.stopJobOnAbort())
+          await terminate(jobId, 'cancelled by its Temporal workflow');
         throw err;
       }
     },

@@ -48,8 +48,13 @@ export interface ProcessorRun {
   resume?: JobHandle;
   /** Call as soon as a job exists, then on every poll: Temporal keeps the last details for a retry. */
   heartbeat: (progress: JobProgress) => void;
-  /** Aborted when the workflow cancels the activity or it times out: the backend stops the job. */
+  /** Aborted when the workflow cancels the activity, it times out, or the worker shuts down. */
   signal: AbortSignal;
+  /**
+   * Whether an abort should stop the job. Not on a worker shutdown (a deploy): the job goes on and the
+   * retried attempt on another worker resumes it.
+   */
+  stopJobOnAbort: () => boolean;
   /** Sleeps, rejecting early on cancellation. */
   sleep: (ms: number) => Promise<void>;
 }
@@ -153,6 +158,7 @@ export function createComputeActivities(deps: ComputeDeps) {
           : {}),
         heartbeat: (progress) => ctx.heartbeat(progress),
         signal: ctx.cancellationSignal,
+        stopJobOnAbort: () => ctx.cancellationDetails?.workerShutdown !== true,
         sleep: (ms) => ctx.sleep(ms),
       };
       const awsRequest = backend.request(run);

@@ -92,7 +92,7 @@ export function createEcsBackend(o: EcsBackendOptions): ComputeBackend {
           await run.sleep(o.pollSeconds * 1000);
         }
       } catch (err) {
-        if (run.signal.aborted) {
+        if (run.signal.aborted && run.stopJobOnAbort()) {
           await o.ecs.send(
             new StopTaskCommand({
               cluster: o.cluster,

@@ -204,6 +204,7 @@ describe('Batch backend', () => {
         tags: {},
         heartbeat: () => {},
         signal: new AbortController().signal,
+        stopJobOnAbort: () => true,
         sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       }),
       (err: unknown) =>
@@ -228,6 +229,7 @@ describe('local backend', () => {
       tags: {},
       heartbeat: (p: JobProgress) => statuses.push(p.status),
       signal: new AbortController().signal,
+      stopJobOnAbort: () => true,
       sleep: async () => {},
     };
     assert.deepEqual(backend.request(run), { jobName: 'j-a1', jobQueue: 'q' });

@@ -68,7 +68,8 @@ async function main(): Promise<void> {
     awsRegion: config.AWS_REGION,
     ...(config.AWS_ENDPOINT_URL ? { awsEndpointUrl: config.AWS_ENDPOINT_URL } : {}),
   });
-  const common = { connection, namespace: config.TEMPORAL_NAMESPACE };
+  // In-flight activities get this long after SIGTERM; the ECS service's stopTimeout (infra/) is longer.
+  const common = { connection, namespace: config.TEMPORAL_NAMESPACE, shutdownGraceTime: '30 seconds' };
   const [orchestration, compute] = await Promise.all([
     Worker.create({
       ...common,
