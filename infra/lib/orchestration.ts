@@ -1,0 +1,449 @@
+/**
+ * The two long-running processes as ECS Fargate services: the Temporal worker (workflows and activities,
+ * submitting processor runs to Batch and ECS) and the ingress (SQS → signalWithStart). Each has its own
+ * task role holding exactly the calls its code makes.
+ */
+import { Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { NagSuppressions } from 'cdk-nag';
+import { Construct } from 'constructs';
+import type { EnvName } from '../../common/config';
+import { PROCESSOR_CONTAINER, type ProcessorCompute } from './compute';
+import { HEALTHCHECK_TIMING, INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from './healthchecks';
+import { dockerImage } from './images';
+
+/** Key prefix of the failure reports the worker writes into the output bucket (activities/storage.ts). */
+export const FAILURE_REPORT_PREFIX = 'reports/failures/';
+
+/**
+ * How long ECS waits between SIGTERM and SIGKILL for the worker: 120 s, the most Fargate allows. The
+ * worker's Temporal SDK `shutdownGraceTime` (30 s is the recommended setting) must be shorter, so that on a
+ * deployment, scale-in or Spot interruption in-flight activities get their grace period and the worker
+ * then closes its connection before the kill.
+ */
+export const WORKER_STOP_TIMEOUT = Duration.seconds(120);
+
+/** The ingress finishes the messages in hand after SIGTERM: a few signalWithStart calls. */
+export const INGRESS_STOP_TIMEOUT = Duration.seconds(60);
+
+/** Environment of a container: names as declared in common/config.ts, checked by the compiler. */
+type Environment = Partial<Record<EnvName, string>>;
+
+/** Props of {@link Orchestration}. */
+export interface OrchestrationProps {
+  /** VPC of the services. */
+  readonly vpc: ec2.IVpc;
+  /** Private subnets of the services (and of the processor tasks the worker starts). */
+  readonly subnets: ec2.SubnetSelection;
+  /** The notification queue (`QUEUE_URL`). */
+  readonly queue: sqs.IQueue;
+  /** Where the worker moves permanently failed messages. */
+  readonly deadLetterQueue: sqs.IQueue;
+  /** Read by the worker (HeadObject of the notified version). */
+  readonly inputBucket: s3.IBucket;
+  /** `OUTPUT_BUCKET`: verified by the worker, which also writes failure reports there. */
+  readonly outputBucket: s3.IBucket;
+  /** The Batch and ECS resources the worker submits processor runs to. */
+  readonly compute: ProcessorCompute;
+  /** Retention of the worker and ingress log groups. */
+  readonly logRetention: logs.RetentionDays;
+  /** Name of the Secrets Manager secret with `address`, `namespace` and (if `temporalApiKey`) `apiKey`. */
+  readonly temporalSecretName: string;
+  /** Whether to pass the secret's `apiKey` as TEMPORAL_API_KEY. */
+  readonly temporalApiKey: boolean;
+  /** Port of the Temporal frontend, allowed out of the security group. */
+  readonly temporalPort: number;
+  /** `TEMPORAL_TASK_QUEUE` of both processes. */
+  readonly taskQueue: string;
+  /** `VISIBILITY_TIMEOUT_SECONDS` of the workflows the ingress starts. */
+  readonly visibilityTimeout: Duration;
+  /** `COMPUTE_TIMEOUT_SECONDS` of the workflows the ingress starts. */
+  readonly computeTimeout: Duration;
+  /** `ECS_CAPACITY_PROVIDER` of processor tasks. */
+  readonly ecsCapacityProvider: 'FARGATE' | 'FARGATE_SPOT';
+  /**
+   * Most worker tasks (CPU target tracking between 1 and this).
+   * @default 4
+   */
+  readonly workerMaxTasks?: number;
+  /**
+   * Most ingress tasks (queue-depth step scaling between 1 and this).
+   * @default 3
+   */
+  readonly ingressMaxTasks?: number;
+}
+
+/** The worker and ingress services, their roles, logs and auto scaling. */
+export class Orchestration extends Construct {
+  /** The cluster of the worker and ingress services (processor tasks run in their own cluster). */
+  readonly cluster: ecs.Cluster;
+  readonly workerService: ecs.FargateService;
+  readonly ingressService: ecs.FargateService;
+  readonly workerTaskRole: iam.Role;
+  readonly ingressTaskRole: iam.Role;
+  readonly workerLogGroup: logs.LogGroup;
+  readonly ingressLogGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: OrchestrationProps) {
+    super(scope, id);
+    const { compute } = props;
+    const { region } = Stack.of(this);
+
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc: props.vpc,
+      enableFargateCapacityProviders: true,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+    const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'Worker and ingress: HTTPS to AWS APIs and the Temporal frontend port; nothing in',
+      allowAllOutbound: false,
+    });
+    securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs');
+    securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(props.temporalPort), 'Temporal frontend');
+
+    // The connection comes from a secret the operator creates (infra/README.md); the execution role gets
+    // read access to it alone, and the values never appear in the template or the task definition.
+    const temporalSecret = secretsmanager.Secret.fromSecretNameV2(
+      this,
+      'TemporalSecret',
+      props.temporalSecretName,
+    );
+    const secrets: Partial<Record<EnvName, ecs.Secret>> = {
+      TEMPORAL_ADDRESS: ecs.Secret.fromSecretsManager(temporalSecret, 'address'),
+      TEMPORAL_NAMESPACE: ecs.Secret.fromSecretsManager(temporalSecret, 'namespace'),
+      ...(props.temporalApiKey
+        ? { TEMPORAL_API_KEY: ecs.Secret.fromSecretsManager(temporalSecret, 'apiKey') }
+        : {}),
+    };
+    const common: Environment = {
+      AWS_REGION: region,
+      TEMPORAL_TASK_QUEUE: props.taskQueue,
+      LOG_LEVEL: 'info',
+    };
+    const placement = {
+      cluster: this.cluster,
+      vpcSubnets: props.subnets,
+      securityGroups: [securityGroup],
+      assignPublicIp: false,
+      // A deployment whose new tasks never turn healthy rolls back by itself.
+      circuitBreaker: { enable: true, rollback: true },
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+    };
+    // One task always on on-demand Fargate; the rest may use Spot (the worker and ingress tolerate the
+    // two-minute interruption notice: it is a SIGTERM, handled like a deployment).
+    const capacityProviderStrategies = [
+      { capacityProvider: 'FARGATE', base: 1, weight: 1 },
+      { capacityProvider: 'FARGATE_SPOT', weight: 1 },
+    ];
+
+    // ---- worker ----
+    this.workerTaskRole = new iam.Role(this, 'WorkerTaskRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description:
+        'Temporal worker: S3 checks, SQS acknowledgements, Batch jobs and ECS tasks of the processor',
+    });
+    this.grantWorker(this.workerTaskRole, props);
+    this.workerLogGroup = new logs.LogGroup(this, 'WorkerLogs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const workerTask = new ecs.FargateTaskDefinition(this, 'WorkerTask', {
+      cpu: 1024,
+      memoryLimitMiB: 2048,
+      taskRole: this.workerTaskRole,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+    });
+    const privateSubnetIds = props.vpc.selectSubnets(props.subnets).subnetIds;
+    const workerEnvironment: Environment = {
+      ...common,
+      COMPUTE_MODE: 'aws',
+      OUTPUT_BUCKET: props.outputBucket.bucketName,
+      BATCH_JOB_QUEUE: compute.jobQueue.jobQueueArn,
+      BATCH_JOB_DEFINITION: compute.jobDefinition.jobDefinitionArn,
+      ECS_CLUSTER: compute.cluster.clusterName,
+      ECS_TASK_DEFINITION: compute.taskDefinition.taskDefinitionArn,
+      ECS_CONTAINER_NAME: PROCESSOR_CONTAINER,
+      ECS_CAPACITY_PROVIDER: props.ecsCapacityProvider,
+      ECS_SUBNETS: Fn.join(',', privateSubnetIds),
+      ECS_SECURITY_GROUPS: compute.securityGroup.securityGroupId,
+    };
+    workerTask.addContainer('worker', {
+      containerName: 'worker',
+      image: dockerImage('worker'),
+      environment: workerEnvironment,
+      secrets,
+      logging: ecs.LogDriver.awsLogs({ logGroup: this.workerLogGroup, streamPrefix: 'worker' }),
+      stopTimeout: WORKER_STOP_TIMEOUT,
+      healthCheck: healthCheck(WORKER_HEALTHCHECK),
+    });
+    this.workerService = new ecs.FargateService(this, 'WorkerService', {
+      ...placement,
+      taskDefinition: workerTask,
+      capacityProviderStrategies,
+    });
+    const workerScaling = this.workerService.autoScaleTaskCount({
+      minCapacity: 1,
+      maxCapacity: props.workerMaxTasks ?? 4,
+    });
+    // Workflow tasks and job polling are CPU; waiting on Batch and ECS is not, and is bounded per worker
+    // by COMPUTE_MAX_CONCURRENT_JOBS, so CPU is the signal that more workers help.
+    workerScaling.scaleOnCpuUtilization('Cpu', {
+      targetUtilizationPercent: 60,
+      scaleInCooldown: Duration.minutes(5),
+      scaleOutCooldown: Duration.minutes(1),
+    });
+
+    // ---- ingress ----
+    this.ingressTaskRole = new iam.Role(this, 'IngressTaskRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: 'Ingress: receive, delete and re-publish messages of the notification queue, nothing else',
+    });
+    // Exactly what ingress/ingress.ts sends: ReceiveMessage; DeleteMessage (s3:TestEvent, already
+    // processed, split notifications); SendMessageBatch, authorised as sqs:SendMessage (the split).
+    // Visibility is extended by the workflow on the worker, never by the ingress.
+    this.ingressTaskRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReceiveDeleteRepublishNotifications',
+        actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:SendMessage'],
+        resources: [props.queue.queueArn],
+      }),
+    );
+    this.ingressLogGroup = new logs.LogGroup(this, 'IngressLogs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const ingressTask = new ecs.FargateTaskDefinition(this, 'IngressTask', {
+      cpu: 256,
+      memoryLimitMiB: 512,
+      taskRole: this.ingressTaskRole,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+    });
+    const ingressEnvironment: Environment = {
+      ...common,
+      QUEUE_URL: props.queue.queueUrl,
+      INGRESS_WAIT_SECONDS: '20',
+      VISIBILITY_TIMEOUT_SECONDS: String(props.visibilityTimeout.toSeconds()),
+      COMPUTE_TIMEOUT_SECONDS: String(props.computeTimeout.toSeconds()),
+    };
+    ingressTask.addContainer('ingress', {
+      containerName: 'ingress',
+      image: dockerImage('ingress'),
+      environment: ingressEnvironment,
+      secrets,
+      logging: ecs.LogDriver.awsLogs({ logGroup: this.ingressLogGroup, streamPrefix: 'ingress' }),
+      stopTimeout: INGRESS_STOP_TIMEOUT,
+      healthCheck: healthCheck(INGRESS_HEALTHCHECK),
+    });
+    this.ingressService = new ecs.FargateService(this, 'IngressService', {
+      ...placement,
+      taskDefinition: ingressTask,
+      capacityProviderStrategies,
+    });
+    const ingressScaling = this.ingressService.autoScaleTaskCount({
+      minCapacity: 1,
+      maxCapacity: props.ingressMaxTasks ?? 3,
+    });
+    // One ingress hands over ~10 messages per receive; a backlog means it cannot keep up. Never below one
+    // task: someone must poll.
+    ingressScaling.scaleOnMetric('QueueDepth', {
+      metric: props.queue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(1),
+        statistic: 'Maximum',
+      }),
+      adjustmentType: appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+      scalingSteps: [
+        { upper: 100, change: -1 },
+        { lower: 1000, change: +1 },
+        { lower: 10000, change: +2 },
+      ],
+      cooldown: Duration.minutes(3),
+    });
+
+    NagSuppressions.addResourceSuppressions(
+      [workerTask, ingressTask],
+      [
+        {
+          id: 'AwsSolutions-ECS2',
+          reason:
+            'The plain environment variables are resource names and tunables the stack created (queue URL, bucket, job queue, subnets); the Temporal connection comes from Secrets Manager.',
+        },
+      ],
+    );
+    NagSuppressions.addResourceSuppressions(
+      [workerTask.obtainExecutionRole(), ingressTask.obtainExecutionRole()],
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'ecr:GetAuthorizationToken supports no resource-level permission (Resource "*"); image pulls, log writes and the secret read are scoped to their resources.',
+          appliesTo: ['Resource::*'],
+        },
+      ],
+      true,
+    );
+  }
+
+  /**
+   * The worker's permissions, one statement per concern, each naming the resources of this stack. See
+   * activities/{storage,queue,batch-backend,ecs-backend}.ts for the calls.
+   */
+  private grantWorker(role: iam.Role, props: OrchestrationProps): void {
+    const { compute } = props;
+    const { partition, region, account } = Stack.of(this);
+    // HeadObject of the notified input version, HeadObject of the output to verify it; s3:List* makes a
+    // missing object a 404 (permanent "object gone") instead of a 403.
+    props.inputBucket.grantRead(role);
+    props.outputBucket.grantRead(role);
+    // The worker writes nothing else to S3: outputs are the processor's.
+    props.outputBucket.grantPut(role, `${FAILURE_REPORT_PREFIX}*`);
+
+    // Acknowledge (delete), extend and release (change visibility), read the redrive policy.
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'AcknowledgeNotifications',
+        actions: [
+          'sqs:ChangeMessageVisibility',
+          'sqs:DeleteMessage',
+          'sqs:GetQueueAttributes',
+          'sqs:GetQueueUrl',
+        ],
+        resources: [props.queue.queueArn],
+      }),
+    );
+    // A permanent failure moves the message to the dead-letter queue named by the redrive policy.
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'DeadLetterFailures',
+        actions: ['sqs:SendMessage', 'sqs:GetQueueUrl'],
+        resources: [props.deadLetterQueue.queueArn],
+      }),
+    );
+
+    // Batch: submit to this job queue with this job definition only; jobs are identified by ID, so
+    // TerminateJob and tag-on-create can only be scoped to the account's jobs, and DescribeJobs to "*".
+    const jobs = `arn:${partition}:batch:${region}:${account}:job/*`;
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'SubmitProcessorJobs',
+        actions: ['batch:SubmitJob'],
+        resources: [compute.jobQueue.jobQueueArn, compute.jobDefinition.jobDefinitionArn],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'TagProcessorJobsOnSubmit',
+        actions: ['batch:TagResource'],
+        resources: [jobs],
+        conditions: { StringEquals: { 'batch:CreateAction': 'SubmitJob' } },
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'TerminateProcessorJobs',
+        actions: ['batch:TerminateJob'],
+        resources: [jobs],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'DescribeProcessorJobs',
+        actions: ['batch:DescribeJobs'],
+        resources: ['*'],
+      }),
+    );
+
+    // ECS: run this task definition in the processor cluster only; stop and describe that cluster's tasks.
+    const clusterTasks = `arn:${partition}:ecs:${region}:${account}:task/${compute.cluster.clusterName}/*`;
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'RunProcessorTasks',
+        actions: ['ecs:RunTask'],
+        resources: [compute.taskDefinition.taskDefinitionArn],
+        conditions: { ArnEquals: { 'ecs:cluster': compute.cluster.clusterArn } },
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'TagProcessorTasksOnRun',
+        actions: ['ecs:TagResource'],
+        resources: [clusterTasks],
+        conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'WatchAndStopProcessorTasks',
+        actions: ['ecs:DescribeTasks', 'ecs:StopTask'],
+        resources: [clusterTasks],
+      }),
+    );
+    // RunTask hands the task definition's two roles to ECS: only those, only to ECS tasks.
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'PassProcessorRoles',
+        actions: ['iam:PassRole'],
+        resources: [compute.taskRole.roleArn, compute.executionRole.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
+    );
+
+    NagSuppressions.addResourceSuppressions(
+      role,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'grantRead on the two pipeline buckets (s3:GetObject*, s3:GetBucket*, s3:List* on every key: any file may be processed or verified) and grantPut of failure reports under reports/failures/*.',
+          appliesTo: [
+            'Action::s3:GetObject*',
+            'Action::s3:GetBucket*',
+            'Action::s3:List*',
+            'Action::s3:Abort*',
+            { regex: '/^Resource::<.*(Input|Output).*\\.Arn>\\/\\*$/' },
+            { regex: '/^Resource::<.*Output.*\\.Arn>\\/reports\\/failures\\/\\*$/' },
+          ],
+        },
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'batch:DescribeJobs has no resource-level permission; TerminateJob and tag-on-submit act on jobs, whose ARNs carry only a generated ID (job/*); DescribeTasks/StopTask/tag-on-run are limited to the processor cluster (task/CLUSTER/*).',
+          appliesTo: [
+            'Resource::*',
+            'Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job/*',
+            {
+              regex:
+                '/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task\\/<.*Cluster.*>\\/\\*$/',
+            },
+          ],
+        },
+      ],
+      true,
+    );
+  }
+}
+
+/** An ECS container health check running `node -e SCRIPT`, with the Dockerfiles' timing. */
+function healthCheck(script: string): ecs.HealthCheck {
+  return {
+    command: ['CMD', 'node', '-e', script],
+    interval: Duration.seconds(HEALTHCHECK_TIMING.intervalSeconds),
+    timeout: Duration.seconds(HEALTHCHECK_TIMING.timeoutSeconds),
+    startPeriod: Duration.seconds(HEALTHCHECK_TIMING.startPeriodSeconds),
+    retries: HEALTHCHECK_TIMING.retries,
+  };
+}

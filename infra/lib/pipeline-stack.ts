@@ -1,0 +1,133 @@
+/** The whole pipeline in one stack: storage, queue, network, processor compute, services, observability. */
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { NagSuppressions } from 'cdk-nag';
+import type { Construct } from 'constructs';
+import { ProcessorCompute } from './compute';
+import { PipelineNetwork } from './network';
+import { Observability } from './observability';
+import { Orchestration } from './orchestration';
+import { PipelineQueue } from './queue';
+import { resolveSettings, type PipelineSettings, type ResolvedSettings } from './settings';
+import { PipelineStorage } from './storage';
+
+/** Retention of every log group (processes, processor runs, VPC flow logs). */
+export const LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
+/** The visibility timeout of the queue, and the workflows' VISIBILITY_TIMEOUT_SECONDS. */
+export const VISIBILITY_TIMEOUT = Duration.minutes(5);
+/** Longest processor run (COMPUTE_TIMEOUT_SECONDS); the Batch job timeout is a little longer. */
+export const COMPUTE_TIMEOUT = Duration.hours(1);
+
+/** Props of {@link PipelineStack}: the usual stack props plus the deployment's parameters. */
+export interface PipelineStackProps extends StackProps {
+  /**
+   * Parameters; each one left out comes from CDK context, then its default.
+   * @default - context, then {@link DEFAULT_SETTINGS}
+   */
+  readonly settings?: PipelineSettings;
+}
+
+/**
+ * S3 input bucket → SQS → ingress → Temporal worker → AWS Batch (Fargate Spot) or ECS Fargate processor →
+ * S3 output bucket. Environment-agnostic (no account or region lookups), so it synthesizes offline.
+ */
+export class PipelineStack extends Stack {
+  readonly settings: ResolvedSettings;
+  readonly storage: PipelineStorage;
+  readonly queue: PipelineQueue;
+  readonly network: PipelineNetwork;
+  readonly compute: ProcessorCompute;
+  readonly orchestration: Orchestration;
+  readonly observability: Observability;
+
+  constructor(scope: Construct, id: string, props: PipelineStackProps = {}) {
+    super(scope, id, props);
+    // The app runs without a cdk.json, so the stack opts into today's behaviour of the feature flags it
+    // depends on: access-log delivery through a bucket policy (not ACLs, which BucketOwnerEnforced forbids).
+    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
+    this.settings = resolveSettings(this.node, props.settings ?? {});
+    const s = this.settings;
+
+    this.queue = new PipelineQueue(this, 'Queue', { visibilityTimeout: VISIBILITY_TIMEOUT });
+    this.storage = new PipelineStorage(this, 'Storage', { notificationQueue: this.queue.queue });
+    this.network = new PipelineNetwork(this, 'Network', {
+      natGateways: s.natGateways,
+      logRetention: LOG_RETENTION,
+    });
+    const subnets = this.network.privateSubnets;
+    this.compute = new ProcessorCompute(this, 'Processor', {
+      vpc: this.network.vpc,
+      subnets,
+      inputBucket: this.storage.inputBucket,
+      outputBucket: this.storage.outputBucket,
+      computeTimeout: COMPUTE_TIMEOUT,
+      logRetention: LOG_RETENTION,
+      batchMaxVcpus: s.batchMaxVcpus,
+    });
+    this.orchestration = new Orchestration(this, 'Services', {
+      vpc: this.network.vpc,
+      subnets,
+      queue: this.queue.queue,
+      deadLetterQueue: this.queue.deadLetterQueue,
+      inputBucket: this.storage.inputBucket,
+      outputBucket: this.storage.outputBucket,
+      compute: this.compute,
+      logRetention: LOG_RETENTION,
+      temporalSecretName: s.temporalSecretName,
+      temporalApiKey: s.temporalApiKey,
+      temporalPort: s.temporalPort,
+      taskQueue: s.taskQueue,
+      visibilityTimeout: VISIBILITY_TIMEOUT,
+      computeTimeout: COMPUTE_TIMEOUT,
+      ecsCapacityProvider: s.ecsCapacityProvider,
+      workerMaxTasks: s.workerMaxTasks,
+      ingressMaxTasks: s.ingressMaxTasks,
+    });
+    this.observability = new Observability(this, 'Observability', {
+      queue: this.queue.queue,
+      deadLetterQueue: this.queue.deadLetterQueue,
+      compute: this.compute,
+      servicesCluster: this.orchestration.cluster,
+      workerService: this.orchestration.workerService,
+      ingressService: this.orchestration.ingressService,
+      // Two full processor runs: longer than any message should wait without being acknowledged.
+      maxMessageAge: Duration.seconds(COMPUTE_TIMEOUT.toSeconds() * 2),
+      ...(s.alarmEmail ? { alarmEmail: s.alarmEmail } : {}),
+    });
+
+    const output = (name: string, value: string, description: string) =>
+      new CfnOutput(this, name, { value, description });
+    output('InputBucketName', this.storage.inputBucket.bucketName, 'Upload files here');
+    output(
+      'OutputBucketName',
+      this.storage.outputBucket.bucketName,
+      'Outputs (outputs/…) and failure reports',
+    );
+    output('QueueUrl', this.queue.queue.queueUrl, 'Notifications of the input bucket');
+    output('DeadLetterQueueUrl', this.queue.deadLetterQueue.queueUrl, 'Permanently failed notifications');
+    output('AlarmTopicArn', this.observability.alarmTopic.topicArn, 'Subscribe to receive alarms');
+    output('DashboardName', this.observability.dashboard.dashboardName, 'CloudWatch dashboard');
+
+    // The CDK-provided Lambda function that writes the input bucket's notification configuration during
+    // deployments (a custom resource): the stack does not configure it.
+    const notificationsHandler = this.node.tryFindChild(
+      'BucketNotificationsHandler050a0587b7544547bf325f094a3db834',
+    );
+    if (notificationsHandler) {
+      NagSuppressions.addResourceSuppressions(
+        notificationsHandler,
+        [
+          {
+            id: 'AwsSolutions-IAM4',
+            reason:
+              'CDK-provided custom resource that writes the bucket notification configuration at deploy time; its role uses AWSLambdaBasicExecutionRole for its own logs only.',
+            appliesTo: [
+              'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole',
+            ],
+          },
+        ],
+        true,
+      );
+    }
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The deployment's parameters: CDK context (`npm run cdk -- deploy -c natGateways=2`), or props when a test
+ * or another app builds the stack. Every one has a default, so `cdk synth` needs neither context nor AWS.
+ */
+import type { Node } from 'constructs';
+
+/** The tunable parameters of {@link PipelineStack}; infra/README.md documents each. */
+export interface PipelineSettings {
+  /**
+   * Secrets Manager secret (created by you, outside the stack) holding the Temporal connection as JSON:
+   * `{"address": "ns.acct.tmprl.cloud:7233", "namespace": "ns.acct", "apiKey": "…"}`.
+   * @default 'file-pipeline/temporal'
+   */
+  readonly temporalSecretName?: string;
+  /**
+   * Whether the secret has an `apiKey` (Temporal Cloud, or a self-hosted server behind API keys). `false`
+   * for a self-hosted server reached without credentials (inside the VPC or a peered network).
+   * @default true
+   */
+  readonly temporalApiKey?: boolean;
+  /**
+   * TCP port of the Temporal frontend: the only non-HTTPS port the worker and ingress may reach.
+   * @default 7233
+   */
+  readonly temporalPort?: number;
+  /**
+   * Temporal task queue of the worker and the workflows the ingress starts.
+   * @default 'file-pipeline'
+   */
+  readonly taskQueue?: string;
+  /**
+   * NAT gateways of the VPC: 1 is cheapest; one per AZ (2) survives an AZ outage.
+   * @default 1
+   */
+  readonly natGateways?: number;
+  /**
+   * Upper bound of each Batch compute environment (Spot, and the on-demand fallback), in vCPUs.
+   * @default 64
+   */
+  readonly batchMaxVcpus?: number;
+  /**
+   * Capacity provider of processor ECS tasks (`ECS_CAPACITY_PROVIDER`): `FARGATE` or `FARGATE_SPOT`.
+   * @default 'FARGATE'
+   */
+  readonly ecsCapacityProvider?: 'FARGATE' | 'FARGATE_SPOT';
+  /**
+   * Most worker tasks the CPU auto scaling may run.
+   * @default 4
+   */
+  readonly workerMaxTasks?: number;
+  /**
+   * Most ingress tasks the queue-depth auto scaling may run.
+   * @default 3
+   */
+  readonly ingressMaxTasks?: number;
+  /**
+   * An e-mail address subscribed to the alarm topic (it must confirm the subscription).
+   * @default - no subscription: subscribe to the `AlarmTopicArn` output yourself
+   */
+  readonly alarmEmail?: string;
+}
+
+export type ResolvedSettings = Required<Omit<PipelineSettings, 'alarmEmail'>> &
+  Pick<PipelineSettings, 'alarmEmail'>;
+
+export const DEFAULT_SETTINGS: Required<Omit<PipelineSettings, 'alarmEmail'>> = {
+  temporalSecretName: 'file-pipeline/temporal',
+  temporalApiKey: true,
+  temporalPort: 7233,
+  taskQueue: 'file-pipeline',
+  natGateways: 1,
+  batchMaxVcpus: 64,
+  ecsCapacityProvider: 'FARGATE',
+  workerMaxTasks: 4,
+  ingressMaxTasks: 3,
+};
+
+/** Context values arrive as strings from `-c key=value` and as JSON values from cdk.json. */
+function parse(key: keyof PipelineSettings, raw: unknown, like: unknown): unknown {
+  const fail = (expected: string) =>
+    new Error(`context ${key}=${JSON.stringify(raw)} is invalid: expected ${expected}`);
+  if (typeof like === 'number') {
+    const n = typeof raw === 'string' ? Number(raw) : raw;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw fail('a non-negative integer');
+    return n;
+  }
+  if (typeof like === 'boolean') {
+    if (raw === true || raw === 'true') return true;
+    if (raw === false || raw === 'false') return false;
+    throw fail('true or false');
+  }
+  if (typeof raw !== 'string' || raw === '') throw fail('a non-empty string');
+  if (key === 'ecsCapacityProvider' && raw !== 'FARGATE' && raw !== 'FARGATE_SPOT') {
+    throw fail('FARGATE or FARGATE_SPOT');
+  }
+  return raw;
+}
+
+/** Props win over context, context over the defaults. */
+export function resolveSettings(node: Node, props: PipelineSettings): ResolvedSettings {
+  const keys = [...Object.keys(DEFAULT_SETTINGS), 'alarmEmail'] as (keyof PipelineSettings)[];
+  const resolved: Record<string, unknown> = { ...DEFAULT_SETTINGS };
+  for (const key of keys) {
+    const raw: unknown = props[key] ?? node.tryGetContext(key);
+    if (raw !== undefined) resolved[key] = parse(key, raw, resolved[key] ?? '');
+  }
+  return resolved as ResolvedSettings;
+}

@@ -1,0 +1,614 @@
+/**
+ * The CDK app (infra/), synthesized once offline: the security properties of the template, the least
+ * privilege of each role, the processes' configuration against common/config.ts, cdk-nag's AwsSolutions
+ * pack with no unsuppressed finding, and cfn-lint with no error.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { App, Aspects, type CfnElement } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import type { IConstruct } from 'constructs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { failureReportKey } from '../activities/storage';
+import type { EnvName } from '../common/config';
+import { PROCESSOR_COMMAND, PROCESSOR_CONTAINER } from '../infra/lib/compute';
+import { INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from '../infra/lib/healthchecks';
+import { FAILURE_REPORT_PREFIX } from '../infra/lib/orchestration';
+import { PipelineStack } from '../infra/lib/pipeline-stack';
+import { requiredVariables, variablesRead, type ProcessName } from '../infra/lib/process-contract';
+import { MAX_RECEIVE_COUNT } from '../infra/lib/queue';
+import { resolveSettings } from '../infra/lib/settings';
+import { ensureCfnLint } from '../scripts/tools';
+
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+interface PolicyResource {
+  Properties: { PolicyDocument: { Statement: Statement[] } };
+}
+interface ContainerDefinition {
+  Name: string;
+  Environment?: { Name: string; Value: unknown }[];
+  Secrets?: { Name: string; ValueFrom: unknown }[];
+  StopTimeout?: number;
+  HealthCheck?: { Command: string[] };
+}
+
+/** Shared by every test: one synthesis (with cdk-nag) per run of this file. */
+let world: { stack: PipelineStack; template: Template; outdir: string };
+
+const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+/** Whether `value` matches `pattern` (Match.objectLike semantics). */
+const matches = (pattern: Record<string, unknown>, value: unknown) =>
+  !Match.objectLike(pattern).test(value).hasFailed();
+
+describe('infra: the CDK app', () => {
+  before(() => {
+    const outdir = mkdtempSync(join(tmpdir(), 'cdk-test-'));
+    const app = new App({ outdir });
+    const stack = new PipelineStack(app, 'FilePipeline');
+    Aspects.of(app).add(new AwsSolutionsChecks());
+    world = { stack, template: Template.fromStack(stack), outdir };
+  });
+  after(() => rmSync(world.outdir, { recursive: true, force: true }));
+
+  const id = (construct: IConstruct) => world.stack.getLogicalId(construct.node.defaultChild as CfnElement);
+  const ref = (construct: IConstruct) => ({ Ref: id(construct) });
+  const arn = (construct: IConstruct, attribute = 'Arn') => ({ 'Fn::GetAtt': [id(construct), attribute] });
+  const objectsOf = (bucket: IConstruct) => ({ 'Fn::Join': ['', [arn(bucket), '/*']] });
+  /** The synthesized properties of a resource, by logical ID or by its construct. */
+  function propertiesOf<T>(resource: IConstruct | string): T {
+    const resources = world.template.toJSON().Resources as Record<string, { Properties: T }>;
+    const found = resources[typeof resource === 'string' ? resource : id(resource)];
+    assert.ok(found, 'resource in the template');
+    return found.Properties;
+  }
+
+  /** Every statement of the inline policies attached to `role`. */
+  function statementsOf(role: IConstruct): Statement[] {
+    const policies = world.template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: Match.arrayWith([ref(role)]) },
+    });
+    return (Object.values(policies) as PolicyResource[]).flatMap(
+      (p: PolicyResource) => p.Properties.PolicyDocument.Statement,
+    );
+  }
+
+  function containerOf(taskDefinition: IConstruct, name: string): ContainerDefinition {
+    const props = propertiesOf<{ ContainerDefinitions: ContainerDefinition[] }>(taskDefinition);
+    const container = props.ContainerDefinitions.find((c) => c.Name === name);
+    assert.ok(container, `container ${name}`);
+    return container;
+  }
+
+  describe('storage', () => {
+    it('encrypts both buckets, blocks public access and enforces SSL', () => {
+      const { inputBucket, outputBucket } = world.stack.storage;
+      for (const bucket of [inputBucket, outputBucket]) {
+        world.template.hasResource('AWS::S3::Bucket', {
+          Properties: Match.objectLike({
+            BucketEncryption: {
+              ServerSideEncryptionConfiguration: [
+                { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
+              ],
+            },
+            PublicAccessBlockConfiguration: {
+              BlockPublicAcls: true,
+              BlockPublicPolicy: true,
+              IgnorePublicAcls: true,
+              RestrictPublicBuckets: true,
+            },
+          }),
+          UpdateReplacePolicy: 'Retain',
+          DeletionPolicy: 'Retain',
+        });
+        world.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+          Bucket: ref(bucket),
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({
+                Effect: 'Deny',
+                Action: 's3:*',
+                Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+              }),
+            ]),
+          },
+        });
+      }
+    });
+
+    it('versions the input bucket and notifies the queue of every created object', () => {
+      const { inputBucket } = world.stack.storage;
+      assert.deepEqual(
+        propertiesOf<{ VersioningConfiguration: unknown }>(inputBucket).VersioningConfiguration,
+        { Status: 'Enabled' },
+      );
+      world.template.hasResourceProperties('Custom::S3BucketNotifications', {
+        BucketName: ref(inputBucket),
+        NotificationConfiguration: {
+          QueueConfigurations: [{ Events: ['s3:ObjectCreated:*'], QueueArn: arn(world.stack.queue.queue) }],
+        },
+      });
+    });
+
+    it('archives outputs to Glacier after 30 days and expires staging/ after a day', () => {
+      const { outputBucket } = world.stack.storage;
+      const rules = propertiesOf<{ LifecycleConfiguration: { Rules: Record<string, unknown>[] } }>(
+        outputBucket,
+      ).LifecycleConfiguration.Rules;
+      assert.ok(
+        rules.some((r) =>
+          matches({ Status: 'Enabled', Transitions: [{ StorageClass: 'GLACIER', TransitionInDays: 30 }] }, r),
+        ),
+        'a Glacier transition after 30 days',
+      );
+      world.template.hasResourceProperties('AWS::S3::Bucket', {
+        LifecycleConfiguration: {
+          Rules: Match.arrayWith([
+            Match.objectLike({ Prefix: 'staging/', ExpirationInDays: 1, Status: 'Enabled' }),
+          ]),
+        },
+      });
+    });
+  });
+
+  describe('queue', () => {
+    it('encrypts both queues, enforces SSL, and dead-letters after 5 receives', () => {
+      const { queue, deadLetterQueue } = world.stack.queue;
+      world.template.hasResourceProperties('AWS::SQS::Queue', {
+        SqsManagedSseEnabled: true,
+        VisibilityTimeout: 300,
+        RedrivePolicy: { deadLetterTargetArn: arn(deadLetterQueue), maxReceiveCount: MAX_RECEIVE_COUNT },
+      });
+      assert.equal(MAX_RECEIVE_COUNT, 5);
+      world.template.hasResourceProperties('AWS::SQS::Queue', {
+        SqsManagedSseEnabled: true,
+        MessageRetentionPeriod: 14 * 24 * 3600,
+      });
+      for (const q of [queue, deadLetterQueue]) {
+        world.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+          Queues: [ref(q)],
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+            ]),
+          },
+        });
+      }
+    });
+  });
+
+  describe('compute', () => {
+    it('runs Batch jobs on Fargate Spot with an on-demand fallback in the same job queue', () => {
+      world.template.hasResourceProperties('AWS::Batch::ComputeEnvironment', {
+        Type: 'managed',
+        ComputeResources: Match.objectLike({ Type: 'FARGATE_SPOT' }),
+      });
+      world.template.hasResourceProperties('AWS::Batch::JobQueue', {
+        ComputeEnvironmentOrder: [
+          { Order: 1, ComputeEnvironment: Match.anyValue() },
+          { Order: 2, ComputeEnvironment: Match.anyValue() },
+        ],
+      });
+      const order = propertiesOf<{
+        ComputeEnvironmentOrder: { ComputeEnvironment: { 'Fn::GetAtt': [string, string] } }[];
+      }>(world.stack.compute.jobQueue).ComputeEnvironmentOrder.map(
+        (e) =>
+          propertiesOf<{ ComputeResources: { Type: string } }>(e.ComputeEnvironment['Fn::GetAtt'][0])
+            .ComputeResources.Type,
+      );
+      assert.deepEqual(order, ['FARGATE_SPOT', 'FARGATE']);
+    });
+
+    it('defines the processor job: Fargate, the processor entrypoint, awslogs, the processor roles', () => {
+      const { compute } = world.stack;
+      world.template.hasResourceProperties('AWS::Batch::JobDefinition', {
+        PlatformCapabilities: ['FARGATE'],
+        ContainerProperties: Match.objectLike({
+          Command: PROCESSOR_COMMAND,
+          JobRoleArn: arn(compute.taskRole),
+          ExecutionRoleArn: arn(compute.executionRole),
+          NetworkConfiguration: { AssignPublicIp: 'DISABLED' },
+          LogConfiguration: Match.objectLike({
+            LogDriver: 'awslogs',
+            Options: Match.objectLike({ 'awslogs-group': ref(compute.logGroup) }),
+          }),
+        }),
+      });
+    });
+
+    it('has an ECS cluster with FARGATE and FARGATE_SPOT and the processor task definition', () => {
+      const { compute } = world.stack;
+      world.template.hasResourceProperties('AWS::ECS::ClusterCapacityProviderAssociations', {
+        Cluster: ref(compute.cluster),
+        CapacityProviders: Match.arrayWith(['FARGATE', 'FARGATE_SPOT']),
+      });
+      world.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        RequiresCompatibilities: ['FARGATE'],
+        TaskRoleArn: arn(compute.taskRole),
+        ExecutionRoleArn: arn(compute.executionRole),
+        ContainerDefinitions: [
+          Match.objectLike({
+            Name: PROCESSOR_CONTAINER,
+            Command: PROCESSOR_COMMAND,
+            LogConfiguration: Match.objectLike({ LogDriver: 'awslogs' }),
+          }),
+        ],
+      });
+      assert.equal(PROCESSOR_CONTAINER, 'processor');
+    });
+  });
+
+  describe('least privilege', () => {
+    it('lets the worker submit and terminate jobs on its own job queue and definition only', () => {
+      const { compute, orchestration } = world.stack;
+      const statements = statementsOf(orchestration.workerTaskRole);
+      const find = (action: string) => statements.filter((s) => actionsOf(s).includes(action));
+      assert.deepEqual(
+        find('batch:SubmitJob').map((s) => s.Resource),
+        [[arn(compute.jobQueue, 'JobQueueArn'), ref(compute.jobDefinition)]],
+      );
+      const jobs = {
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            ':batch:',
+            { Ref: 'AWS::Region' },
+            ':',
+            { Ref: 'AWS::AccountId' },
+            ':job/*',
+          ],
+        ],
+      };
+      assert.deepEqual(
+        find('batch:TerminateJob').map((s) => s.Resource),
+        [jobs],
+      );
+      assert.deepEqual(
+        find('batch:TagResource').map((s) => [s.Resource, s.Condition]),
+        [[jobs, { StringEquals: { 'batch:CreateAction': 'SubmitJob' } }]],
+      );
+      // DescribeJobs has no resource-level permission: the only "*" the worker holds.
+      assert.deepEqual(statements.filter((s) => s.Resource === '*').map(actionsOf), [['batch:DescribeJobs']]);
+    });
+
+    it('lets the worker run its task definition in the processor cluster, and stop only that cluster’s tasks', () => {
+      const { compute, orchestration } = world.stack;
+      const statements = statementsOf(orchestration.workerTaskRole);
+      const find = (action: string) => statements.filter((s) => actionsOf(s).includes(action));
+      assert.deepEqual(
+        find('ecs:RunTask').map((s) => [s.Resource, s.Condition]),
+        [[ref(compute.taskDefinition), { ArnEquals: { 'ecs:cluster': arn(compute.cluster) } }]],
+      );
+      const clusterTasks = {
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            ':ecs:',
+            { Ref: 'AWS::Region' },
+            ':',
+            { Ref: 'AWS::AccountId' },
+            ':task/',
+            ref(compute.cluster),
+            '/*',
+          ],
+        ],
+      };
+      for (const action of ['ecs:DescribeTasks', 'ecs:StopTask', 'ecs:TagResource']) {
+        assert.deepEqual(
+          find(action).map((s) => s.Resource),
+          [clusterTasks],
+          action,
+        );
+      }
+    });
+
+    it('scopes iam:PassRole to the processor task and execution roles, passed to ECS tasks only', () => {
+      const { compute, orchestration } = world.stack;
+      world.template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [ref(orchestration.workerTaskRole)],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            {
+              Sid: 'PassProcessorRoles',
+              Effect: 'Allow',
+              Action: 'iam:PassRole',
+              Resource: [arn(compute.taskRole), arn(compute.executionRole)],
+              Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+            },
+          ]),
+        },
+      });
+      // No policy anywhere in the stack passes any role with a wildcard.
+      const all = (
+        Object.values(world.template.findResources('AWS::IAM::Policy')) as PolicyResource[]
+      ).flatMap((p: PolicyResource) => p.Properties.PolicyDocument.Statement);
+      const passes = all.filter((s) =>
+        actionsOf(s).some((a) => a === 'iam:PassRole' || a === 'iam:*' || a === '*'),
+      );
+      assert.equal(passes.length, 1);
+    });
+
+    it('lets the worker read both buckets, write failure reports only, and acknowledge or dead-letter messages', () => {
+      const { orchestration, storage, queue } = world.stack;
+      const statements = statementsOf(orchestration.workerTaskRole);
+      const read = ['s3:GetObject*', 's3:GetBucket*', 's3:List*'];
+      for (const bucket of [storage.inputBucket, storage.outputBucket]) {
+        assert.ok(
+          statements.some((s) => matches({ Action: read, Resource: [arn(bucket), objectsOf(bucket)] }, s)),
+          'read access to a bucket',
+        );
+      }
+      const s3Writes = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('s3:Put')));
+      assert.deepEqual(
+        s3Writes.map((s) => s.Resource),
+        [{ 'Fn::Join': ['', [arn(storage.outputBucket), `/${FAILURE_REPORT_PREFIX}*`]] }],
+      );
+      // The prefix is where activities/storage.ts writes its reports.
+      assert.ok(failureReportKey('a/b.csv').startsWith(FAILURE_REPORT_PREFIX));
+      assert.ok(!statements.some((s) => actionsOf(s).some((a) => a.startsWith('s3:Delete') || a === 's3:*')));
+
+      const sqs = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('sqs:')));
+      assert.deepEqual(
+        sqs.map((s) => [[...actionsOf(s)].sort(), s.Resource]),
+        [
+          [
+            ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+            arn(queue.queue),
+          ],
+          [['sqs:GetQueueUrl', 'sqs:SendMessage'], arn(queue.deadLetterQueue)],
+        ],
+      );
+    });
+
+    it('lets the ingress receive, delete and re-publish on its queue, and nothing else (no S3)', () => {
+      const { orchestration, queue } = world.stack;
+      const statements = statementsOf(orchestration.ingressTaskRole);
+      assert.deepEqual(
+        statements.map((s) => [[...actionsOf(s)].sort(), s.Resource]),
+        [[['sqs:DeleteMessage', 'sqs:ReceiveMessage', 'sqs:SendMessage'], arn(queue.queue)]],
+      );
+      world.template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [ref(orchestration.ingressTaskRole)],
+        PolicyDocument: {
+          Statement: Match.not(
+            Match.arrayWith([Match.objectLike({ Action: Match.stringLikeRegexp('^s3:') })]),
+          ),
+        },
+      });
+      assert.ok(!statements.some((s) => actionsOf(s).some((a) => a.startsWith('s3:') || a.includes('*'))));
+    });
+
+    it('lets the processor read the input bucket and write (never delete) the output bucket, nothing else', () => {
+      const { compute, storage } = world.stack;
+      const statements = statementsOf(compute.taskRole);
+      assert.deepEqual(
+        statements.map((s) => [[...actionsOf(s)].sort(), s.Resource]),
+        [
+          [
+            ['s3:GetBucket*', 's3:GetObject*', 's3:List*'],
+            [arn(storage.inputBucket), objectsOf(storage.inputBucket)],
+          ],
+          [
+            [
+              's3:Abort*',
+              's3:PutObject',
+              's3:PutObjectLegalHold',
+              's3:PutObjectRetention',
+              's3:PutObjectTagging',
+              's3:PutObjectVersionTagging',
+            ],
+            objectsOf(storage.outputBucket),
+          ],
+        ],
+      );
+    });
+  });
+
+  describe('services', () => {
+    /** Names the stack sets on a container, plain and secret. */
+    function variablesSet(process: ProcessName): {
+      plain: Map<string, unknown>;
+      secret: Map<string, unknown>;
+    } {
+      const { orchestration } = world.stack;
+      const task = process === 'worker' ? orchestration.workerService : orchestration.ingressService;
+      const container = containerOf(task.taskDefinition, process);
+      return {
+        plain: new Map((container.Environment ?? []).map((e) => [e.Name, e.Value])),
+        secret: new Map((container.Secrets ?? []).map((e) => [e.Name, e.ValueFrom])),
+      };
+    }
+
+    for (const process of ['worker', 'ingress'] as const) {
+      it(`sets only variables the ${process} reads, and every one it requires`, () => {
+        const { plain, secret } = variablesSet(process);
+        const read = new Set<string>(variablesRead(process));
+        for (const name of [...plain.keys(), ...secret.keys()]) {
+          assert.ok(read.has(name), `${name} is set on the ${process} but it does not read it`);
+        }
+        for (const name of requiredVariables(variablesRead(process))) {
+          assert.ok(plain.has(name) || secret.has(name), `${name} is required by the ${process}`);
+        }
+      });
+    }
+
+    it('takes the Temporal connection from Secrets Manager, the API key included', () => {
+      for (const process of ['worker', 'ingress'] as const) {
+        const { plain, secret } = variablesSet(process);
+        for (const [name, key] of [
+          ['TEMPORAL_ADDRESS', 'address'],
+          ['TEMPORAL_NAMESPACE', 'namespace'],
+          ['TEMPORAL_API_KEY', 'apiKey'],
+        ] as const) {
+          assert.ok(!plain.has(name), `${name} must not be a plain variable`);
+          assert.match(
+            JSON.stringify(secret.get(name)),
+            new RegExp(`:secret:file-pipeline/temporal:${key}::`),
+          );
+        }
+      }
+    });
+
+    it('points the worker at what the stack created, in aws mode', () => {
+      const { compute, storage } = world.stack;
+      const { plain } = variablesSet('worker');
+      const expected: Partial<Record<EnvName, unknown>> = {
+        COMPUTE_MODE: 'aws',
+        OUTPUT_BUCKET: ref(storage.outputBucket),
+        BATCH_JOB_QUEUE: arn(compute.jobQueue, 'JobQueueArn'),
+        BATCH_JOB_DEFINITION: ref(compute.jobDefinition),
+        ECS_CLUSTER: ref(compute.cluster),
+        ECS_TASK_DEFINITION: ref(compute.taskDefinition),
+        ECS_CONTAINER_NAME: PROCESSOR_CONTAINER,
+        ECS_CAPACITY_PROVIDER: 'FARGATE',
+        ECS_SECURITY_GROUPS: arn(compute.securityGroup, 'GroupId'),
+        AWS_REGION: { Ref: 'AWS::Region' },
+      };
+      for (const [name, value] of Object.entries(expected)) assert.deepEqual(plain.get(name), value, name);
+      assert.match(
+        JSON.stringify(plain.get('ECS_SUBNETS')),
+        /"Fn::Join":\[",",\[\{"Ref":"NetworkVpcprivateSubnet1/,
+      );
+      const { plain: ingress } = variablesSet('ingress');
+      assert.deepEqual(ingress.get('QUEUE_URL'), ref(world.stack.queue.queue));
+      assert.equal(ingress.get('VISIBILITY_TIMEOUT_SECONDS'), '300');
+    });
+
+    it('gives the worker 120 s to stop, and both processes their image health checks', () => {
+      const { orchestration } = world.stack;
+      const worker = containerOf(orchestration.workerService.taskDefinition, 'worker');
+      const ingress = containerOf(orchestration.ingressService.taskDefinition, 'ingress');
+      assert.equal(worker.StopTimeout, 120);
+      assert.deepEqual(worker.HealthCheck?.Command, ['CMD', 'node', '-e', WORKER_HEALTHCHECK]);
+      assert.deepEqual(ingress.HealthCheck?.Command, ['CMD', 'node', '-e', INGRESS_HEALTHCHECK]);
+      world.template.hasResourceProperties('AWS::ECS::Service', {
+        Cluster: ref(orchestration.cluster),
+        NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'DISABLED' }) },
+        DeploymentConfiguration: Match.objectLike({
+          DeploymentCircuitBreaker: { Enable: true, Rollback: true },
+        }),
+      });
+    });
+
+    it('scales the worker on CPU and the ingress on queue depth', () => {
+      world.template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+        PolicyType: 'TargetTrackingScaling',
+        TargetTrackingScalingPolicyConfiguration: Match.objectLike({
+          PredefinedMetricSpecification: { PredefinedMetricType: 'ECSServiceAverageCPUUtilization' },
+        }),
+      });
+      world.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: arn(world.stack.queue.queue, 'QueueName') }],
+        AlarmActions: [{ Ref: Match.stringLikeRegexp('QueueDepth') }],
+      });
+    });
+  });
+
+  describe('observability', () => {
+    it('keeps every log group for 30 days', () => {
+      const groups = Object.values(world.template.findResources('AWS::Logs::LogGroup'));
+      assert.ok(groups.length > 0);
+      for (const group of groups)
+        assert.equal((group as { Properties: { RetentionInDays: number } }).Properties.RetentionInDays, 30);
+    });
+
+    it('alarms to the topic on dead letters, old messages and services below their desired count', () => {
+      const topic = ref(world.stack.observability.alarmTopic);
+      world.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: arn(world.stack.queue.deadLetterQueue, 'QueueName') }],
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        AlarmActions: [topic],
+      });
+      world.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        AlarmActions: [topic],
+      });
+      world.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Metrics: Match.arrayWith([Match.objectLike({ Expression: 'desired - running' })]),
+        AlarmActions: [topic],
+      });
+      world.template.hasResourceProperties('AWS::SNS::Topic', {
+        KmsMasterKeyId: Match.anyValue(),
+      });
+      world.template.hasResourceProperties('AWS::CloudWatch::Dashboard', {});
+    });
+
+    it('sends every FAILED Batch job of the processor queue to the topic', () => {
+      world.template.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: {
+          source: ['aws.batch'],
+          'detail-type': ['Batch Job State Change'],
+          detail: { status: ['FAILED'], jobQueue: [arn(world.stack.compute.jobQueue, 'JobQueueArn')] },
+        },
+        Targets: [Match.objectLike({ Arn: ref(world.stack.observability.alarmTopic) })],
+      });
+    });
+  });
+
+  describe('checks', () => {
+    it('has no unsuppressed cdk-nag AwsSolutions finding, and every suppression says why', () => {
+      const annotations = Annotations.fromStack(world.stack);
+      const findings = [
+        ...annotations.findError('*', Match.stringLikeRegexp('AwsSolutions-')),
+        ...annotations.findWarning('*', Match.stringLikeRegexp('AwsSolutions-')),
+      ].map((f) => `${f.id}: ${JSON.stringify(f.entry.data)}`);
+      assert.deepEqual(findings, []);
+      const suppressions = Object.values(
+        world.template.toJSON().Resources as Record<string, { Metadata?: unknown }>,
+      ).flatMap(
+        (r) =>
+          (r.Metadata as { cdk_nag?: { rules_to_suppress: { id: string; reason: string }[] } })?.cdk_nag
+            ?.rules_to_suppress ?? [],
+      );
+      assert.ok(suppressions.length > 0);
+      for (const s of suppressions) assert.ok(s.reason.length >= 40, `${s.id}: a reason, not a placeholder`);
+    });
+
+    it('passes cfn-lint with no error', () => {
+      const cfnLint = ensureCfnLint();
+      const dir = mkdtempSync(join(tmpdir(), 'cfn-lint-'));
+      try {
+        const file = join(dir, 'FilePipeline.template.json');
+        writeFileSync(file, JSON.stringify(world.template.toJSON(), null, 1));
+        const run = spawnSync(cfnLint, ['--format', 'json', file], { encoding: 'utf8' });
+        const findings = JSON.parse(run.stdout || '[]') as {
+          Level: string;
+          Rule: { Id: string };
+          Message: string;
+        }[];
+        const errors = findings.filter((f) => f.Level === 'Error').map((f) => `${f.Rule.Id}: ${f.Message}`);
+        assert.deepEqual(errors, []);
+        // cfn-lint's exit status is a bit mask: 2 means errors (4 warnings and 8 informational are allowed).
+        assert.equal((run.status ?? 1) & ~(4 | 8), 0, run.stderr);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('reads its parameters from context, rejecting invalid ones', () => {
+      const app = new App({ context: { natGateways: '2', temporalApiKey: 'false' } });
+      const settings = resolveSettings(app.node, { workerMaxTasks: 8 });
+      assert.equal(settings.natGateways, 2);
+      assert.equal(settings.temporalApiKey, false);
+      assert.equal(settings.workerMaxTasks, 8);
+      assert.equal(settings.temporalSecretName, 'file-pipeline/temporal');
+      const bad = new App({ context: { natGateways: 'two' } });
+      assert.throws(() => resolveSettings(bad.node, {}), /context natGateways="two" is invalid/);
+    });
+  });
+});
