@@ -129,6 +129,33 @@ export const ENV = {
     .datetime()
     .optional()
     .describe('processor: ISO-8601 UTC timestamp stamped on the output (defaults to now)'),
+  SCHEMA: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "processor (csv-validate): name of the schema to check against (default: the schema file's default)",
+    ),
+  SCHEMA_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'processor (csv-validate): path of a schema file to use instead of the built-in config/schemas.json',
+    ),
+  REJECTS_KEY: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('processor (csv-validate): key in DEST_BUCKET of the rejects file (default: rejects/DEST_KEY)'),
+  MAX_REJECTED_PERCENT: z.coerce
+    .number()
+    .min(0)
+    .max(100)
+    .optional()
+    .describe(
+      'processor (csv-validate): largest share of rejected rows, in percent, before the file fails (overrides the schema)',
+    ),
 
   WORKFLOW_BUNDLE_PATH: z
     .string()

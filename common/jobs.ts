@@ -19,6 +19,8 @@ export const JOBS = {
     outputExtension: '.pdf',
     contentType: 'application/pdf',
   },
+  // Chosen only by `job` metadata: a .csv key alone keeps meaning csv-transform.
+  'csv-validate': { extensions: [], outputExtension: '.csv', contentType: 'text/csv; charset=utf-8' },
 } as const satisfies Record<string, JobSpec>;
 
 export type JobName = keyof typeof JOBS;

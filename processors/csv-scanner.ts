@@ -1,0 +1,449 @@
+/**
+ * The byte-level CSV engine shared by the CSV jobs: a record scanner, a field splitter and a field decoder.
+ *
+ * Semantics (RFC 4180 plus what real files carry): fields separated by commas; records end at LF or CRLF,
+ * chosen per record; a field that starts with a quote is quoted, may hold commas, quotes (doubled) and line
+ * breaks, and must end at a comma or the record's end; a leading UTF-8 BOM is not data; blank lines are
+ * skipped; records may have different numbers of fields. A quote inside an unquoted field, a character after
+ * a closing quote, an unterminated quoted field and a CR outside quotes that does not start a CRLF are errors.
+ *
+ * The scanner never decodes anything: native `indexOf` jumps from one quote or line end to the next, so it
+ * costs little more than reading the bytes, and it reports each record as a byte range of the chunk it ends
+ * in. Consumers that need fields split a record with {@link splitFields} and decode only the fields they
+ * look at, and only those that are quoted need more than a byte range.
+ */
+import { PassThrough } from 'node:stream';
+import { InvalidInputError } from './errors';
+
+// Not exported: compiled CommonJS would read an exported constant as a property of `exports` in every loop.
+const LF = 0x0a;
+const CR = 0x0d;
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+/** The UTF-8 byte order mark, passed through by the jobs but never part of a record. */
+export const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+const CRLF = Buffer.from([CR, LF]);
+const EMPTY = Buffer.alloc(0);
+
+/** Scanner states between two bytes (and so between two chunks). */
+const OUTSIDE = 0; // not inside a quoted field
+const QUOTED = 1; // inside a quoted field
+const QUOTE_SEEN = 2; // a quote inside a quoted field: an escaped `""` or the closing quote, decided by the next byte
+const CR_SEEN = 3; // a CR outside quotes ended the previous chunk: only an LF may follow
+type State = typeof OUTSIDE | typeof QUOTED | typeof QUOTE_SEEN | typeof CR_SEEN;
+
+/**
+ * Receives the records a {@link CsvScanner} finds. Byte ranges point into the chunk being scanned and are
+ * valid for as long as the caller keeps that chunk.
+ */
+export interface CsvRecordHandler {
+  /**
+   * Bytes `[start, end)` of `chunk` belong to a record that does not end in this chunk: the first or a middle
+   * piece of a record that spans chunks. Never called with an empty range.
+   */
+  partial(chunk: Buffer, start: number, end: number): void;
+  /**
+   * A record (never a blank line) ends: `[start, end)` are its last bytes (all of them unless `partial` came
+   * first), `[end, next)` its terminator as found (LF or CRLF; empty for a last record without one).
+   */
+  record(chunk: Buffer, start: number, end: number, next: number): void;
+}
+
+/**
+ * Incremental record scanner: {@link push} takes chunks of any size (without a BOM: see {@link stripBom}),
+ * calling the handler for each record they complete; {@link finish} ends the input. Synchronous, so that
+ * it is cheap per chunk.
+ */
+export class CsvScanner {
+  /** 1-based line of the first byte of the record being scanned (or handed to the handler). */
+  recordLine = 1;
+  /** Whether the record being scanned (or handed to the handler) has a quoted field. */
+  recordQuoted = false;
+  private state: State = OUTSIDE;
+  /** No byte of the current record seen yet: its terminator ends a blank line, which is skipped. */
+  private recordEmpty = true;
+  /** The next byte outside quotes starts a field, so a quote there opens a quoted field. */
+  private fieldStart = true;
+  /** 1-based line of the byte being scanned. */
+  private line = 1;
+  private quoteLine = 1;
+
+  /**
+   * @param source name of the input (path or `s3://` URI), used in error messages.
+   */
+  constructor(
+    private readonly source: string,
+    private readonly handler: CsvRecordHandler,
+  ) {}
+
+  /**
+   * Scans one chunk.
+   * @throws InvalidInputError naming the line of broken quoting or of a CR outside quotes without an LF.
+   */
+  push(chunk: Buffer): void {
+    const n = chunk.length;
+    let i = 0;
+    // Where the current record's bytes start in this chunk (0 if it began in an earlier one).
+    let start = 0;
+    // Next quote / LF / CR at or after some earlier position (n: none left); refreshed once passed.
+    let nextQuote = -1;
+    let nextLf = -1;
+    let nextCr = -1;
+
+    if (this.state === CR_SEEN && n > 0) {
+      if (chunk[0] !== LF) throw this.strayCr();
+      // The CR was held back from the previous chunk because it might have ended a blank line.
+      if (!this.recordEmpty) this.handler.record(CRLF, 0, 0, 2);
+      this.endRecord();
+      this.state = OUTSIDE;
+      i = start = 1;
+    }
+
+    while (i < n) {
+      if (this.state === OUTSIDE) {
+        if (nextQuote < i) nextQuote = indexOrEnd(chunk, QUOTE, i);
+        if (nextLf < i) nextLf = indexOrEnd(chunk, LF, i);
+        if (nextCr < i) nextCr = indexOrEnd(chunk, CR, i);
+        const j = Math.min(nextQuote, nextLf, nextCr);
+        if (j > i) {
+          if (this.recordEmpty) {
+            this.beginRecord();
+            start = i;
+          }
+          this.fieldStart = chunk[j - 1] === COMMA;
+        }
+        if (j === n) break;
+        if (j === nextQuote) {
+          if (!this.fieldStart) {
+            throw this.invalid(
+              'a quote (") inside an unquoted field. Quote the whole field and double the quotes inside it, e.g. ab"c becomes "ab""c"',
+            );
+          }
+          if (this.recordEmpty) {
+            this.beginRecord();
+            start = j;
+          }
+          this.recordQuoted = true;
+          this.quoteLine = this.line;
+          this.state = QUOTED;
+          i = j + 1;
+        } else if (j === nextLf) {
+          this.terminate(chunk, start, j, j + 1);
+          i = start = j + 1;
+        } else if (j + 1 === n) {
+          // A CR ends the chunk: whether it starts a CRLF is only known from the next chunk.
+          if (!this.recordEmpty && j > start) this.handler.partial(chunk, start, j);
+          this.state = CR_SEEN;
+          return;
+        } else if (chunk[j + 1] === LF) {
+          this.terminate(chunk, start, j, j + 2);
+          i = start = j + 2;
+        } else {
+          throw this.strayCr();
+        }
+      } else if (this.state === QUOTED) {
+        const q = indexOrEnd(chunk, QUOTE, i);
+        this.line += countLf(chunk, i, q);
+        if (q < n) this.state = QUOTE_SEEN;
+        i = q + 1;
+      } else {
+        const b = chunk[i]!;
+        if (b === QUOTE) {
+          this.state = QUOTED;
+          i++;
+        } else if (b === COMMA) {
+          this.state = OUTSIDE;
+          this.fieldStart = true;
+          i++;
+        } else if (b === LF || b === CR) {
+          // The OUTSIDE branch handles the terminator, including a CR at the end of the chunk.
+          this.state = OUTSIDE;
+          this.fieldStart = false;
+        } else {
+          throw this.invalid(
+            `unexpected ${describeByte(b)} after the closing quote of a field. A quoted field must end at a comma or line end; double any quote inside it ("")`,
+          );
+        }
+      }
+    }
+    if (!this.recordEmpty && start < n) this.handler.partial(chunk, start, n);
+  }
+
+  /**
+   * Ends the input: hands over a last record that has no terminator.
+   * @throws InvalidInputError for an unterminated quoted field or a CR at the very end.
+   */
+  finish(): void {
+    if (this.state === QUOTED) {
+      throw this.invalid(
+        `unterminated quoted field: the quote opened on this line is never closed (the file ends on line ${this.line}). Close the field with a quote, and double any quote inside it ("")`,
+        this.quoteLine,
+      );
+    }
+    if (this.state === CR_SEEN) throw this.strayCr();
+    if (!this.recordEmpty) this.handler.record(EMPTY, 0, 0, 0);
+    this.endRecord();
+  }
+
+  private beginRecord(): void {
+    this.recordEmpty = false;
+    this.recordLine = this.line;
+  }
+
+  private terminate(chunk: Buffer, start: number, end: number, next: number): void {
+    if (!this.recordEmpty) this.handler.record(chunk, start, end, next);
+    this.endRecord();
+  }
+
+  private endRecord(): void {
+    this.line++;
+    this.recordEmpty = true;
+    this.recordQuoted = false;
+    this.fieldStart = true;
+  }
+
+  private strayCr(): InvalidInputError {
+    return this.invalid(
+      'carriage return (CR) not followed by a line feed outside a quoted field. Save the file with LF or CRLF line endings',
+    );
+  }
+
+  private invalid(problem: string, line = this.line): InvalidInputError {
+    return new InvalidInputError(`${this.source}: invalid CSV on line ${line}: ${problem}.`);
+  }
+}
+
+function describeByte(byte: number): string {
+  return byte >= 0x20 && byte < 0x7f
+    ? `'${String.fromCharCode(byte)}'`
+    : `byte 0x${byte.toString(16).padStart(2, '0')}`;
+}
+
+function indexOrEnd(chunk: Buffer, byte: number, from: number): number {
+  const at = chunk.indexOf(byte, from);
+  return at === -1 ? chunk.length : at;
+}
+
+function countLf(chunk: Buffer, from: number, to: number): number {
+  let count = 0;
+  for (let at = chunk.indexOf(LF, from); at !== -1 && at < to; at = chunk.indexOf(LF, at + 1)) count++;
+  return count;
+}
+
+/** Accepts the chunk types a byte stream may deliver. */
+export function toBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8');
+  throw new TypeError(`expected Buffer chunks, got ${typeof chunk}`);
+}
+
+/**
+ * Yields the chunks of `source` without a leading UTF-8 BOM, calling `onBom` first if there is one. The
+ * first bytes are held back until it is known whether they are a BOM, even if it arrives a byte at a time.
+ */
+export async function* stripBom(source: AsyncIterable<unknown>, onBom: () => void): AsyncGenerator<Buffer> {
+  let head: Buffer | undefined = EMPTY;
+  for await (const raw of source) {
+    let chunk = toBuffer(raw);
+    if (head !== undefined) {
+      chunk = head.length > 0 ? Buffer.concat([head, chunk]) : chunk;
+      if (chunk.length < UTF8_BOM.length && UTF8_BOM.subarray(0, chunk.length).equals(chunk)) {
+        head = chunk;
+        continue;
+      }
+      head = undefined;
+      if (chunk.subarray(0, UTF8_BOM.length).equals(UTF8_BOM)) {
+        onBom();
+        chunk = chunk.subarray(UTF8_BOM.length);
+      }
+    }
+    if (chunk.length > 0) yield chunk;
+  }
+  if (head !== undefined && head.length > 0) yield head;
+}
+
+/**
+ * Splits records into fields. A class rather than functions because tsx (esbuild) turns each use of an
+ * imported function into a getter call, which shows in a per-record loop; a method call does not.
+ */
+export class FieldSplitter {
+  /** Raw range of field `k` of the last split record (quotes included): `[bounds[2k], bounds[2k + 1])`. */
+  readonly bounds: Int32Array;
+
+  /** @param maxFields how many fields' ranges to keep; more are counted, not kept. */
+  constructor(readonly maxFields: number) {
+    this.bounds = new Int32Array(2 * maxFields);
+  }
+
+  /**
+   * Finds the fields of one record, `buf[start, end)` without its terminator, as the scanner accepted it,
+   * and returns how many it has.
+   * @param quoted whether the record has a quoted field ({@link CsvScanner.recordQuoted}): if not, a plain
+   *   loop finds the commas (records are short: cheaper than a native `indexOf` call per field).
+   */
+  split(buf: Buffer, start: number, end: number, quoted: boolean): number {
+    const { bounds, maxFields } = this;
+    let count = 0;
+    let at = start;
+    if (!quoted) {
+      for (let i = start; i < end; i++) {
+        if (buf[i] !== COMMA) continue;
+        if (count < maxFields) {
+          bounds[2 * count] = at;
+          bounds[2 * count + 1] = i;
+        }
+        count++;
+        at = i + 1;
+      }
+      if (count < maxFields) {
+        bounds[2 * count] = at;
+        bounds[2 * count + 1] = end;
+      }
+      return count + 1;
+    }
+    for (;;) {
+      let fieldEnd: number;
+      if (at < end && buf[at] === QUOTE) {
+        // The closing quote is the first quote not followed by another; the scanner checked that a comma
+        // or the record's end comes right after it. (Bounded anyway, so that no input can make it loop.)
+        let q = buf.indexOf(QUOTE, at + 1);
+        while (q !== -1 && q + 1 < end && buf[q + 1] === QUOTE) q = buf.indexOf(QUOTE, q + 2);
+        fieldEnd = q === -1 || q >= end ? end : q + 1;
+      } else {
+        const comma = buf.indexOf(COMMA, at);
+        fieldEnd = comma === -1 || comma > end ? end : comma;
+      }
+      if (count < maxFields) {
+        bounds[2 * count] = at;
+        bounds[2 * count + 1] = fieldEnd;
+      }
+      count++;
+      if (fieldEnd >= end) return count;
+      at = fieldEnd + 1;
+    }
+  }
+
+  /** The value of field `k` of `buf` (the buffer last split) if it is quoted: its bytes, unquoted. */
+  unquoted(buf: Buffer, k: number): Buffer | undefined {
+    const start = this.bounds[2 * k]!;
+    const end = this.bounds[2 * k + 1]!;
+    return end > start && buf[start] === QUOTE ? unquoteField(buf, start, end) : undefined;
+  }
+
+  /** The value of field `k` of `buf` (the buffer last split) as a string (UTF-8), quotes decoded. */
+  text(buf: Buffer, k: number): string {
+    return (
+      this.unquoted(buf, k)?.toString('utf8') ??
+      buf.toString('utf8', this.bounds[2 * k], this.bounds[2 * k + 1])
+    );
+  }
+}
+
+/** The bytes of a quoted raw field `buf[start, end)` without its quotes, doubled quotes made single. */
+function unquoteField(buf: Buffer, start: number, end: number): Buffer {
+  const inner = buf.subarray(start + 1, end - 1);
+  if (inner.indexOf(QUOTE) === -1) return inner;
+  const out = Buffer.allocUnsafe(inner.length);
+  let n = 0;
+  for (let i = 0; i < inner.length; i++) {
+    const b = inner[i]!;
+    out[n++] = b;
+    if (b === QUOTE) i++;
+  }
+  return out.subarray(0, n);
+}
+
+/** A value as one CSV field: quoted only when it has to be (RFC 4180). */
+export function csvField(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+/** Ranges at least this long are passed on as views of their chunk instead of being copied. */
+const VIEW_MIN = 4096;
+/** Size of the blocks that short ranges and inserted bytes are copied into. */
+const BLOCK_SIZE = 1024 * 1024;
+
+/**
+ * Builds a job's output from byte ranges of the input chunks and inserted bytes with as little work per
+ * record as possible: a range that continues the previous one extends it, long ranges are passed on as views
+ * of their chunk, short ones and inserts are copied into large blocks. {@link take} hands over what has been
+ * built so far.
+ */
+export class OutputBuilder {
+  private parts: Buffer[] = [];
+  private block = Buffer.allocUnsafe(BLOCK_SIZE);
+  /** Bytes of `block` in use; those before `handed` were already handed over and stay untouched. */
+  private used = 0;
+  private handed = 0;
+  /** The range not yet copied or handed over, extended while the next one continues it. */
+  private pending: Buffer = EMPTY;
+  private pendingStart = 0;
+  private pendingEnd = 0;
+
+  /** Appends `buf[start, end)`. */
+  range(buf: Buffer, start: number, end: number): void {
+    if (buf === this.pending && start === this.pendingEnd) {
+      this.pendingEnd = end;
+      return;
+    }
+    this.flushPending();
+    this.pending = buf;
+    this.pendingStart = start;
+    this.pendingEnd = end;
+  }
+
+  /** Appends all of `bytes`. */
+  bytes(bytes: Buffer): void {
+    this.flushPending();
+    this.copy(bytes, 0, bytes.length);
+  }
+
+  /** The output appended since the last call, as one buffer: one write is cheaper than many small ones. */
+  take(): Buffer {
+    this.flushPending();
+    this.handOverBlock();
+    const parts = this.parts;
+    this.parts = [];
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  private flushPending(): void {
+    const { pending, pendingStart: start, pendingEnd: end } = this;
+    if (end === start) return;
+    this.pending = EMPTY;
+    this.pendingStart = this.pendingEnd = 0;
+    if (end - start >= VIEW_MIN) {
+      this.handOverBlock();
+      this.parts.push(pending.subarray(start, end));
+    } else {
+      this.copy(pending, start, end);
+    }
+  }
+
+  private copy(buf: Buffer, start: number, end: number): void {
+    if (this.used + (end - start) > this.block.length) {
+      this.handOverBlock();
+      this.block = Buffer.allocUnsafe(Math.max(BLOCK_SIZE, end - start));
+      this.used = this.handed = 0;
+    }
+    this.used += buf.copy(this.block, this.used, start, end);
+  }
+
+  private handOverBlock(): void {
+    if (this.used > this.handed) this.parts.push(this.block.subarray(this.handed, this.used));
+    this.handed = this.used;
+  }
+}
+
+/** How far a job's output may run ahead of the destination (see {@link writeAhead}). */
+const WRITE_AHEAD_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A buffer to put between a job and its output in a pipeline. Without it the job waits for each write to
+ * reach the destination before it reads and scans the next chunk (a file stream's buffer is only 16 KiB);
+ * with it, scanning, reading and writing overlap, for a few MiB of memory.
+ */
+export function writeAhead(): PassThrough {
+  return new PassThrough({ highWaterMark: WRITE_AHEAD_BYTES / 2 });
+}
