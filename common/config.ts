@@ -61,6 +61,11 @@ export const ENV = {
     .default(3600)
     .describe('longest time one processor run may take, 10-86400 seconds'),
   HEARTBEAT_SECONDS: seconds(1, 600).default(10).describe('how often the compute activity heartbeats'),
+  COMPUTE_HEARTBEAT_TIMEOUT_SECONDS: seconds(2, 3600)
+    .default(60)
+    .describe(
+      'ingress: how long a compute activity may go without a heartbeat before it is retried on another worker (a crashed worker is noticed this late)',
+    ),
 
   COMPUTE_MODE: z
     .enum(['local', 'aws'])
@@ -155,6 +160,50 @@ export const ENV = {
     .optional()
     .describe(
       'processor (csv-validate): largest share of rejected rows, in percent, before the file fails (overrides the schema)',
+    ),
+  RANGE_START: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      'processor (CSV jobs, a chunk): first byte of the range of the source to process, 0-based (with RANGE_END)',
+    ),
+  RANGE_END: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe(
+      'processor (CSV jobs, a chunk): end of the range of the source to process, exclusive (with RANGE_START)',
+    ),
+  CSV_HEADER: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "processor (CSV jobs, a chunk): the file's header record without BOM and line terminator, for a range that does not start at 0",
+    ),
+  FIRST_ROW: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(1)
+    .describe('processor (CSV jobs, a chunk): 1-based data row number of the first record of the range'),
+  FIRST_LINE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(1)
+    .describe(
+      'processor (CSV jobs, a chunk): 1-based line number in the file of the first byte of the range',
+    ),
+  STATS_KEY: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'processor: key in DEST_BUCKET of a JSON copy of the statistics, written once the output is complete',
     ),
 
   WORKFLOW_BUNDLE_PATH: z

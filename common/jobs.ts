@@ -59,4 +59,11 @@ export const OUTPUT_METADATA = {
   sourceVersionId: 'source-version-id',
   job: 'job',
   processedAt: 'processed-at',
+  /** A chunk's byte range of the source, `[range-start, range-end)`: only on the part a chunk run writes. */
+  rangeStart: 'range-start',
+  rangeEnd: 'range-end',
+  /** Row counts of the CSV jobs (data rows: header and blank lines excluded); rows-in = rows-out + rows-rejected. */
+  rowsIn: 'rows-in',
+  rowsOut: 'rows-out',
+  rowsRejected: 'rows-rejected',
 } as const;

@@ -50,13 +50,30 @@ export interface CsvRecordHandler {
 }
 
 /**
+ * Options of the CSV jobs for a chunk: whole records cut from a file at record boundaries, processed on their
+ * own. The concatenated outputs of a file's chunks, in order, are the output of the whole file.
+ */
+export interface CsvChunkOptions {
+  /**
+   * The file's header record (UTF-8, without BOM and terminator) when the input is a chunk that does not start
+   * the file: the input then holds data records only, and the job writes no header (nor a BOM). Undefined: the
+   * input starts the file, with its header.
+   */
+  header?: string | undefined;
+  /** 1-based data row number (header and blank lines not counted) of the input's first record. @default 1 */
+  firstRow?: number | undefined;
+  /** 1-based file line number of the input's first byte. @default 1 */
+  firstLine?: number | undefined;
+}
+
+/**
  * Incremental record scanner: {@link push} takes chunks of any size (without a BOM: see {@link stripBom}),
  * calling the handler for each record they complete; {@link finish} ends the input. Synchronous, so that
  * it is cheap per chunk.
  */
 export class CsvScanner {
   /** 1-based line of the first byte of the record being scanned (or handed to the handler). */
-  recordLine = 1;
+  recordLine: number;
   /** Whether the record being scanned (or handed to the handler) has a quoted field. */
   recordQuoted = false;
   private state: State = OUTSIDE;
@@ -65,16 +82,22 @@ export class CsvScanner {
   /** The next byte outside quotes starts a field, so a quote there opens a quoted field. */
   private fieldStart = true;
   /** 1-based line of the byte being scanned. */
-  private line = 1;
-  private quoteLine = 1;
+  private line: number;
+  private quoteLine: number;
 
   /**
    * @param source name of the input (path or `s3://` URI), used in error messages.
+   * @param firstLine 1-based line number of the first byte pushed: above 1 when the input is a piece of a
+   *   file that starts further in (a chunk), so that {@link recordLine} and error messages name the file's
+   *   lines.
    */
   constructor(
     private readonly source: string,
     private readonly handler: CsvRecordHandler,
-  ) {}
+    firstLine = 1,
+  ) {
+    this.recordLine = this.line = this.quoteLine = firstLine;
+  }
 
   /**
    * Scans one chunk.
@@ -236,6 +259,11 @@ export function toBuffer(chunk: unknown): Buffer {
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8');
   throw new TypeError(`expected Buffer chunks, got ${typeof chunk}`);
+}
+
+/** Yields the chunks of `source` as Buffers, unchanged: the input of a chunk, which never starts with a BOM. */
+export async function* asBuffers(source: AsyncIterable<unknown>): AsyncGenerator<Buffer> {
+  for await (const chunk of source) yield toBuffer(chunk);
 }
 
 /**

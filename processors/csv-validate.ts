@@ -15,9 +15,11 @@ import {
   FieldSplitter,
   OutputBuilder,
   UTF8_BOM,
+  asBuffers,
   csvField,
   stripBom,
   writeAhead,
+  type CsvChunkOptions,
   type CsvRecordHandler,
 } from './csv-scanner';
 import { InvalidInputError } from './errors';
@@ -34,13 +36,19 @@ const MAX_REJECT_VALUE_CHARS = 256;
 export type RejectRule =
   'field_count' | 'record_too_long' | 'required' | 'integer' | 'decimal' | 'date' | 'currency' | 'enum';
 
-/** Options of {@link csvValidate}. */
-export interface CsvValidateOptions {
+/** Options of {@link csvValidate}; for a chunk of a file, see {@link CsvChunkOptions}. */
+export interface CsvValidateOptions extends CsvChunkOptions {
   schema: CsvSchema;
   /** Name of the input (path or `s3://` URI), used in messages. */
   source: string;
   /** Overrides the schema's `maxRejectedPercent`. */
   maxRejectedPercent?: number | undefined;
+  /**
+   * Fail the run when more than the allowed share of rows is rejected. False for a chunk: the share is only
+   * meaningful for the whole file, so whoever runs the chunks applies it to their summed counts.
+   * @default true
+   */
+  applyThreshold?: boolean | undefined;
   /** Where the rejects go, named in the message when too many rows are rejected. */
   rejectsName?: string;
 }
@@ -56,6 +64,8 @@ export interface NumericStats {
 /** What one {@link csvValidate} run saw. */
 export interface CsvValidateResult {
   schema: string;
+  /** The largest share of rejected rows allowed, in percent: `maxRejectedPercent` or the schema's. */
+  maxRejectedPercent: number;
   /** Data records read (header and blank lines excluded). */
   rowsIn: number;
   /** Valid records, written to the output. */
@@ -396,12 +406,18 @@ class Validator implements CsvRecordHandler {
   private carryBytes = 0;
   private rowValid = true;
 
+  /**
+   * @param firstLine file line of the input's first byte ({@link CsvChunkOptions.firstLine}).
+   * @param rowOffset data rows of the file before the input's first record, added to the rejects' row numbers.
+   */
   constructor(
     private readonly schema: CsvSchema,
     private readonly source: string,
     readonly out: OutputBuilder,
+    firstLine: number,
+    private readonly rowOffset: number,
   ) {
-    this.scanner = new CsvScanner(source, this);
+    this.scanner = new CsvScanner(source, this, firstLine);
     this.columns = compile(schema);
     this.fields = new FieldSplitter(this.columns.length);
   }
@@ -436,7 +452,7 @@ class Validator implements CsvRecordHandler {
 
   private check(buf: Buffer, start: number, end: number, next: number): void {
     if (!this.headerSeen) {
-      this.checkHeader(buf, start, end);
+      this.checkHeader(buf, start, end, this.scanner.recordQuoted);
       this.headerSeen = true;
       this.out.range(buf, start, next);
       return;
@@ -541,13 +557,17 @@ class Validator implements CsvRecordHandler {
     this.rowValid = false;
     this.rejectsByRule[rule] = (this.rejectsByRule[rule] ?? 0) + 1;
     this.rejectLines.push(
-      `${this.rowsIn},${this.scanner.recordLine},${csvField(column)},${rule},${csvField(clip(value))},${csvField(expected)}\n`,
+      `${this.rowOffset + this.rowsIn},${this.scanner.recordLine},${csvField(column)},${rule},${csvField(clip(value))},${csvField(expected)}\n`,
     );
   }
 
-  private checkHeader(buf: Buffer, start: number, end: number): void {
+  /**
+   * Compares the header record `buf[start, end)` with the schema's columns.
+   * @param quoted whether it has a quoted field (or may have: splitting as quoted is right for any record).
+   * @throws InvalidInputError listing the expected and found columns.
+   */
+  checkHeader(buf: Buffer, start: number, end: number, quoted: boolean): void {
     const expected = this.columns.map((c) => c.name);
-    const quoted = this.scanner.recordQuoted;
     const count = new FieldSplitter(0).split(buf, start, end, quoted);
     const header = new FieldSplitter(count);
     header.split(buf, start, end, quoted);
@@ -602,6 +622,10 @@ const formatCount = (n: number) => n.toLocaleString('en-US');
  * record's bytes as found, a leading BOM kept, blank lines dropped) and writes one line per failed check to
  * `rejects` ({@link REJECTS_HEADER}, always written). Resolves once both have finished.
  *
+ * With `opts.header` the input is a chunk after the first ({@link CsvChunkOptions}): that header is checked
+ * instead, and neither output gets a header (nor a BOM); `opts.firstRow` and `opts.firstLine` make the row and
+ * line numbers of rejects and errors the file's. A chunk's run sets `applyThreshold: false`.
+ *
  * @throws InvalidInputError if the CSV is broken (see {@link CsvScanner}), has no header or a header other
  *   than the schema's columns: `output` and `rejects` are then destroyed, and may hold a prefix.
  * @throws RejectThresholdError, after reading everything, if more than the allowed percentage of records
@@ -613,10 +637,10 @@ export async function csvValidate(
   rejects: Writable,
   opts: CsvValidateOptions,
 ): Promise<CsvValidateResult> {
-  const { schema, source } = opts;
+  const { schema, source, header } = opts;
   const limit = opts.maxRejectedPercent ?? schema.maxRejectedPercent;
   const out = new OutputBuilder();
-  const validator = new Validator(schema, source, out);
+  const validator = new Validator(schema, source, out, opts.firstLine ?? 1, (opts.firstRow ?? 1) - 1);
 
   const flushRejects = async () => {
     if (validator.rejectLines.length === 0) return;
@@ -626,8 +650,16 @@ export async function csvValidate(
   };
 
   async function* validate(chunks: AsyncIterable<unknown>): AsyncGenerator<Buffer> {
-    await write(rejects, REJECTS_HEADER);
-    for await (const chunk of stripBom(chunks, () => out.bytes(UTF8_BOM))) {
+    if (header === undefined) {
+      await write(rejects, REJECTS_HEADER);
+    } else {
+      // A chunk after the first: its header was the file's, checked here, and neither output repeats it.
+      const bytes = Buffer.from(header, 'utf8');
+      validator.checkHeader(bytes, 0, bytes.length, true);
+      validator.headerSeen = true;
+    }
+    const input = header === undefined ? stripBom(chunks, () => out.bytes(UTF8_BOM)) : asBuffers(chunks);
+    for await (const chunk of input) {
       validator.scanner.push(chunk);
       const bytes = out.take();
       if (bytes.length > 0) yield bytes;
@@ -646,7 +678,7 @@ export async function csvValidate(
     await finished(rejects, { readable: false });
     const { rowsIn, rowsRejected } = validator;
     // Failing here, before the generator returns, makes the pipeline destroy the output instead of ending it.
-    if (rowsRejected * 100 > limit * rowsIn) {
+    if (opts.applyThreshold !== false && rowsRejected * 100 > limit * rowsIn) {
       const percent = ((rowsRejected * 100) / rowsIn).toFixed(2);
       const rules = Object.entries(validator.rejectsByRule)
         .map(([rule, n]) => `${rule} ${formatCount(n)}`)
@@ -666,5 +698,13 @@ export async function csvValidate(
     throw err;
   }
   const { rowsIn, rowsOut, rowsRejected, rejectsByRule } = validator;
-  return { schema: schema.name, rowsIn, rowsOut, rowsRejected, rejectsByRule, ...validator.statistics() };
+  return {
+    schema: schema.name,
+    maxRejectedPercent: limit,
+    rowsIn,
+    rowsOut,
+    rowsRejected,
+    rejectsByRule,
+    ...validator.statistics(),
+  };
 }

@@ -6,9 +6,9 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { PassThrough, Readable, type Writable } from 'node:stream';
+import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { isNotFound, isPreconditionFailed, parseS3Uri } from '../common/aws';
 import { InputMissingError } from './errors';
@@ -18,11 +18,19 @@ export type Location =
   | { kind: 'file'; path: string }
   | { kind: 's3'; bucket: string; key: string; etag?: string; versionId?: string };
 
+/** Bytes `[start, end)` of an input (`end` exclusive). */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
 /** An opened input. */
 export interface InputHandle {
   stream: Readable;
-  /** Size in bytes, when known up front. */
+  /** Bytes the stream will deliver (the range's length for a ranged read), when known up front. */
   contentLength?: number;
+  /** Size of the whole file or object, when known. */
+  size?: number;
   /** ETag of the object version being read, without quotes (S3 only). */
   etag?: string;
   /** S3 versionId of the object version being read (versioned buckets only). */
@@ -36,11 +44,19 @@ export interface OutputOptions {
   metadata: Record<string, string>;
 }
 
+/** What {@link OutputHandle.done} resolves to: the output as stored. */
+export interface StoredOutput {
+  /** Bytes written. */
+  bytes: number;
+  /** ETag of the object written, without quotes (S3 only). */
+  etag?: string;
+}
+
 /** An output being written. End `stream` on success, then await `done`; call `abort` on failure instead. */
 export interface OutputHandle {
   stream: Writable;
   /** Resolves once the output is in place; rejects if storing it failed. */
-  done: Promise<void>;
+  done: Promise<StoredOutput>;
   /** Discards everything written so far: the destination is left as it was. Safe to call more than once. */
   abort(): Promise<void>;
 }
@@ -78,18 +94,49 @@ export function s3MetadataValue(value: string): string {
 
 const unquote = (etag: string) => etag.replace(/^"|"$/g, '');
 
+/**
+ * A ranged read asked for bytes the file or object does not have: the range was planned for another version
+ * of it, or is wrong. Thrown by {@link openInput}.
+ */
+export class RangeNotSatisfiableError extends Error {
+  override name = 'RangeNotSatisfiableError';
+}
+
+function rangeBeyondEnd(uri: string, range: ByteRange, size: number | undefined): RangeNotSatisfiableError {
+  return new RangeNotSatisfiableError(
+    `bytes ${range.start}-${range.end - 1} of ${uri} do not exist: it has ${size === undefined ? 'fewer' : size} bytes`,
+  );
+}
+
+/** True for S3's answer to a range that starts at or after the object's end. */
+function isInvalidRange(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return e?.name === 'InvalidRange' || e?.$metadata?.httpStatusCode === 416;
+}
+
+/** The object's total size from a `Content-Range: bytes START-END/SIZE` answer. */
+function totalOf(contentRange: string | undefined): number | undefined {
+  const match = /\/(\d+)$/.exec(contentRange ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
 function requireS3(s3: S3Client | undefined, location: Location): S3Client {
   if (!s3) throw new Error(`no S3 client was given to access ${describeLocation(location)}`);
   return s3;
 }
 
 /**
- * Opens `location` for reading. An S3 read is pinned to `etag` (`If-Match`) and `versionId` when given.
+ * Opens `location` for reading, all of it or only `range`. An S3 read is pinned to `etag` (`If-Match`) and
+ * `versionId` when given; a range is a ranged GetObject.
  * @param s3 required for an S3 location.
  * @throws InputMissingError if the file or object does not exist, or is no longer the pinned version.
+ * @throws RangeNotSatisfiableError if `range` ends after the file or object.
  */
-export async function openInput(location: Location, s3?: S3Client): Promise<InputHandle> {
-  if (location.kind === 'file') return openLocalInput(location.path);
+export async function openInput(location: Location, s3?: S3Client, range?: ByteRange): Promise<InputHandle> {
+  if (range && !(Number.isSafeInteger(range.start) && range.start >= 0 && range.end > range.start)) {
+    throw new RangeError(`invalid byte range [${range.start}, ${range.end})`);
+  }
+  if (location.kind === 'file') return openLocalInput(location.path, range);
   const client = requireS3(s3, location);
   const uri = describeLocation(location);
   try {
@@ -99,16 +146,24 @@ export async function openInput(location: Location, s3?: S3Client): Promise<Inpu
         Key: location.key,
         ...(location.etag ? { IfMatch: `"${unquote(location.etag)}"` } : {}),
         ...(location.versionId ? { VersionId: location.versionId } : {}),
+        ...(range ? { Range: `bytes=${range.start}-${range.end - 1}` } : {}),
       }),
     );
     if (!(res.Body instanceof Readable)) throw new Error(`GetObject ${uri} returned no readable body`);
+    const size = range ? totalOf(res.ContentRange) : res.ContentLength;
+    if (range && (size === undefined || size < range.end)) {
+      res.Body.destroy();
+      throw rangeBeyondEnd(uri, range, size);
+    }
     return {
       stream: res.Body,
       ...(res.ContentLength !== undefined ? { contentLength: res.ContentLength } : {}),
+      ...(size !== undefined ? { size } : {}),
       ...(res.ETag ? { etag: unquote(res.ETag) } : {}),
       ...(res.VersionId && res.VersionId !== 'null' ? { versionId: res.VersionId } : {}),
     };
   } catch (err) {
+    if (range && isInvalidRange(err)) throw rangeBeyondEnd(uri, range, undefined);
     if (isNotFound(err)) {
       const version = location.versionId ? ` (version ${location.versionId})` : '';
       throw new InputMissingError(
@@ -129,7 +184,7 @@ export async function openInput(location: Location, s3?: S3Client): Promise<Inpu
   }
 }
 
-async function openLocalInput(path: string): Promise<InputHandle> {
+async function openLocalInput(path: string, range: ByteRange | undefined): Promise<InputHandle> {
   let handle;
   try {
     handle = await open(path, 'r');
@@ -143,7 +198,18 @@ async function openLocalInput(path: string): Promise<InputHandle> {
     await handle.close();
     throw new InputMissingError(`${path} is not a regular file; give the path of a file`);
   }
-  return { stream: handle.createReadStream({ highWaterMark: FILE_READ_CHUNK }), contentLength: stat.size };
+  if (range && range.end > stat.size) {
+    await handle.close();
+    throw rangeBeyondEnd(path, range, stat.size);
+  }
+  return {
+    stream: handle.createReadStream({
+      highWaterMark: FILE_READ_CHUNK,
+      ...(range ? { start: range.start, end: range.end - 1 } : {}),
+    }),
+    contentLength: range ? range.end - range.start : stat.size,
+    size: stat.size,
+  };
 }
 
 /**
@@ -158,7 +224,7 @@ export async function openOutput(
   s3?: S3Client,
 ): Promise<OutputHandle> {
   if (location.kind === 'file') return openLocalOutput(location.path);
-  const body = new PassThrough();
+  const body = new CountingPassThrough();
   const upload = new Upload({
     client: requireS3(s3, location),
     params: {
@@ -166,13 +232,15 @@ export async function openOutput(
       Key: location.key,
       Body: body,
       ContentType: opts.contentType,
-      Metadata: Object.fromEntries(Object.entries(opts.metadata).map(([k, v]) => [k, s3MetadataValue(v)])),
+      Metadata: s3Metadata(opts.metadata),
     },
     queueSize: UPLOAD_QUEUE_SIZE,
     partSize: PART_SIZE,
     leavePartsOnError: false,
   });
-  const done = upload.done().then(() => undefined);
+  const done = upload
+    .done()
+    .then((res) => ({ bytes: body.bytes, ...(res.ETag ? { etag: unquote(res.ETag) } : {}) }));
   // Observed here so that a failure while nobody awaits `done` yet cannot crash the process.
   done.catch(() => undefined);
   return {
@@ -198,6 +266,7 @@ async function openLocalOutput(path: string): Promise<OutputHandle> {
     .then(async () => {
       if (aborted) throw new Error(`output to ${path} aborted`);
       await rename(temp, path);
+      return { bytes: stream.bytesWritten };
     })
     .catch(async (err: unknown) => {
       await rm(temp, { force: true });
@@ -213,4 +282,50 @@ async function openLocalOutput(path: string): Promise<OutputHandle> {
       await done.catch(() => undefined);
     },
   };
+}
+
+/** A PassThrough that counts the bytes through it (a PassThrough is a Transform that does only this). */
+class CountingPassThrough extends Transform {
+  bytes = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+}
+
+/** The largest object one CopyObject can copy. */
+export const MAX_COPY_OBJECT_BYTES = 5 * 1024 ** 3;
+
+/**
+ * Replaces the user metadata (and sets the content type) of an S3 object already written, for what is only
+ * known once it is: a CopyObject onto itself, so no byte goes through this process. Objects above
+ * {@link MAX_COPY_OBJECT_BYTES} would need a multipart copy and are left as they are.
+ * @param stored the object as {@link openOutput} wrote it: its ETag pins the copy to that write, so that a
+ *   newer write of the same key is never overwritten with this one.
+ * @returns false if the object was too large to copy.
+ */
+export async function replaceMetadata(
+  location: Extract<Location, { kind: 's3' }>,
+  opts: OutputOptions,
+  stored: StoredOutput,
+  s3: S3Client,
+): Promise<boolean> {
+  if (stored.bytes > MAX_COPY_OBJECT_BYTES) return false;
+  await s3.send(
+    new CopyObjectCommand({
+      Bucket: location.bucket,
+      Key: location.key,
+      CopySource: `${location.bucket}/${location.key.split('/').map(encodeURIComponent).join('/')}`,
+      ...(stored.etag ? { CopySourceIfMatch: `"${stored.etag}"` } : {}),
+      MetadataDirective: 'REPLACE',
+      ContentType: opts.contentType,
+      Metadata: s3Metadata(opts.metadata),
+    }),
+  );
+  return true;
+}
+
+function s3Metadata(metadata: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, s3MetadataValue(v)]));
 }

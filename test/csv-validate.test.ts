@@ -89,6 +89,7 @@ describe('csvValidate on the transactions fixture', () => {
     const { result } = await validate(input, TRANSACTIONS);
     assert.deepEqual(result, {
       schema: 'transactions',
+      maxRejectedPercent: 100,
       rowsIn: 10,
       rowsOut: 4,
       rowsRejected: 6,
@@ -410,6 +411,7 @@ describe('csv-validate CLI', { concurrency: 2 }, () => {
     assert.deepEqual(Object.keys(report), [
       'job',
       'schema',
+      'maxRejectedPercent',
       'rowsIn',
       'rowsOut',
       'rowsRejected',

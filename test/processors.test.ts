@@ -11,7 +11,13 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { csvTransform } from '../processors/csv-transform';
 import { InputMissingError, InvalidInputError } from '../processors/errors';
-import { openInput, openOutput, parseLocation, s3MetadataValue } from '../processors/storage';
+import {
+  RangeNotSatisfiableError,
+  openInput,
+  openOutput,
+  parseLocation,
+  s3MetadataValue,
+} from '../processors/storage';
 import { textToPdf } from '../processors/text-to-pdf';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -318,13 +324,29 @@ describe('storage', () => {
     await assert.rejects(openInput({ kind: 'file', path: path.join(dir, 'nope.csv') }), InputMissingError);
   });
 
+  it('reads a byte range of a local file, and refuses one past its end', async () => {
+    const file = path.join(dir, 'range.csv');
+    fs.writeFileSync(file, 'a,b\n1,2\n3,4\n');
+    const opened = await openInput({ kind: 'file', path: file }, undefined, { start: 4, end: 8 });
+    const parts: Buffer[] = [];
+    for await (const chunk of opened.stream) parts.push(chunk as Buffer);
+    assert.equal(Buffer.concat(parts).toString(), '1,2\n');
+    assert.equal(opened.contentLength, 4);
+    assert.equal(opened.size, 12);
+    await assert.rejects(
+      openInput({ kind: 'file', path: file }, undefined, { start: 8, end: 13 }),
+      (err: unknown) =>
+        err instanceof RangeNotSatisfiableError && /bytes 8-12 of .* it has 12 bytes/.test(err.message),
+    );
+  });
+
   it('writes a local output only when it is complete', async () => {
     const target = path.join(dir, 'sub', 'out.csv');
     const out = await openOutput({ kind: 'file', path: target }, { contentType: 'text/csv', metadata: {} });
     out.stream.write('partial');
     assert.equal(fs.existsSync(target), false);
     out.stream.end(' and done');
-    await out.done;
+    assert.deepEqual(await out.done, { bytes: 'partial and done'.length });
     assert.equal(fs.readFileSync(target, 'utf8'), 'partial and done');
 
     const failed = await openOutput(
