@@ -17,6 +17,22 @@ export interface ComputeRequest {
   destinationKey: string;
   /** Stamped on the output; fixed by the workflow so that retries write identical bytes. */
   processedAt: string;
+  /** Where the processor writes its statistics (JSON) in the output bucket once the output is complete. */
+  statsKey?: string;
+  /** Where csv-validate writes its rejects in the output bucket (default `rejects/<destinationKey>`). */
+  rejectsKey?: string;
+  /** One chunk of a large CSV file instead of the whole file. */
+  chunk?: ChunkRange;
+}
+
+/** A byte range of whole records; all but the first chunk get the header, which they do not contain. */
+export interface ChunkRange {
+  index: number;
+  start: number;
+  end: number;
+  firstRow: number;
+  firstLine: number;
+  header?: string;
 }
 
 /** A submitted job: enough to find it again from another attempt. */
@@ -113,6 +129,17 @@ export function processorEnvironment(
     DEST_BUCKET: deps.outputBucket,
     DEST_KEY: req.destinationKey,
     PROCESSED_AT: req.processedAt,
+    ...(req.statsKey ? { STATS_KEY: req.statsKey } : {}),
+    ...(req.rejectsKey ? { REJECTS_KEY: req.rejectsKey } : {}),
+    ...(req.chunk
+      ? {
+          RANGE_START: String(req.chunk.start),
+          RANGE_END: String(req.chunk.end),
+          FIRST_ROW: String(req.chunk.firstRow),
+          FIRST_LINE: String(req.chunk.firstLine),
+          ...(req.chunk.header !== undefined ? { CSV_HEADER: req.chunk.header } : {}),
+        }
+      : {}),
     AWS_REGION: deps.awsRegion,
     ...(deps.awsEndpointUrl ? { AWS_ENDPOINT_URL: deps.awsEndpointUrl } : {}),
   };
@@ -140,7 +167,9 @@ export function createComputeActivities(deps: ComputeDeps) {
      */
     async runProcessor(req: ComputeRequest): Promise<ComputeResult> {
       const ctx = Context.current();
-      const workflowId = ctx.info.workflowExecution?.workflowId ?? ctx.info.activityId;
+      const execution = ctx.info.workflowExecution?.workflowId ?? ctx.info.activityId;
+      // Chunks of one file run side by side: each is a job of its own.
+      const workflowId = req.chunk ? `${execution}#${req.chunk.index + 1}` : execution;
       const backend = deps.backends[req.route];
       const previous = ctx.info.heartbeatDetails as JobProgress | undefined;
       const run: ProcessorRun = {
@@ -163,7 +192,9 @@ export function createComputeActivities(deps: ComputeDeps) {
       };
       const awsRequest = backend.request(run);
       const outcome = await backend.run(run);
-      const uri = `s3://${req.source.bucket}/${req.source.key}`;
+      const uri =
+        `s3://${req.source.bucket}/${req.source.key}` +
+        (req.chunk ? ` (chunk ${req.chunk.index + 1}, bytes ${req.chunk.start}-${req.chunk.end - 1})` : '');
       if (!outcome.succeeded) {
         const permanent = outcome.exitCode !== undefined && PERMANENT_EXIT_CODES.includes(outcome.exitCode);
         throw ApplicationFailure.create({

@@ -1,4 +1,5 @@
 /** All activities of the `processFile` workflow, built from injected clients. */
+import { createChunkActivities } from './chunks';
 import { createComputeActivities, type ComputeDeps } from './compute';
 import { createQueueActivities, type QueueDeps } from './queue';
 import { createStorageActivities, type StorageDeps } from './storage';
@@ -8,6 +9,7 @@ export type ActivityDeps = StorageDeps & QueueDeps & ComputeDeps;
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createStorageActivities(deps),
+    ...createChunkActivities(deps),
     ...createQueueActivities(deps),
     ...createComputeActivities(deps),
   };

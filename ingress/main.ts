@@ -17,6 +17,7 @@ async function main(): Promise<void> {
     'INGRESS_MAX_MESSAGES',
     'VISIBILITY_TIMEOUT_SECONDS',
     'COMPUTE_TIMEOUT_SECONDS',
+    'COMPUTE_HEARTBEAT_TIMEOUT_SECONDS',
     'LOG_LEVEL',
   ]);
   const log = createLogger('ingress', config.LOG_LEVEL);
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
     workflowOptions: {
       visibilityTimeoutSeconds: config.VISIBILITY_TIMEOUT_SECONDS,
       computeTimeoutSeconds: config.COMPUTE_TIMEOUT_SECONDS,
+      heartbeatTimeoutSeconds: config.COMPUTE_HEARTBEAT_TIMEOUT_SECONDS,
     },
     log,
   });

@@ -12,6 +12,8 @@ export interface UploadOptions {
   processorType?: string;
   /** Overrides the job chosen from the key's extension. */
   job?: string;
+  /** Further `x-amz-meta-*` metadata, e.g. `chunk-size` or `max-concurrency`. */
+  metadata?: Record<string, string>;
 }
 
 /** Uploads a local file (streamed, multipart when large) with the routing metadata; returns what S3 notifies. */
@@ -24,6 +26,7 @@ export async function uploadFile(
 ): Promise<ObjectRef> {
   statSync(path);
   const metadata = {
+    ...options.metadata,
     ...(options.processorType ? { 'processor-type': options.processorType } : {}),
     ...(options.job ? { job: options.job } : {}),
   };

@@ -66,6 +66,8 @@ export interface Stack {
   /** The environment the worker and ingress run with; tests reuse it for in-process clients. */
   env: Record<string, string>;
   aws: AwsClients;
+  /** Kills the worker process with SIGKILL (a crash, in tests), then starts a new one and waits for it. */
+  crashWorker(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -267,12 +269,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ...options.env,
     };
 
+    let worker: Managed | undefined;
+    let crashWorker = (): Promise<void> => Promise.reject(new Error('this stack runs no worker process'));
     if (options.processes ?? true) {
       const node = (entry: string): [string, string[]] => [
         process.execPath,
         ['--import', 'tsx', join(REPO_ROOT, entry)],
       ];
-      const worker = launch('worker', ...node('workers/main.ts'), { ...process.env, ...env });
       const { TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY } = temporal.api.enums.v1.TaskQueueType;
       const polled = async (name: string, taskQueueType: temporal.api.enums.v1.TaskQueueType) => {
         const { pollers } = await connection.workflowService.describeTaskQueue({
@@ -282,13 +285,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         });
         return (pollers?.length ?? 0) > 0;
       };
-      await waitUntil(
-        'worker',
-        worker,
-        async () =>
-          (await polled(env.TEMPORAL_TASK_QUEUE!, TASK_QUEUE_TYPE_WORKFLOW)) &&
-          (await polled(computeTaskQueue(env.TEMPORAL_TASK_QUEUE!), TASK_QUEUE_TYPE_ACTIVITY)),
-      );
+      const startWorker = async () => {
+        worker = launch('worker', ...node('workers/main.ts'), { ...process.env, ...env });
+        await waitUntil(
+          'worker',
+          worker,
+          async () =>
+            (await polled(env.TEMPORAL_TASK_QUEUE!, TASK_QUEUE_TYPE_WORKFLOW)) &&
+            (await polled(computeTaskQueue(env.TEMPORAL_TASK_QUEUE!), TASK_QUEUE_TYPE_ACTIVITY)),
+        );
+      };
+      await startWorker();
+      crashWorker = async () => {
+        worker?.child.kill('SIGKILL');
+        await worker?.exited;
+        await startWorker();
+      };
       const ingress = launch('ingress', ...node('ingress/main.ts'), { ...process.env, ...env });
       await waitUntil('ingress', ingress, () =>
         Promise.resolve(ingress.tail().includes(INGRESS_READY_MESSAGE)),
@@ -308,6 +320,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       deadLetterQueueUrl,
       env,
       aws,
+      crashWorker: () => crashWorker(),
       stop,
     };
   } catch (err) {

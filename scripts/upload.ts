@@ -1,4 +1,7 @@
-/** `npm run upload -- FILE [--key KEY] [--processor-type pool] [--job NAME]`: uploads to the stack of `npm run dev`. */
+/**
+ * `npm run upload -- FILE [--key KEY] [--processor-type pool] [--job NAME] [--meta NAME=VALUE ...]`: uploads to
+ * the stack of `npm run dev`; `--meta chunk-size=8MiB` sets `x-amz-meta-chunk-size`.
+ */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -8,13 +11,25 @@ import { uploadFile } from './pipeline-client';
 import { STACK_FILE, type RunningStack } from './stack';
 import { runMain } from '../common/main';
 
-const USAGE = 'usage: npm run upload -- FILE [--key KEY] [--processor-type pool] [--job NAME]';
+const USAGE =
+  'usage: npm run upload -- FILE [--key KEY] [--processor-type pool] [--job NAME] [--meta NAME=VALUE ...]';
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { key: { type: 'string' }, 'processor-type': { type: 'string' }, job: { type: 'string' } },
+    options: {
+      key: { type: 'string' },
+      'processor-type': { type: 'string' },
+      job: { type: 'string' },
+      meta: { type: 'string', multiple: true },
+    },
   });
+  const metadata: Record<string, string> = {};
+  for (const pair of values.meta ?? []) {
+    const at = pair.indexOf('=');
+    if (at < 1) throw new Error(`--meta ${pair}: expected NAME=VALUE, e.g. --meta chunk-size=8MiB\n${USAGE}`);
+    metadata[pair.slice(0, at).toLowerCase()] = pair.slice(at + 1);
+  }
   const [file] = positionals;
   if (!file || positionals.length > 1) throw new Error(USAGE);
   if (!existsSync(file)) throw new Error(`${file} does not exist`);
@@ -31,6 +46,7 @@ async function main(): Promise<void> {
   const ref = await uploadFile(s3, stack.inputBucket, key, file, {
     ...(values['processor-type'] ? { processorType: values['processor-type'] } : {}),
     ...(values.job ? { job: values.job } : {}),
+    metadata,
   });
   const workflowId = workflowIdFor(ref);
   process.stdout.write(

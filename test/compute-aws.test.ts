@@ -34,6 +34,7 @@ import { processFile } from '../workflows/process-file';
 import { ecsTasks, provisionCompute } from './support/aws-compute';
 import { withWorkers } from './support/temporal';
 import { eventually } from './support/eventually';
+import { wholeFileStubs } from './support/chunk-stubs';
 
 interface World {
   stack: Stack;
@@ -70,6 +71,7 @@ function activitiesFor(w: World, metadata: Record<string, string>): Activities {
     moveToDeadLetter: async () => {},
     release: async () => {},
     writeFailureReport: async () => ({ bucket: 'out', key: 'reports/failures/x.json' }),
+    ...wholeFileStubs(),
     ...createComputeActivities({
       backends: createBackends(w.settings, w.stack.aws),
       outputBucket: 'out',

@@ -23,6 +23,7 @@ import {
 } from '../workflows/definitions';
 import { processFile } from '../workflows/process-file';
 import { createTestEnvironment, withWorkers } from './support/temporal';
+import { wholeFileStubs } from './support/chunk-stubs';
 
 let env: TestWorkflowEnvironment;
 before(async () => {
@@ -74,6 +75,7 @@ function stubs(metadata: Record<string, string>, overrides: Partial<Activities> 
     moveToDeadLetter: async () => {},
     release: async () => {},
     writeFailureReport: async () => ({ bucket: 'out', key: 'reports/failures/x.json' }),
+    ...wholeFileStubs(),
   };
   const merged = { ...base, ...overrides };
   const activities = Object.fromEntries(
@@ -233,7 +235,17 @@ describe('processFile workflow', () => {
     const { result } = await run(s.activities);
     assert.equal(result?.status, 'processed');
     const order = s.calls.map((c) => c.name).filter((n) => n !== 'extendVisibility');
-    assert.deepEqual(order, ['inspectObject', 'runProcessor', 'verifyOutput', 'verifyOutput', 'acknowledge']);
+    assert.deepEqual(order, [
+      'inspectObject',
+      'planRun',
+      'runProcessor',
+      'verifyOutput',
+      'verifyOutput',
+      'summarizeChunks',
+      'writeReport',
+      'deleteStaging',
+      'acknowledge',
+    ]);
   });
 
   it('does not acknowledge when the output fails its check, and releases or dead-letters instead', async () => {

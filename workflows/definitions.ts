@@ -53,6 +53,30 @@ export interface ProcessFileOptions {
    * @default 60
    */
   heartbeatTimeoutSeconds?: number;
+  /**
+   * CSV files larger than this are split into chunks of about this size, processed in parallel
+   * (object metadata `chunk-size` overrides: bytes, or a number with KiB, MiB or GiB).
+   * @default 67108864 (64 MiB)
+   */
+  chunkSizeBytes?: number;
+  /**
+   * Chunks processed at the same time (metadata `max-concurrency`).
+   * @default 10
+   */
+  maxConcurrentChunks?: number;
+  /**
+   * Failed chunks (after their retries) tolerated before the file fails, as a count and as a percentage of
+   * the chunks (metadata `tolerated-failure-count` / `tolerated-failure-percent`); the file fails when
+   * either is exceeded. When neither is set, none is tolerated (as in Step Functions' Distributed Map).
+   */
+  toleratedFailureCount?: number;
+  toleratedFailurePercent?: number;
+  /**
+   * Chunks per child workflow: keeps every history far below Temporal's limits (10,000 chunks make 10
+   * children of a few thousand events each).
+   * @default 1000
+   */
+  chunksPerChildWorkflow?: number;
 }
 
 /** The task queue of the compute activity: its own, so workers can bound concurrent jobs and the submit rate. */
@@ -63,13 +87,57 @@ export function computeTaskQueue(taskQueue: string): string {
 export interface ProcessFileInput {
   object: ObjectRef;
   options?: ProcessFileOptions;
+  /** Set by `npm run redrive`: a rerun that reuses the chunks an earlier run finished. */
+  redrive?: boolean;
+}
+
+/** One chunk of a file, as the child workflows see it. */
+export interface ChunkSpec {
+  index: number;
+  start: number;
+  end: number;
+  firstRow: number;
+  firstLine: number;
+}
+
+/** How one chunk went. */
+export interface ChunkOutcome {
+  index: number;
+  status: 'done' | 'reused' | 'failed';
+  seconds?: number;
+  /** `local`, `batch` or `ecs`. */
+  backend?: string;
+  jobId?: string;
+  error?: string;
+  /** The chunk's input is invalid: rerunning cannot help. */
+  permanent?: boolean;
+}
+
+/** Chunk counts of a file, in the `progress` query, the search attributes and the report. */
+export interface ChunkCounts {
+  total: number;
+  /** Processed by this run. */
+  done: number;
+  /** Left finished by an earlier run (redrive, or a rerun of the same version), not run again. */
+  reused: number;
+  failed: number;
 }
 
 /** `pool` files go to AWS Batch on Fargate Spot, the others to an ECS Fargate task. */
 export type Route = 'batch' | 'ecs';
 
 export type Stage =
-  'received' | 'inspecting' | 'processing' | 'verifying' | 'acknowledging' | 'done' | 'skipped' | 'failed';
+  | 'received'
+  | 'inspecting'
+  | 'planning'
+  | 'processing'
+  | 'merging'
+  | 'verifying'
+  | 'reporting'
+  | 'acknowledging'
+  | 'done'
+  | 'skipped'
+  | 'failed';
 
 export interface Progress {
   stage: Stage;
@@ -84,6 +152,8 @@ export interface Progress {
   output?: string;
   /** How many SQS messages (notifications) this run is answering for. */
   messages: number;
+  /** A chunked file's chunks. */
+  chunks?: ChunkCounts;
   error?: string;
 }
 
@@ -102,10 +172,16 @@ export interface ProcessFileResult {
   processedAt?: string;
   /** What the processor reported (row or page counts). */
   stats?: Record<string, number>;
+  /** A chunked file's chunks; `failed` ones were tolerated and can be redriven. */
+  chunks?: ChunkCounts;
+  /** The file's JSON report in the output bucket. */
+  report?: { bucket: string; key: string };
   messagesAcknowledged: number;
 }
 
 export const messageReceivedSignal = defineSignal<[QueueMessage]>('messageReceived');
+/** From a child workflow to its file's workflow: chunks finished since its last signal. */
+export const chunkProgressSignal = defineSignal<[Omit<ChunkCounts, 'total'>]>('chunkProgress');
 export const progressQuery = defineQuery<Progress>('progress');
 
 /** Search attributes: filter the UI or `temporal workflow list --query 'ProcessorType="pool"'`. */
@@ -117,6 +193,10 @@ export const SA = {
   computeBackend: defineSearchAttributeKey('ComputeBackend', SearchAttributeType.KEYWORD),
   job: defineSearchAttributeKey('Job', SearchAttributeType.KEYWORD),
   stage: defineSearchAttributeKey('Stage', SearchAttributeType.KEYWORD),
+  // A Double: SQL visibility stores (the dev server, self-hosted SQL) 3 Int attributes at most, used below.
+  chunksTotal: defineSearchAttributeKey('ChunksTotal', SearchAttributeType.DOUBLE),
+  chunksDone: defineSearchAttributeKey('ChunksDone', SearchAttributeType.INT),
+  chunksFailed: defineSearchAttributeKey('ChunksFailed', SearchAttributeType.INT),
 } as const;
 
 /** Failure types the workflow and activities agree on (`ApplicationFailure.type`). */
@@ -128,4 +208,6 @@ export const FailureType = {
   processorFailed: 'ProcessorFailed',
   outputInvalid: 'OutputInvalid',
   capacityUnavailable: 'CapacityUnavailable',
+  /** More chunks failed than the file tolerates. */
+  chunksFailed: 'ChunksFailed',
 } as const;

@@ -16,13 +16,27 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { chooseJob, isJobName, JOB_NAMES, outputKeyFor } from '../common/jobs';
+import type { RunPlan, Summary } from '../activities/chunks';
 import {
+  chooseJob,
+  isJobName,
+  JOBS,
+  JOB_NAMES,
+  OUTPUT_METADATA,
+  outputKeyFor,
+  type JobName,
+} from '../common/jobs';
+import { stagingKeys } from '../common/staging';
+import { chunkSettings, fanOutChunks, toleratedFailures } from './chunks';
+import {
+  chunkProgressSignal,
   computeTaskQueue,
   FailureType,
   messageReceivedSignal,
   progressQuery,
   SA,
+  type ChunkCounts,
+  type ChunkSpec,
   type ProcessFileInput,
   type ProcessFileResult,
   type Progress,
@@ -45,6 +59,11 @@ const quick = proxyActivities<Activities>({
 const PROCESSOR_TYPE = 'processor-type';
 /** `patched()` ID of the failure report: runs started before it replay without the extra activity. */
 const FAILURE_REPORT_PATCH = 'failure-report';
+/** `patched()` ID of planning, chunked CSV processing and reports: older runs replay the single run. */
+const CHUNKS_PATCH = 'chunks-and-reports';
+const CSV_JOBS: readonly JobName[] = ['csv-transform', 'csv-validate'];
+/** Longest error text kept per failed chunk in the report. */
+const MAX_CHUNK_ERROR_CHARS = 500;
 const JOB = 'job';
 
 export function routeFor(processorType: string | undefined): Route {
@@ -67,8 +86,54 @@ function failureOf(err: unknown): Failure {
   return { type: 'Transient', message, permanent: false };
 }
 
+/** `rows in = rows out + rows rejected`, and the rows the scan counted, or an OutputInvalid failure. */
+function checkRows(summary: Summary, scannedRows: number | undefined): void {
+  const problems = [
+    summary.rowsIn === summary.rowsOut + summary.rowsRejected
+      ? undefined
+      : `rows in (${summary.rowsIn}) ≠ rows out (${summary.rowsOut}) + rows rejected (${summary.rowsRejected})`,
+    scannedRows === undefined || scannedRows === summary.rowsIn
+      ? undefined
+      : `the chunks read ${summary.rowsIn} rows but the plan's scan counted ${scannedRows}`,
+  ].filter((p): p is string => p !== undefined);
+  if (problems.length > 0) {
+    throw ApplicationFailure.create({
+      message: `the output failed verification: ${problems.join('; ')}`,
+      type: FailureType.outputInvalid,
+    });
+  }
+}
+
+/** Too many rejected rows fail the file (csv-validate's threshold, applied to the whole file). */
+function checkRejectedShare(summary: Summary, rejectsKey: string): void {
+  const limit = summary.maxRejectedPercent;
+  if (limit === undefined || summary.rowsRejected * 100 <= limit * summary.rowsIn) return;
+  const percent = ((summary.rowsRejected * 100) / summary.rowsIn).toFixed(2);
+  const rules = Object.entries(summary.rejectsByRule)
+    .map(([rule, n]) => `${rule}: ${n}`)
+    .join(', ');
+  throw ApplicationFailure.create({
+    message:
+      `${summary.rowsRejected} of ${summary.rowsIn} rows (${percent}%) were rejected, more than the ` +
+      `${limit}% allowed (failed checks: ${rules}). The rejects are in ${rejectsKey}; fix the file and upload it again, ` +
+      'or raise maxRejectedPercent in the schema.',
+    type: FailureType.invalidInput,
+    nonRetryable: true,
+  });
+}
+
 export async function processFile({ object, options = {} }: ProcessFileInput): Promise<ProcessFileResult> {
   const visibilitySeconds = options.visibilityTimeoutSeconds ?? 300;
+  const slow = proxyActivities<Activities>({
+    startToCloseTimeout: '1 hour',
+    heartbeatTimeout: '2 minutes',
+    retry: {
+      initialInterval: '5 seconds',
+      backoffCoefficient: 2,
+      maximumInterval: '5 minutes',
+      maximumAttempts: 5,
+    },
+  });
   const compute = proxyActivities<Activities>({
     taskQueue: computeTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: `${options.computeTimeoutSeconds ?? 3600} seconds`,
@@ -159,15 +224,175 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       });
     }
 
-    setStage('processing');
     const source = {
       bucket: info.bucket,
       key: info.key,
       etag: info.etag,
       ...(info.versionId ? { versionId: info.versionId } : {}),
     };
-    const processedAt = new Date(workflowInfo().runStartTime).toISOString();
-    const request = { job, source, destinationKey: outputKeyFor(info.key, job), processedAt };
+    let processedAt = new Date(workflowInfo().runStartTime).toISOString();
+    const destinationKey = outputKeyFor(info.key, job);
+    let plan: RunPlan | undefined;
+    if (patched(CHUNKS_PATCH)) {
+      const settings = chunkSettings(info.metadata, options);
+      setStage('planning');
+      plan = await slow.planRun({
+        source,
+        size: info.size,
+        chunkSize: settings.chunkSize,
+        csv: CSV_JOBS.includes(job),
+        processedAt,
+      });
+      processedAt = plan.processedAt;
+      if (plan.chunks.length > 1) {
+        const stagingPrefix = plan.stagingPrefix;
+        const chunks: ChunkSpec[] = plan.chunks.map((c, index) => ({ index, ...c }));
+        const counts: ChunkCounts = { total: chunks.length, done: 0, reused: 0, failed: 0 };
+        progress.chunks = counts;
+        const showCounts = () =>
+          upsertSearchAttributes([
+            { key: SA.chunksTotal, value: counts.total },
+            { key: SA.chunksDone, value: counts.done + counts.reused },
+            { key: SA.chunksFailed, value: counts.failed },
+          ]);
+        setHandler(chunkProgressSignal, (delta) => {
+          counts.done += delta.done;
+          counts.reused += delta.reused;
+          counts.failed += delta.failed;
+          showCounts();
+        });
+        showCounts();
+
+        setStage('processing');
+        const outcomes = await fanOutChunks(
+          { route, job, source, processedAt, stagingPrefix, header: plan.header },
+          chunks,
+          settings,
+          options,
+        );
+        const failed = outcomes.filter((o) => o.status === 'failed');
+        Object.assign(counts, {
+          done: outcomes.filter((o) => o.status === 'done').length,
+          reused: outcomes.filter((o) => o.status === 'reused').length,
+          failed: failed.length,
+        });
+        showCounts();
+        const tolerated = toleratedFailures(settings, chunks.length);
+        if (failed.length > tolerated) {
+          const first = failed[0]!;
+          throw ApplicationFailure.create({
+            message:
+              `${failed.length} of ${chunks.length} chunks failed, ${tolerated} tolerated; chunk ${first.index + 1} ` +
+              `(bytes ${chunks[first.index]!.start}-${chunks[first.index]!.end - 1}): ${first.error ?? 'failed'}. ` +
+              `Fix the cause, then rerun only the failed chunks: npm run redrive -- '${workflowInfo().workflowId}'`,
+            type: FailureType.chunksFailed,
+            nonRetryable: failed.some((o) => o.permanent),
+          });
+        }
+
+        setStage('merging');
+        const succeeded = outcomes.filter((o) => o.status !== 'failed').map((o) => o.index);
+        const summary = await slow.summarizeChunks({ stagingPrefix, indices: succeeded });
+        checkRows(summary, failed.length === 0 ? plan.rows : undefined);
+        const metadata: Record<string, string> = {
+          [OUTPUT_METADATA.job]: job,
+          [OUTPUT_METADATA.processedAt]: processedAt,
+          [OUTPUT_METADATA.sourceBucket]: info.bucket,
+          [OUTPUT_METADATA.sourceKey]: info.key,
+          [OUTPUT_METADATA.sourceEtag]: info.etag,
+          ...(info.versionId ? { [OUTPUT_METADATA.sourceVersionId]: info.versionId } : {}),
+          [OUTPUT_METADATA.rowsIn]: String(summary.rowsIn),
+          [OUTPUT_METADATA.rowsOut]: String(summary.rowsOut),
+          [OUTPUT_METADATA.rowsRejected]: String(summary.rowsRejected),
+          chunks: String(chunks.length),
+          'chunks-failed': String(failed.length),
+        };
+        const rejectsKey = `rejects/${destinationKey}`;
+        if (job === 'csv-validate') {
+          await slow.mergeParts({
+            stagingPrefix,
+            kind: 'rejects',
+            indices: succeeded,
+            destinationKey: rejectsKey,
+            contentType: JOBS[job].contentType,
+            metadata,
+          });
+          checkRejectedShare(summary, rejectsKey);
+        }
+        await slow.mergeParts({
+          stagingPrefix,
+          kind: 'part',
+          indices: succeeded,
+          destinationKey,
+          contentType: JOBS[job].contentType,
+          metadata,
+        });
+        setStage('verifying');
+        const output = await quick.verifyOutput({ key: destinationKey, source, allowEmpty: false });
+        progress.output = `s3://${output.bucket}/${output.key}`;
+
+        setStage('reporting');
+        const report = await quick.writeReport({
+          sourceKey: info.key,
+          processedAt,
+          report: {
+            status: failed.length > 0 ? 'processed-with-failed-chunks' : 'processed',
+            object: { ...source, size: info.size },
+            job,
+            route,
+            processorType,
+            processedAt,
+            output,
+            ...(job === 'csv-validate' ? { rejects: { bucket: output.bucket, key: rejectsKey } } : {}),
+            rows: { in: summary.rowsIn, out: summary.rowsOut, rejected: summary.rowsRejected },
+            rejectsByRule: summary.rejectsByRule,
+            columns: summary.columns,
+            totals: summary.totals,
+            chunks: {
+              ...counts,
+              chunkSize: plan.chunkSize,
+              ...(failed.length > 0 ? { staging: stagingPrefix } : {}),
+              list: outcomes.map((o) => ({
+                ...o,
+                start: chunks[o.index]!.start,
+                end: chunks[o.index]!.end,
+                ...(o.error ? { error: o.error.slice(0, MAX_CHUNK_ERROR_CHARS) } : {}),
+              })),
+            },
+          },
+        });
+        // Failed chunks keep the staging folder, so that a redrive reruns only them.
+        if (failed.length === 0) await slow.deleteStaging(stagingPrefix);
+
+        setStage('acknowledging');
+        await stopKeeper();
+        await acknowledgeAll();
+        setStage('done');
+        return {
+          status: 'processed',
+          object: { ...object, size: info.size, etag: info.etag },
+          route,
+          processorType,
+          job,
+          output,
+          processedAt,
+          stats: { rowsIn: summary.rowsIn, rowsOut: summary.rowsOut, rowsRejected: summary.rowsRejected },
+          chunks: counts,
+          report,
+          messagesAcknowledged: acknowledged.size,
+        };
+      }
+    }
+
+    setStage('processing');
+    const request = {
+      job,
+      source,
+      destinationKey,
+      processedAt,
+      ...(plan ? { statsKey: stagingKeys(plan.stagingPrefix, 0).stats } : {}),
+    };
+    const started = Date.now();
     let run;
     try {
       run = await compute.runProcessor({ ...request, route });
@@ -191,6 +416,56 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       allowEmpty: info.size === 0,
     });
 
+    let report;
+    if (plan) {
+      const summary = await slow.summarizeChunks({ stagingPrefix: plan.stagingPrefix, indices: [0] });
+      if (CSV_JOBS.includes(job)) checkRows(summary, undefined);
+      setStage('reporting');
+      report = await quick.writeReport({
+        sourceKey: info.key,
+        processedAt,
+        report: {
+          status: 'processed',
+          object: { ...source, size: info.size },
+          job,
+          route,
+          processorType,
+          processedAt,
+          output,
+          ...(job === 'csv-validate'
+            ? { rejects: { bucket: output.bucket, key: `rejects/${destinationKey}` } }
+            : {}),
+          ...(CSV_JOBS.includes(job)
+            ? {
+                rows: { in: summary.rowsIn, out: summary.rowsOut, rejected: summary.rowsRejected },
+                rejectsByRule: summary.rejectsByRule,
+                columns: summary.columns,
+                totals: summary.totals,
+              }
+            : {}),
+          chunks: {
+            total: 1,
+            done: 1,
+            reused: 0,
+            failed: 0,
+            chunkSize: plan.chunkSize,
+            list: [
+              {
+                index: 0,
+                status: 'done',
+                start: 0,
+                end: info.size,
+                seconds: (Date.now() - started) / 1000,
+                backend: run.executor,
+                jobId: run.jobId,
+              },
+            ],
+          },
+        },
+      });
+      await slow.deleteStaging(plan.stagingPrefix);
+    }
+
     setStage('acknowledging');
     await stopKeeper();
     await acknowledgeAll();
@@ -208,6 +483,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       output,
       processedAt,
       stats: run.stats,
+      ...(report ? { report } : {}),
       messagesAcknowledged: acknowledged.size,
     };
   } catch (err) {

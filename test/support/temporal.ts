@@ -11,14 +11,24 @@ import {
 import { computeTaskQueue, SA } from '../../workflows/definitions';
 import { ensureTools } from '../../scripts/tools';
 
-export function createTestEnvironment(): Promise<TestWorkflowEnvironment> {
+/** @param dynamicConfig server settings, e.g. lowered limits: `{ 'limit.historyCount.error': 2000 }`. */
+export function createTestEnvironment(
+  dynamicConfig: Record<string, number | string> = {},
+): Promise<TestWorkflowEnvironment> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: ensureTools().temporal },
       ip: '127.0.0.1',
       searchAttributes: Object.values(SA),
-      extraArgs: ['--log-level', 'error'],
+      extraArgs: [
+        '--log-level',
+        'error',
+        ...Object.entries(dynamicConfig).flatMap(([name, value]) => [
+          '--dynamic-config-value',
+          `${name}=${JSON.stringify(value)}`,
+        ]),
+      ],
     },
   });
 }

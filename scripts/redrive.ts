@@ -1,0 +1,94 @@
+/**
+ * `npm run redrive -- WORKFLOW_ID [--no-wait]`: reruns a file's workflow that failed (or finished with
+ * tolerated chunk failures). The new run takes the earlier run's plan and reuses every chunk whose part is in
+ * staging and verifies, so only the failed chunks run again; then it merges, verifies and reports as usual.
+ *
+ * Connects like the worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, …), or to the stack of `npm run dev` when
+ * TEMPORAL_ADDRESS is not set and that stack is running.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { Client, Connection, WorkflowIdReusePolicy } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { loadConfig } from '../common/config';
+import { ExplainedError } from '../common/errors';
+import { runMain } from '../common/main';
+import { TEMPORAL_ENV, temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
+import { processFile } from '../workflows';
+import { SA, type ProcessFileInput } from '../workflows/definitions';
+import { STACK_FILE, type RunningStack } from './stack';
+
+const USAGE = 'usage: npm run redrive -- WORKFLOW_ID [--no-wait]';
+
+/**
+ * Starts the rerun of `workflowId` with the input of its latest run. Refuses a running workflow (it is
+ * still working) and one that did not get as far as a plan (nothing to reuse: upload the file again).
+ */
+export async function redrive(client: Client, workflowId: string): Promise<{ runId: string }> {
+  const handle = client.workflow.getHandle(workflowId);
+  const description = await handle.describe().catch((err: Error) => {
+    throw new ExplainedError(
+      `no workflow ${workflowId} (${err.message}): copy its ID from the Temporal UI or \`temporal workflow list\``,
+    );
+  });
+  if (description.status.name === 'RUNNING') {
+    throw new ExplainedError(
+      `${workflowId} is still running: wait for it to finish, or cancel it (temporal workflow cancel --workflow-id …) and redrive it then`,
+    );
+  }
+  const history = await handle.fetchHistory();
+  const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  if (!payload)
+    throw new ExplainedError(`${workflowId} has no input to rerun with: upload the file again instead`);
+  const input = defaultPayloadConverter.fromPayload<ProcessFileInput>(payload);
+  const started = await client.workflow.start(processFile, {
+    workflowId,
+    taskQueue: description.taskQueue,
+    args: [{ ...input, redrive: true }],
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    typedSearchAttributes: [
+      { key: SA.bucket, value: input.object.bucket },
+      { key: SA.objectKey, value: input.object.key },
+      { key: SA.stage, value: 'received' },
+    ],
+  });
+  return { runId: started.firstExecutionRunId };
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { 'no-wait': { type: 'boolean' } },
+  });
+  const [workflowId] = positionals;
+  if (!workflowId || positionals.length > 1) throw new Error(USAGE);
+  if (!process.env.TEMPORAL_ADDRESS && existsSync(STACK_FILE)) {
+    const stack = JSON.parse(readFileSync(STACK_FILE, 'utf8')) as RunningStack;
+    for (const [name, value] of Object.entries(stack.env))
+      if (name.startsWith('TEMPORAL_')) process.env[name] = value;
+  }
+  const config = loadConfig('redrive', [...TEMPORAL_ENV]);
+  const connection = await Connection.connect(temporalConnectionOptions(config)).catch((err: Error) => {
+    throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
+  });
+  try {
+    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+    const { runId } = await redrive(client, workflowId);
+    process.stdout.write(`redriving ${workflowId} (run ${runId})\n`);
+    if (values['no-wait']) return;
+    const result = await client.workflow.getHandle<typeof processFile>(workflowId, runId).result();
+    const chunks = result.chunks;
+    process.stdout.write(
+      `${result.status}: ${result.output ? `s3://${result.output.bucket}/${result.output.key}` : ''}` +
+        (chunks
+          ? ` — chunks: ${chunks.done} rerun, ${chunks.reused} reused, ${chunks.failed} failed of ${chunks.total}`
+          : '') +
+        (result.report ? `\nreport: s3://${result.report.bucket}/${result.report.key}` : '') +
+        '\n',
+    );
+  } finally {
+    await connection.close();
+  }
+}
+
+if (require.main === module) runMain('redrive', main);

@@ -1,0 +1,200 @@
+/**
+ * Large CSV files through the whole local pipeline (moto, Temporal dev server, worker and ingress processes):
+ * a 64 MiB file in 8 MiB chunks runs in parallel chunks whose merged output is byte-identical to one run over
+ * the whole file, with a report whose counts match it (and the Python peer's, when ../shared is there); a
+ * worker killed mid-run changes nothing in the output.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { Client, Connection } from '@temporalio/client';
+import { workflowIdFor } from '../common/ids';
+import { OUTPUT_METADATA } from '../common/jobs';
+import { reportKeyFor } from '../common/staging';
+import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-client';
+import { startStack, type Stack } from '../scripts/stack';
+import { REPO_ROOT } from '../scripts/tools';
+import { progressQuery, type ObjectRef } from '../workflows/definitions';
+import { eventually } from './support/eventually';
+import { writeTransactions } from './support/transactions';
+
+const SIZE = 64 * 1024 * 1024 + 4096;
+const CHUNK_SIZE = '8MiB';
+const WAIT_MS = 240_000;
+const PEERS = resolve(REPO_ROOT, '..', 'shared', 'bench', 'peers');
+
+let stack: Stack;
+let client: Client;
+let dir: string;
+let file: string;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'chunks-pipeline-'));
+  file = join(dir, 'transactions.csv');
+  await writeTransactions(file, SIZE, 7);
+  stack = await startStack({
+    queueVisibilityTimeoutSeconds: 30,
+    // A crashed worker's compute activities are retried once their heartbeat is 5 s late.
+    env: { HEARTBEAT_SECONDS: '1', COMPUTE_HEARTBEAT_TIMEOUT_SECONDS: '5', COMPUTE_POLL_SECONDS: '0.2' },
+  });
+  client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
+});
+
+after(async () => {
+  await client?.connection.close();
+  await stack?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function bytesOf(key: string): Promise<Buffer> {
+  const res = await stack.aws.s3.send(new GetObjectCommand({ Bucket: stack.outputBucket, Key: key }));
+  return Buffer.from(await res.Body!.transformToByteArray());
+}
+
+/** One processor run over the whole file, as the single-piece reference. */
+function processWhole(args: string[]): Record<string, number> {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'processors/main.ts', ...args], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+  });
+  assert.equal(run.status, 0, run.stderr);
+  return JSON.parse(run.stdout.trim().split('\n').pop()!) as Record<string, number>;
+}
+
+async function stagingKeys(): Promise<string[]> {
+  const page = await stack.aws.s3.send(
+    new ListObjectsV2Command({ Bucket: stack.outputBucket, Prefix: 'staging/' }),
+  );
+  return (page.Contents ?? []).map((o) => o.Key!);
+}
+
+interface Report {
+  workflowId: string;
+  rows: { in: number; out: number; rejected: number };
+  chunks: {
+    total: number;
+    done: number;
+    failed: number;
+    list: { index: number; backend?: string; seconds?: number }[];
+  };
+  totals: Record<string, Record<string, { count: number; sum: string }>>;
+  columns: Record<string, { count: number; sum: string }>;
+}
+
+describe('large CSV files in chunks, end to end', () => {
+  it('validates a 64 MiB file in 8+ parallel chunks: output and rejects identical to one run, report counts as the peers', async () => {
+    const ref: ObjectRef = await uploadFile(stack.aws.s3, stack.inputBucket, 'big/validate.csv', file, {
+      job: 'csv-validate',
+      metadata: { 'chunk-size': CHUNK_SIZE },
+    });
+    const outcome = await awaitWorkflow(client, ref, WAIT_MS);
+    assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
+    const { result } = outcome;
+    assert.ok(result.chunks && result.chunks.total >= 8, `chunks: ${JSON.stringify(result.chunks)}`);
+    assert.deepEqual(
+      { ...result.chunks, total: 0 },
+      { total: 0, done: result.chunks.total, reused: 0, failed: 0 },
+    );
+
+    const whole = processWhole([
+      '--job',
+      'csv-validate',
+      file,
+      join(dir, 'whole.csv'),
+      '--rejects',
+      join(dir, 'whole.rejects.csv'),
+    ]);
+    const output = await bytesOf(result.output!.key);
+    assert.ok(
+      output.equals(readFileSync(join(dir, 'whole.csv'))),
+      'merged output = one run over the whole file',
+    );
+    const rejects = await bytesOf(`rejects/${result.output!.key}`);
+    assert.ok(rejects.equals(readFileSync(join(dir, 'whole.rejects.csv'))), 'merged rejects = one run');
+
+    const head = await stack.aws.s3.send(
+      new HeadObjectCommand({ Bucket: stack.outputBucket, Key: result.output!.key }),
+    );
+    assert.equal(head.Metadata?.[OUTPUT_METADATA.rowsIn], String(whole.rowsIn));
+    assert.equal(head.Metadata?.[OUTPUT_METADATA.rowsOut], String(whole.rowsOut));
+
+    const report = JSON.parse(
+      (await bytesOf(reportKeyFor(ref.key, result.processedAt!))).toString('utf8'),
+    ) as Report;
+    assert.equal(report.workflowId, workflowIdFor(ref));
+    assert.deepEqual(report.rows, { in: whole.rowsIn, out: whole.rowsOut, rejected: whole.rowsRejected });
+    assert.equal(report.rows.in, report.rows.out + report.rows.rejected);
+    assert.equal(report.chunks.list.length, result.chunks.total);
+    assert.ok(report.chunks.list.every((c) => c.backend === 'local' && typeof c.seconds === 'number'));
+    const wholeStats = whole as unknown as Pick<Report, 'columns' | 'totals'>;
+    assert.deepEqual(report.columns, wholeStats.columns, 'exact sums, minima and maxima as one run');
+    assert.deepEqual(report.totals, wholeStats.totals, 'totals per currency as one run');
+
+    if (existsSync(join(PEERS, 'peer_python_csv.py'))) {
+      const peer = spawnSync(
+        'python3',
+        [
+          join(PEERS, 'peer_python_csv.py'),
+          'validate',
+          file,
+          join(dir, 'peer.csv'),
+          join(dir, 'peer.rejects.csv'),
+        ],
+        { encoding: 'utf8' },
+      );
+      assert.equal(peer.status, 0, peer.stderr);
+      assert.match(
+        peer.stdout,
+        new RegExp(
+          `rows_in=${report.rows.in} rows_out=${report.rows.out} rows_rejected=${report.rows.rejected}`,
+        ),
+      );
+    }
+    assert.deepEqual(await stagingKeys(), [], 'staging parts are removed after verification');
+    await eventually('the queue to be empty', async () =>
+      (await queueDepth(stack.aws.sqs, stack.queueUrl)) === 0 ? true : undefined,
+    );
+  });
+
+  it('survives a worker killed mid-run: the same output as one run, each chunk once', async () => {
+    const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'big/transform.csv', file, {
+      metadata: { 'chunk-size': CHUNK_SIZE, 'max-concurrency': '2' },
+    });
+    const handle = client.workflow.getHandle(workflowIdFor(ref));
+    await eventually(
+      'a first chunk to finish',
+      async () => {
+        const progress = await handle.query(progressQuery).catch(() => undefined);
+        return (progress?.chunks?.done ?? 0) >= 1 ? progress : undefined;
+      },
+      WAIT_MS,
+    );
+    await stack.crashWorker();
+    const outcome = await awaitWorkflow(client, ref, WAIT_MS);
+    assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
+    const { result } = outcome;
+    processWhole([
+      '--job',
+      'csv-transform',
+      file,
+      join(dir, 'whole-transform.csv'),
+      '--processed-at',
+      result.processedAt!,
+    ]);
+    const output = await bytesOf(result.output!.key);
+    assert.ok(output.equals(readFileSync(join(dir, 'whole-transform.csv'))), 'merged output = one run');
+    const report = JSON.parse(
+      (await bytesOf(reportKeyFor(ref.key, result.processedAt!))).toString('utf8'),
+    ) as Report;
+    assert.deepEqual(
+      report.chunks.list.map((c) => c.index),
+      Array.from({ length: result.chunks!.total }, (_, i) => i),
+      'each chunk exactly once',
+    );
+    assert.deepEqual(await stagingKeys(), []);
+  });
+});
