@@ -231,8 +231,26 @@ export class CsvScanner {
     );
   }
 
-  private invalid(problem: string, line = this.line): InvalidInputError {
-    return new InvalidInputError(`${this.source}: invalid CSV on line ${line}: ${problem}.`);
+  /** 1-based line of the next byte to scan: after a whole input, its first line plus the LFs it held. */
+  get currentLine(): number {
+    return this.line;
+  }
+
+  private invalid(problem: string, line = this.line): CsvSyntaxError {
+    return new CsvSyntaxError(this.source, line, problem);
+  }
+}
+
+/** Broken CSV, on a line: the line and the problem are kept apart so that a piece's line can be shifted. */
+export class CsvSyntaxError extends InvalidInputError {
+  override name = 'CsvSyntaxError';
+
+  constructor(
+    source: string,
+    readonly line: number,
+    readonly problem: string,
+  ) {
+    super(`${source}: invalid CSV on line ${line}: ${problem}.`);
   }
 }
 

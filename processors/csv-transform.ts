@@ -7,9 +7,12 @@
  * constant memory.
  */
 import type { Writable } from 'node:stream';
+import { extname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { Worker } from 'node:worker_threads';
 import {
   CsvScanner,
+  CsvSyntaxError,
   OutputBuilder,
   UTF8_BOM,
   asBuffers,
@@ -29,6 +32,11 @@ export interface CsvTransformOptions extends CsvChunkOptions {
   processedAt: string;
   /** Name of the input (path or `s3://` URI), used in error messages. */
   source: string;
+  /**
+   * Worker threads to transform with, the main thread cutting the input into blocks of whole records and
+   * writing their outputs in order. 1 (the default) transforms in the calling thread.
+   */
+  threads?: number;
 }
 
 /** Record counts of one {@link csvTransform} run. */
@@ -86,6 +94,16 @@ export async function csvTransform(
   output: Writable,
   opts: CsvTransformOptions,
 ): Promise<CsvTransformResult> {
+  if ((opts.threads ?? 1) > 1) {
+    const counts = { rowsIn: 0 };
+    await pipeline(
+      input,
+      (source: AsyncIterable<unknown>) => transformBlocks(source, opts, counts),
+      writeAhead(),
+      output,
+    );
+    return { rowsIn: counts.rowsIn, rowsOut: counts.rowsIn };
+  }
   const out = new OutputBuilder();
   const handler = new AppendColumn(
     out,
@@ -112,4 +130,201 @@ export async function csvTransform(
 
   await pipeline(input, transform, writeAhead(), output);
   return { rowsIn: handler.rowsIn, rowsOut: handler.rowsIn };
+}
+
+/** What every worker thread of a parallel transform is started with. */
+export interface TransformWorkerData {
+  source: string;
+  processedAt: string;
+}
+
+/** One block of whole records for a worker thread. */
+export interface BlockRequest {
+  seq: number;
+  block: Uint8Array;
+  /** The header was in an earlier block, or the input has none (a chunk): every record is data. */
+  headerDone: boolean;
+  /** The input's last block: it may end without a terminator, or inside a quoted field (an error). */
+  final: boolean;
+  /** The block's first line: exact for the final block, 1 for the others (their errors are shifted). */
+  firstLine: number;
+}
+
+export type BlockResult =
+  | { seq: number; output: Uint8Array; rows: number; lines: number }
+  | { seq: number; error: { line: number; problem: string } | { message: string } };
+
+/** Transforms one block of whole records (in a worker thread). */
+export function transformBlock(
+  block: Buffer,
+  request: Omit<BlockRequest, 'seq' | 'block'>,
+  { source, processedAt }: TransformWorkerData,
+): { output: Uint8Array; rows: number; lines: number } {
+  const out = new OutputBuilder();
+  const handler = new AppendColumn(
+    out,
+    Buffer.from(`,${PROCESSED_AT_COLUMN}`),
+    Buffer.from(`,${csvField(processedAt)}`),
+    request.headerDone,
+  );
+  const scanner = new CsvScanner(source, handler, request.firstLine);
+  scanner.push(block);
+  if (request.final) scanner.finish();
+  const taken = out.take();
+  // Its own memory, so that it can be moved to the main thread instead of copied.
+  const output = new Uint8Array(taken.length);
+  output.set(taken);
+  return { output, rows: handler.rowsIn, lines: scanner.currentLine - request.firstLine };
+}
+
+/** Blocks handed to the worker threads are at least this large: the hand-over costs about as much as 64 KiB of work. */
+const BLOCK_BYTES = 1024 * 1024;
+const QUOTE_BYTE = 0x22;
+const LF_BYTE = 0x0a;
+
+/** `buffers` copied into memory of their own (never Node's shared pool): it can be moved to a worker thread. */
+function own(buffers: readonly Buffer[], length: number): Buffer {
+  const buf = Buffer.allocUnsafeSlow(length);
+  let at = 0;
+  for (const b of buffers) at += b.copy(buf, at);
+  return buf;
+}
+
+function countQuotes(buf: Buffer, from: number, to: number): number {
+  let n = 0;
+  for (let at = buf.indexOf(QUOTE_BYTE, from); at !== -1 && at < to; at = buf.indexOf(QUOTE_BYTE, at + 1))
+    n++;
+  return n;
+}
+
+/**
+ * The end of the last record of `buf` that ends outside quotes: just after its LF, or 0. `quotedAtEnd` is the
+ * quote state after `buf`. In valid CSV a quote toggles the state (a doubled quote toggles it twice), so the
+ * state at an LF is the parity of the quotes after it; in broken CSV the blocks up to the first error are still
+ * cut right, and that error is the one reported.
+ */
+function lastRecordEnd(buf: Buffer, quotedAtEnd: boolean): number {
+  let quoted = quotedAtEnd;
+  let after = buf.length;
+  for (let lf = buf.lastIndexOf(LF_BYTE); lf !== -1; lf = buf.lastIndexOf(LF_BYTE, lf - 1)) {
+    if (countQuotes(buf, lf + 1, after) % 2 === 1) quoted = !quoted;
+    after = lf + 1;
+    if (!quoted) return lf + 1;
+  }
+  return 0;
+}
+
+/** Whether `buf[0, end)` has a byte other than CR and LF (then it holds a record, the header of a file). */
+function hasRecord(buf: Buffer, end: number): boolean {
+  for (let i = 0; i < end; i++) if (buf[i] !== LF_BYTE && buf[i] !== 0x0d) return true;
+  return false;
+}
+
+/**
+ * The parallel transform: cuts the input into blocks of whole records (at LFs outside quotes), transforms
+ * them in worker threads, and yields their outputs in order, with one block more than threads in flight.
+ */
+async function* transformBlocks(
+  source: AsyncIterable<unknown>,
+  opts: CsvTransformOptions,
+  counts: { rowsIn: number },
+): AsyncGenerator<Buffer> {
+  const threads = opts.threads ?? 2;
+  const settings: TransformWorkerData = { source: opts.source, processedAt: opts.processedAt };
+  const workerFile = join(__dirname, `csv-transform-worker${extname(__filename)}`);
+  const waiting = new Map<number, { resolve: (r: BlockResult) => void; reject: (e: Error) => void }>();
+  const fail = (err: Error) => {
+    for (const w of waiting.values()) w.reject(err);
+    waiting.clear();
+  };
+  const workers = Array.from({ length: threads }, () => {
+    // Compiled, the worker is a .js file; from the sources (tsx: tests, `npm run process`) it is loaded the same way.
+    const worker =
+      extname(workerFile) === '.ts'
+        ? new Worker(`require('tsx/cjs'); require(${JSON.stringify(workerFile)});`, {
+            eval: true,
+            workerData: settings,
+          })
+        : new Worker(workerFile, { workerData: settings });
+    worker.on('message', (result: BlockResult) => {
+      waiting.get(result.seq)?.resolve(result);
+      waiting.delete(result.seq);
+    });
+    worker.on('error', fail);
+    return worker;
+  });
+  const baseLine = opts.firstLine ?? 1;
+  let linesBefore = 0;
+  let headerDone = opts.header !== undefined;
+  let bom = false;
+  let seq = 0;
+  let finalSeq = -1;
+  const inFlight: Promise<BlockResult>[] = [];
+  const send = (block: Buffer, final: boolean): void => {
+    if (final) finalSeq = seq;
+    const request: BlockRequest = {
+      seq: seq++,
+      block,
+      headerDone,
+      final,
+      firstLine: final ? baseLine + linesBefore : 1,
+    };
+    headerDone = true;
+    inFlight.push(
+      new Promise<BlockResult>((resolve, reject) => {
+        waiting.set(request.seq, { resolve, reject });
+        workers[request.seq % threads]!.postMessage(request, [block.buffer as ArrayBuffer]);
+      }),
+    );
+  };
+  /** The output of the oldest block in flight; its error, with the file's line, if it had one. */
+  const receive = async (): Promise<Buffer> => {
+    const result = await inFlight.shift()!;
+    if ('error' in result) {
+      const { error } = result;
+      if ('message' in error) throw new Error(error.message);
+      // A final block was scanned with its exact first line; the others from 1.
+      const line = result.seq === finalSeq ? error.line : baseLine + linesBefore + error.line - 1;
+      throw new CsvSyntaxError(opts.source, line, error.problem);
+    }
+    counts.rowsIn += result.rows;
+    linesBefore += result.lines;
+    const output = Buffer.from(result.output.buffer, result.output.byteOffset, result.output.byteLength);
+    return bom ? ((bom = false), Buffer.concat([UTF8_BOM, output])) : output;
+  };
+
+  try {
+    // A BOM passes through as is (see the sequential path); only the start of a file can have one.
+    const chunks = opts.header === undefined ? stripBom(source, () => (bom = true)) : asBuffers(source);
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let quoted = false;
+    for await (const chunk of chunks) {
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (countQuotes(chunk, 0, chunk.length) % 2 === 1) quoted = !quoted;
+      if (pendingBytes < BLOCK_BYTES) continue;
+      const buf = own(pending, pendingBytes);
+      const end = lastRecordEnd(buf, quoted);
+      if (end === 0 || (!headerDone && !hasRecord(buf, end))) {
+        pending = [buf];
+        continue;
+      }
+      const rest = Buffer.from(buf.subarray(end));
+      pending = rest.length > 0 ? [rest] : [];
+      pendingBytes = rest.length;
+      send(buf.subarray(0, end), false);
+      while (inFlight.length > threads) yield await receive();
+    }
+    while (inFlight.length > 0) yield await receive();
+    // The last block, with its exact first line now that every earlier block is counted.
+    send(own(pending, pendingBytes), true);
+    const last = await receive();
+    if (last.length > 0) yield last;
+  } finally {
+    // Blocks still in flight are abandoned (an error, or the consumer stopped): nobody awaits them.
+    for (const abandoned of inFlight) abandoned.catch(() => {});
+    fail(new Error('the transform stopped'));
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
 }

@@ -23,6 +23,7 @@
  * once the output (and the rejects) are complete: their existence means the run succeeded. Diagnostics go to
  * stderr.
  */
+import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
@@ -420,6 +421,8 @@ function fromEnvironment(): RunSpec {
 /** What a job needs besides its streams. */
 interface JobContext {
   processedAt: string;
+  /** Bytes the job will read, when known. */
+  size: number | undefined;
   /** Path or URI of the input, for messages. */
   source: string;
   /** Object key or path of the input. */
@@ -430,14 +433,22 @@ interface JobContext {
   openCsvOutput: (location: Location) => Promise<OutputHandle>;
 }
 
+/** Inputs from this size on are transformed by worker threads, one per core (two at most): smaller ones start faster alone. */
+const PARALLEL_FROM_BYTES = 16 * 1024 * 1024;
+
+function transformThreads(size: number | undefined): number {
+  return size !== undefined && size >= PARALLEL_FROM_BYTES ? Math.min(2, availableParallelism()) : 1;
+}
+
 type JobRunner = (input: AsyncIterable<Buffer>, output: Writable, ctx: JobContext) => Promise<object>;
 
 /** Each job's module is loaded only when it runs: pdfkit alone adds about 0.1 s to every start-up. */
 const RUNNERS: Record<JobName, JobRunner> = {
-  'csv-transform': async (input, output, { processedAt, source, chunk }) =>
+  'csv-transform': async (input, output, { processedAt, source, chunk, size }) =>
     (await import('./csv-transform.js')).csvTransform(input, output, {
       processedAt,
       source,
+      threads: transformThreads(size),
       header: chunk?.header,
       firstRow: chunk?.firstRow,
       firstLine: chunk?.firstLine,
@@ -567,6 +578,7 @@ async function run(spec: RunSpec, log: Logger): Promise<Record<string, unknown>>
         name,
         validate: spec.validate,
         chunk,
+        size: chunk ? chunk.range.end - chunk.range.start : opened.size,
         openCsvOutput: (location) => open(location, JOBS['csv-validate'].contentType),
       })),
     };
