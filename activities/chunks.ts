@@ -28,7 +28,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { isNotFound, isPreconditionFailed } from '../common/aws';
 import { addDecimals, compareDecimals } from '../common/decimal';
 import { OUTPUT_METADATA } from '../common/jobs';
-import { reportKeyFor, stagingKeys } from '../common/staging';
+import { reportKeyFor, STAGING_PREFIX, stagingKeys } from '../common/staging';
 import { planChunks, type ChunkPlan, type PlannedChunk } from '../processors/csv-chunks';
 import { InvalidInputError } from '../processors/errors';
 import { s3MetadataValue } from '../processors/storage';
@@ -119,7 +119,7 @@ export interface ReportInput {
 /** The staging folder of one object version. */
 export function stagingPrefixFor(source: ChunkSource): string {
   const id = `${source.bucket}/${source.key}@${source.versionId ?? source.etag}`;
-  return `staging/${createHash('sha256').update(id).digest('hex').slice(0, 32)}/`;
+  return `${STAGING_PREFIX}${createHash('sha256').update(id).digest('hex').slice(0, 32)}/`;
 }
 
 /** Runs `fn` on every item, `PARALLEL` at a time, results in order. */

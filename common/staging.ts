@@ -3,6 +3,9 @@
  * same objects. Pure, so the workflow sandbox can use it too.
  */
 
+/** Where chunked runs keep their plan and parts in the output bucket (expired after a day by infra/). */
+export const STAGING_PREFIX = 'staging/';
+
 /** One chunk's objects under the file's staging folder; the statistics are written last. */
 export function stagingKeys(prefix: string, index: number) {
   const n = String(index + 1).padStart(5, '0');

@@ -13,11 +13,14 @@ import { App, Aspects, type CfnElement } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { stagingPrefixFor } from '../activities/chunks';
 import { failureReportKey } from '../activities/storage';
 import type { EnvName } from '../common/config';
+import { outputKeyFor } from '../common/jobs';
+import { reportKeyFor, STAGING_PREFIX } from '../common/staging';
 import { PROCESSOR_COMMAND, PROCESSOR_CONTAINER } from '../infra/lib/compute';
 import { INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from '../infra/lib/healthchecks';
-import { FAILURE_REPORT_PREFIX } from '../infra/lib/orchestration';
+import { WORKER_WRITE_PREFIXES } from '../infra/lib/orchestration';
 import { PipelineStack } from '../infra/lib/pipeline-stack';
 import { requiredVariables, variablesRead, type ProcessName } from '../infra/lib/process-contract';
 import { MAX_RECEIVE_COUNT } from '../infra/lib/queue';
@@ -340,7 +343,7 @@ describe('infra: the CDK app', () => {
       assert.equal(passes.length, 1);
     });
 
-    it('lets the worker read both buckets, write failure reports only, and acknowledge or dead-letter messages', () => {
+    it('lets the worker read both buckets, write under its prefixes only, delete only staging, and acknowledge or dead-letter messages', () => {
       const { orchestration, storage, queue } = world.stack;
       const statements = statementsOf(orchestration.workerTaskRole);
       const read = ['s3:GetObject*', 's3:GetBucket*', 's3:List*'];
@@ -351,13 +354,32 @@ describe('infra: the CDK app', () => {
         );
       }
       const s3Writes = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('s3:Put')));
+      const under = (prefix: string) => ({ 'Fn::Join': ['', [arn(storage.outputBucket), `/${prefix}*`]] });
       assert.deepEqual(
         s3Writes.map((s) => s.Resource),
-        [{ 'Fn::Join': ['', [arn(storage.outputBucket), `/${FAILURE_REPORT_PREFIX}*`]] }],
+        WORKER_WRITE_PREFIXES.map(under),
       );
-      // The prefix is where activities/storage.ts writes its reports.
-      assert.ok(failureReportKey('a/b.csv').startsWith(FAILURE_REPORT_PREFIX));
-      assert.ok(!statements.some((s) => actionsOf(s).some((a) => a.startsWith('s3:Delete') || a === 's3:*')));
+      // The prefixes are where the activities write.
+      const source = { bucket: 'in', key: 'a/b.csv', etag: 'e' };
+      for (const key of [
+        failureReportKey('a/b.csv'),
+        reportKeyFor('a/b.csv', '2026-01-02T00:00:00.000Z'),
+        stagingPrefixFor(source),
+        outputKeyFor('a/b.csv', 'csv-validate'),
+        'rejects/outputs/a/b.csv',
+      ]) {
+        assert.ok(
+          WORKER_WRITE_PREFIXES.some((p) => key.startsWith(p)),
+          key,
+        );
+      }
+      const deletes = statements.filter((s) =>
+        actionsOf(s).some((a) => a.startsWith('s3:Delete') || a === 's3:*'),
+      );
+      assert.deepEqual(
+        deletes.map((s) => s.Resource),
+        [under(STAGING_PREFIX)],
+      );
 
       const sqs = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('sqs:')));
       assert.deepEqual(

@@ -18,9 +18,13 @@ import type { EnvName } from '../../common/config';
 import { PROCESSOR_CONTAINER, type ProcessorCompute } from './compute';
 import { HEALTHCHECK_TIMING, INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from './healthchecks';
 import { dockerImage } from './images';
+import { STAGING_PREFIX } from '../../common/staging';
 
-/** Key prefix of the failure reports the worker writes into the output bucket (activities/storage.ts). */
-export const FAILURE_REPORT_PREFIX = 'reports/failures/';
+/**
+ * Where the worker writes in the output bucket (activities/storage.ts and chunks.ts): reports, the chunk
+ * plan in staging, and the outputs and rejects it assembles from chunk parts.
+ */
+export const WORKER_WRITE_PREFIXES = ['reports/', STAGING_PREFIX, 'outputs/', 'rejects/'] as const;
 
 /**
  * How long ECS waits between SIGTERM and SIGKILL for the worker: 120 s, the most Fargate allows. The
@@ -309,8 +313,10 @@ export class Orchestration extends Construct {
     // missing object a 404 (permanent "object gone") instead of a 403.
     props.inputBucket.grantRead(role);
     props.outputBucket.grantRead(role);
-    // The worker writes nothing else to S3: outputs are the processor's.
-    props.outputBucket.grantPut(role, `${FAILURE_REPORT_PREFIX}*`);
+    // Reports, the plan, and the outputs of chunked files (multipart upload of the parts, UploadPartCopy
+    // reading them under staging/); staging parts are deleted once the output is verified.
+    for (const prefix of WORKER_WRITE_PREFIXES) props.outputBucket.grantPut(role, `${prefix}*`);
+    props.outputBucket.grantDelete(role, `${STAGING_PREFIX}*`);
 
     // Acknowledge (delete), extend and release (change visibility), read the redrive policy.
     role.addToPolicy(
@@ -408,14 +414,15 @@ export class Orchestration extends Construct {
         {
           id: 'AwsSolutions-IAM5',
           reason:
-            'grantRead on the two pipeline buckets (s3:GetObject*, s3:GetBucket*, s3:List* on every key: any file may be processed or verified) and grantPut of failure reports under reports/failures/*.',
+            'grantRead on the two pipeline buckets (s3:GetObject*, s3:GetBucket*, s3:List* on every key: any file may be processed or verified), grantPut under the prefixes the worker writes (reports/, staging/, outputs/, rejects/: any file may be chunked) and grantDelete of staging/* (parts removed after verification).',
           appliesTo: [
             'Action::s3:GetObject*',
             'Action::s3:GetBucket*',
             'Action::s3:List*',
             'Action::s3:Abort*',
             { regex: '/^Resource::<.*(Input|Output).*\\.Arn>\\/\\*$/' },
-            { regex: '/^Resource::<.*Output.*\\.Arn>\\/reports\\/failures\\/\\*$/' },
+            'Action::s3:DeleteObject*',
+            { regex: '/^Resource::<.*Output.*\\.Arn>\\/(reports|staging|outputs|rejects)\\/\\*$/' },
           ],
         },
         {

@@ -4,9 +4,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-
-/** Prefix of short-lived objects (uploads in progress, scratch outputs), expired after a day. */
-export const STAGING_PREFIX = 'staging/';
+import { STAGING_PREFIX } from '../../common/staging';
 
 /** Props of {@link PipelineStorage}. */
 export interface PipelineStorageProps {
