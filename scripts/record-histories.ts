@@ -1,22 +1,26 @@
 /**
- * `npm run record:histories`: runs the demo's files, plus a broken CSV and an unknown job, through the local
- * stack and saves each workflow's history under test/fixtures/histories/. The replay test runs today's
+ * `npm run record:histories [-- NAME ...]`: runs the demo's files, plus a broken CSV, an unknown job and a
+ * CSV file in chunks, through the local stack and saves each workflow's history (and its child workflows')
+ * under test/fixtures/histories/; with names, only those cases. The replay test runs today's
  * workflow code against them, so a change that would break running workflows fails the build.
  * Re-record only when the workflow's behaviour changed on purpose and old histories are gone from
  * production; otherwise keep the old files and guard the change with `patched()`.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { runMain } from '../common/main';
+import { writeTransactions } from './transactions';
 import { awaitWorkflow, uploadFile, type UploadOptions } from './pipeline-client';
 import { startStack } from './stack';
 import { ensureTools, REPO_ROOT } from './tools';
 
 const SAMPLES = join(__dirname, 'samples');
 export const HISTORIES_DIR = join(REPO_ROOT, 'test', 'fixtures', 'histories');
+/** The workflow ID of each recorded history, by file name. */
+export const HISTORY_IDS = join(HISTORIES_DIR, 'workflow-ids.json');
 
 /** An unterminated quote: the processor's invalid-input exit, the dead-letter path. */
 const BROKEN_CSV = 'id,name\n1,"never closed\n2,b\n';
@@ -36,6 +40,12 @@ const CASES: { name: string; file: string; key: string; options: UploadOptions }
     options: { job: 'resize-image' },
   },
   { name: 'invalid-csv', file: 'broken.csv', key: 'bad/broken.csv', options: {} },
+  {
+    name: 'csv-chunks',
+    file: 'chunked.csv',
+    key: 'chunks/transactions.csv',
+    options: { job: 'csv-validate', metadata: { 'chunk-size': '8KiB', 'max-concurrency': '2' } },
+  },
 ];
 
 async function main(): Promise<void> {
@@ -46,34 +56,50 @@ async function main(): Promise<void> {
     mkdirSync(HISTORIES_DIR, { recursive: true });
     const scratch = mkdtempSync(join(tmpdir(), 'histories-'));
     writeFileSync(join(scratch, 'broken.csv'), BROKEN_CSV);
-    for (const c of CASES) {
-      const path = join(c.file === 'broken.csv' ? scratch : SAMPLES, c.file);
+    await writeTransactions(join(scratch, 'chunked.csv'), 30 * 1024, 3);
+    const names = process.argv.slice(2);
+    // Histories that depend on their workflow ID (a parent names its child workflows after it) replay under it.
+    const ids = existsSync(HISTORY_IDS)
+      ? (JSON.parse(readFileSync(HISTORY_IDS, 'utf8')) as Record<string, string>)
+      : {};
+    for (const c of CASES.filter((c) => names.length === 0 || names.includes(c.name))) {
+      const path = join(existsSync(join(SAMPLES, c.file)) ? SAMPLES : scratch, c.file);
       const ref = await uploadFile(stack.aws.s3, stack.inputBucket, c.key, path, c.options);
       const outcome = await awaitWorkflow(client, ref, 60_000);
       if (outcome.status === 'timed-out') throw new Error(`${c.name}: no result in 60 s`);
       // The CLI writes the JSON form Temporal's tools (and Worker.runReplayHistories) read.
-      const history = execFileSync(
-        ensureTools().temporal,
-        [
-          'workflow',
-          'show',
-          '--workflow-id',
-          outcome.workflowId,
-          '--address',
-          stack.temporalAddress,
-          '--output',
-          'json',
-        ],
-        { encoding: 'utf8' },
-      );
-      writeFileSync(join(HISTORIES_DIR, `${c.name}.json`), history);
-      const events = (JSON.parse(history) as { events: unknown[] }).events.length;
-      process.stdout.write(`${c.name}: ${outcome.status} (${events} events)\n`);
+      const show = (workflowId: string) =>
+        execFileSync(
+          ensureTools().temporal,
+          [
+            'workflow',
+            'show',
+            '--workflow-id',
+            workflowId,
+            '--address',
+            stack.temporalAddress,
+            '--output',
+            'json',
+          ],
+          { encoding: 'utf8' },
+        );
+      const save = (name: string, history: string, workflowId: string) => {
+        writeFileSync(join(HISTORIES_DIR, `${name}.json`), history);
+        ids[`${name}.json`] = workflowId;
+        const events = (JSON.parse(history) as { events: unknown[] }).events.length;
+        process.stdout.write(`${name}: ${outcome.status} (${events} events)\n`);
+      };
+      save(c.name, show(outcome.workflowId), outcome.workflowId);
+      // A chunked file's child workflows (one per batch of chunks) are histories of their own.
+      const chunks = outcome.status === 'completed' ? (outcome.result.chunks?.total ?? 0) : 0;
+      const child = `${outcome.workflowId}/chunks-1`;
+      if (chunks > 0) save(`${c.name}-batch-1`, show(child), child);
     }
+    writeFileSync(HISTORY_IDS, `${JSON.stringify(ids, null, 2)}\n`);
   } finally {
     await connection.close();
     await stack.stop();
   }
 }
 
-runMain('record-histories', main);
+if (require.main === module) runMain('record-histories', main);

@@ -20,7 +20,7 @@ import { startStack, type Stack } from '../scripts/stack';
 import { REPO_ROOT } from '../scripts/tools';
 import { progressQuery, type ObjectRef } from '../workflows/definitions';
 import { eventually } from './support/eventually';
-import { writeTransactions } from './support/transactions';
+import { writeTransactions } from '../scripts/transactions';
 
 const SIZE = 64 * 1024 * 1024 + 4096;
 const CHUNK_SIZE = '8MiB';

@@ -24,7 +24,7 @@ import { REPO_ROOT } from '../scripts/tools';
 import { FailureType, type ProcessFileResult } from '../workflows/definitions';
 import { processFile } from '../workflows/process-file';
 import { withWorkers } from './support/temporal';
-import { TRANSACTIONS_HEADER, writeTransactions } from './support/transactions';
+import { TRANSACTIONS_HEADER, writeTransactions } from '../scripts/transactions';
 
 let stack: Stack;
 let client: Client;
