@@ -68,6 +68,8 @@ export interface Stack {
   aws: AwsClients;
   /** Kills the worker process with SIGKILL (a crash, in tests), then starts a new one and waits for it. */
   crashWorker(): Promise<void>;
+  /** The worker process's ID, when the stack runs one (benchmarks read its peak memory). */
+  workerPid(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -321,6 +323,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       env,
       aws,
       crashWorker: () => crashWorker(),
+      workerPid: () => worker?.child.pid,
       stop,
     };
   } catch (err) {
