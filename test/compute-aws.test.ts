@@ -35,6 +35,8 @@ import { ecsTasks, provisionCompute } from './support/aws-compute';
 import { withWorkers } from './support/temporal';
 import { eventually } from './support/eventually';
 import { wholeFileStubs } from './support/chunk-stubs';
+import { stagingPrefixFor } from '../activities/chunks';
+import { stagingKeys } from '../common/staging';
 
 interface World {
   stack: Stack;
@@ -334,13 +336,22 @@ describe('a worker killed while its ECS task runs', () => {
     first.kill('SIGKILL');
     await startWorker();
 
-    // The container would write the output; moto runs none, so the test does, then lets the task exit 0.
+    // The container would write the output and its statistics; moto runs none, so the test does, then lets
+    // the task exit 0.
     await w.stack.aws.s3.send(
       new PutObjectCommand({
         Bucket: w.stack.outputBucket,
         Key: `outputs/${key}`,
         Body: 'a,b,processed_at\n',
         Metadata: { [OUTPUT_METADATA.sourceEtag]: etag },
+      }),
+    );
+    const staging = stagingPrefixFor({ bucket: w.stack.inputBucket, key, etag });
+    await w.stack.aws.s3.send(
+      new PutObjectCommand({
+        Bucket: w.stack.outputBucket,
+        Key: stagingKeys(staging, 0).stats,
+        Body: JSON.stringify({ job: 'csv-transform', rowsIn: 0, rowsOut: 0 }),
       }),
     );
     await eventually('the retried attempt', async () => {

@@ -7,6 +7,7 @@
  * signals its parent every few chunks, so the parent's history grows with the batches, not the chunks.
  */
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   executeChild,
@@ -175,6 +176,26 @@ export async function fanOutChunks(
 const reportEvery = (chunks: number) => Math.max(1, Math.ceil(chunks / 10));
 
 /**
+ * The compute activity on its own task queue: long, heartbeating, retried with exponential backoff (a retried
+ * attempt resumes the job its predecessor submitted), its cancellation awaited.
+ */
+export function computeActivities(options: ProcessFileOptions) {
+  return proxyActivities<Activities>({
+    taskQueue: computeTaskQueue(workflowInfo().taskQueue),
+    // A cancelled workflow ends only once its job is stopped (TerminateJob, StopTask), not before.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    startToCloseTimeout: `${options.computeTimeoutSeconds ?? 3600} seconds`,
+    heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? 60} seconds`,
+    retry: {
+      initialInterval: `${options.computeRetry?.initialIntervalSeconds ?? 5} seconds`,
+      backoffCoefficient: 2,
+      maximumInterval: '10 minutes',
+      maximumAttempts: options.computeRetry?.maximumAttempts ?? 3,
+    },
+  });
+}
+
+/**
  * Child workflow: one batch of a file's chunks, `maxConcurrent` at a time. A chunk whose part an earlier run
  * left in staging is reused. It stops starting chunks once more than `failureBudget` have failed.
  */
@@ -189,17 +210,7 @@ export async function processChunks(input: ProcessChunksInput): Promise<ChunkOut
       maximumAttempts: 8,
     },
   });
-  const compute = proxyActivities<Activities>({
-    taskQueue: computeTaskQueue(workflowInfo().taskQueue),
-    startToCloseTimeout: `${options.computeTimeoutSeconds ?? 3600} seconds`,
-    heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? 60} seconds`,
-    retry: {
-      initialInterval: `${options.computeRetry?.initialIntervalSeconds ?? 5} seconds`,
-      backoffCoefficient: 2,
-      maximumInterval: '10 minutes',
-      maximumAttempts: options.computeRetry?.maximumAttempts ?? 3,
-    },
-  });
+  const compute = computeActivities(options);
   const parent = getExternalWorkflowHandle(input.parentWorkflowId);
   const unreported = { done: 0, reused: 0, failed: 0 };
   let sinceReport = 0;

@@ -27,10 +27,9 @@ import {
   type JobName,
 } from '../common/jobs';
 import { stagingKeys } from '../common/staging';
-import { chunkSettings, fanOutChunks, toleratedFailures } from './chunks';
+import { chunkSettings, computeActivities, fanOutChunks, toleratedFailures } from './chunks';
 import {
   chunkProgressSignal,
-  computeTaskQueue,
   FailureType,
   messageReceivedSignal,
   progressQuery,
@@ -134,17 +133,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       maximumAttempts: 5,
     },
   });
-  const compute = proxyActivities<Activities>({
-    taskQueue: computeTaskQueue(workflowInfo().taskQueue),
-    startToCloseTimeout: `${options.computeTimeoutSeconds ?? 3600} seconds`,
-    heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? 60} seconds`,
-    retry: {
-      initialInterval: `${options.computeRetry?.initialIntervalSeconds ?? 5} seconds`,
-      backoffCoefficient: 2,
-      maximumInterval: '10 minutes',
-      maximumAttempts: options.computeRetry?.maximumAttempts ?? 3,
-    },
-  });
+  const compute = computeActivities(options);
 
   /** Messages by id, each with its latest receipt handle; duplicates of one notification all land here. */
   const messages = new Map<string, QueueMessage>();
