@@ -268,7 +268,7 @@ describe('containers: docker-compose.yml', () => {
 
   it('starts Temporal with the workflow search attributes and its UI on 8233', () => {
     const command = services.temporal?.command ?? [];
-    const type = { KEYWORD: 'Keyword', INT: 'Int' } as Record<string, string>;
+    const type = { KEYWORD: 'Keyword', INT: 'Int', DOUBLE: 'Double' } as Record<string, string>;
     for (const key of Object.values(SA)) {
       assert.ok(
         command.includes(`--search-attribute=${key.name}=${type[key.type]}`),
