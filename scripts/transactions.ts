@@ -10,7 +10,8 @@ import { finished } from 'node:stream/promises';
 export const TRANSACTIONS_HEADER =
   'transaction_id,account_id,transaction_date,amount,currency,merchant,category';
 
-function seeded(seed: number): () => number {
+/** Deterministic PRNG (mulberry32): the same seed gives the same file, and a failing random test case replays. */
+export function seeded(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { parse } from 'csv-parse/sync';
 import { CsvScanner, FieldSplitter, stripBom, type CsvRecordHandler } from '../processors/csv-scanner';
+import { seeded } from '../scripts/transactions';
 
 const CSV_PARSE_OPTIONS = {
   bom: true,
@@ -22,18 +23,6 @@ const CSV_PARSE_OPTIONS = {
   skip_empty_lines: true,
   record_delimiter: ['\r\n', '\n'],
 };
-
-/** Deterministic PRNG (mulberry32): a failing case is replayed from its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Outcome = { records: string[][] } | { error: string };
 
@@ -129,12 +118,12 @@ const CORPUS = [
 
 describe('CSV engine and csv-parse agree', () => {
   it(`on the ${CORPUS.length} files of the corpus`, async () => {
-    const rnd = random(7);
+    const rnd = seeded(7);
     for (const file of CORPUS) await agree(fs.readFileSync(file), rnd, path.relative(FIXTURES, file));
   });
 
   it('on 400 generated files, some broken, fed in random chunks', async () => {
-    const rnd = random(20260101);
+    const rnd = seeded(20260101);
     let broken = 0;
     for (let i = 0; i < 400; i++) {
       const text = generate(rnd);

@@ -19,6 +19,7 @@ import {
   s3MetadataValue,
 } from '../processors/storage';
 import { textToPdf } from '../processors/text-to-pdf';
+import { seeded } from '../scripts/transactions';
 
 const ROOT = path.resolve(__dirname, '..');
 const FIXTURES = path.join(__dirname, 'fixtures', 'csv');
@@ -30,18 +31,6 @@ const FIXTURE_NAMES = fs
   .filter((f) => f.endsWith('.csv') && !f.endsWith('.expected.csv'))
   .map((f) => f.slice(0, -'.csv'.length))
   .sort();
-
-/** Deterministic PRNG (mulberry32), so that a failing random case can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A stream of `data` cut into chunks of the sizes `size()` returns. */
 function chunked(data: Buffer, size: () => number): Readable {
@@ -141,7 +130,7 @@ describe('csvTransform fixtures', () => {
       const expected = fs.readFileSync(path.join(FIXTURES, `${name}.expected.csv`));
       assert.ok((await transform(input, () => 1)).output.equals(expected), '1-byte chunks');
       for (let seed = 1; seed <= 20; seed++) {
-        const rnd = random(seed);
+        const rnd = seeded(seed);
         const { output } = await transform(input, () => 1 + Math.floor(rnd() * 7));
         assert.ok(output.equals(expected), `random chunks, seed ${seed}`);
       }
@@ -198,7 +187,7 @@ describe('csvTransform on generated files', () => {
   }
 
   it('matches the expected bytes for 300 random files in random chunks', async () => {
-    const rnd = random(42);
+    const rnd = seeded(42);
     for (let i = 0; i < 300; i++) {
       const { input, expected, rows } = generate(rnd);
       const chunk = i % 3 === 0 ? () => 1 : () => 1 + Math.floor(rnd() * 16);
