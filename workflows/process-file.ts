@@ -17,6 +17,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RunPlan, Summary } from '../activities/chunks';
+import type { VerifiedOutput } from '../activities/storage';
 import {
   chooseJob,
   isJobName,
@@ -189,6 +190,14 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
     await keeper;
   };
 
+  /** The end of a successful run: stop renewing the messages' visibility, delete them all. */
+  const acknowledgeAndFinish = async () => {
+    setStage('acknowledging');
+    await stopKeeper();
+    await acknowledgeAll();
+    setStage('done');
+  };
+
   try {
     setStage('inspecting');
     const info = await quick.inspectObject(object);
@@ -221,6 +230,27 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
     };
     let processedAt = new Date(workflowInfo().runStartTime).toISOString();
     const destinationKey = outputKeyFor(info.key, job);
+    const rejectsKey = `rejects/${destinationKey}`;
+    /** The file's report: what every report says, and for a CSV job its rows and statistics. */
+    const reportOf = (status: string, output: VerifiedOutput, summary: Summary, chunks: object) => ({
+      status,
+      object: { ...source, size: info.size },
+      job,
+      route,
+      processorType,
+      processedAt,
+      output,
+      ...(job === 'csv-validate' ? { rejects: { bucket: output.bucket, key: rejectsKey } } : {}),
+      ...(CSV_JOBS.includes(job)
+        ? {
+            rows: { in: summary.rowsIn, out: summary.rowsOut, rejected: summary.rowsRejected },
+            rejectsByRule: summary.rejectsByRule,
+            columns: summary.columns,
+            totals: summary.totals,
+          }
+        : {}),
+      chunks,
+    });
     let plan: RunPlan | undefined;
     if (patched(CHUNKS_PATCH)) {
       const settings = chunkSettings(info.metadata, options);
@@ -296,7 +326,6 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
           chunks: String(chunks.length),
           'chunks-failed': String(failed.length),
         };
-        const rejectsKey = `rejects/${destinationKey}`;
         if (job === 'csv-validate') {
           await slow.mergeParts({
             stagingPrefix,
@@ -324,20 +353,11 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
         const report = await quick.writeReport({
           sourceKey: info.key,
           processedAt,
-          report: {
-            status: failed.length > 0 ? 'processed-with-failed-chunks' : 'processed',
-            object: { ...source, size: info.size },
-            job,
-            route,
-            processorType,
-            processedAt,
+          report: reportOf(
+            failed.length > 0 ? 'processed-with-failed-chunks' : 'processed',
             output,
-            ...(job === 'csv-validate' ? { rejects: { bucket: output.bucket, key: rejectsKey } } : {}),
-            rows: { in: summary.rowsIn, out: summary.rowsOut, rejected: summary.rowsRejected },
-            rejectsByRule: summary.rejectsByRule,
-            columns: summary.columns,
-            totals: summary.totals,
-            chunks: {
+            summary,
+            {
               ...counts,
               chunkSize: plan.chunkSize,
               ...(failed.length > 0 ? { staging: stagingPrefix } : {}),
@@ -348,15 +368,12 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
                 ...(o.error ? { error: o.error.slice(0, MAX_CHUNK_ERROR_CHARS) } : {}),
               })),
             },
-          },
+          ),
         });
         // Failed chunks keep the staging folder, so that a redrive reruns only them.
         if (failed.length === 0) await slow.deleteStaging(stagingPrefix);
 
-        setStage('acknowledging');
-        await stopKeeper();
-        await acknowledgeAll();
-        setStage('done');
+        await acknowledgeAndFinish();
         return {
           status: 'processed',
           object: { ...object, size: info.size, etag: info.etag },
@@ -413,52 +430,29 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       report = await quick.writeReport({
         sourceKey: info.key,
         processedAt,
-        report: {
-          status: 'processed',
-          object: { ...source, size: info.size },
-          job,
-          route,
-          processorType,
-          processedAt,
-          output,
-          ...(job === 'csv-validate'
-            ? { rejects: { bucket: output.bucket, key: `rejects/${destinationKey}` } }
-            : {}),
-          ...(CSV_JOBS.includes(job)
-            ? {
-                rows: { in: summary.rowsIn, out: summary.rowsOut, rejected: summary.rowsRejected },
-                rejectsByRule: summary.rejectsByRule,
-                columns: summary.columns,
-                totals: summary.totals,
-              }
-            : {}),
-          chunks: {
-            total: 1,
-            done: 1,
-            reused: 0,
-            failed: 0,
-            chunkSize: plan.chunkSize,
-            list: [
-              {
-                index: 0,
-                status: 'done',
-                start: 0,
-                end: info.size,
-                seconds: (Date.now() - started) / 1000,
-                backend: run.executor,
-                jobId: run.jobId,
-              },
-            ],
-          },
-        },
+        report: reportOf('processed', output, summary, {
+          total: 1,
+          done: 1,
+          reused: 0,
+          failed: 0,
+          chunkSize: plan.chunkSize,
+          list: [
+            {
+              index: 0,
+              status: 'done',
+              start: 0,
+              end: info.size,
+              seconds: (Date.now() - started) / 1000,
+              backend: run.executor,
+              jobId: run.jobId,
+            },
+          ],
+        }),
       });
       await slow.deleteStaging(plan.stagingPrefix);
     }
 
-    setStage('acknowledging');
-    await stopKeeper();
-    await acknowledgeAll();
-    setStage('done');
+    await acknowledgeAndFinish();
     return {
       status: 'processed',
       object: { ...object, size: info.size, etag: info.etag },
