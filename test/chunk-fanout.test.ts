@@ -21,7 +21,7 @@ import {
   type ProcessFileResult,
 } from '../workflows/definitions';
 import { processFile } from '../workflows/process-file';
-import { wholeFileStubs } from './support/chunk-stubs';
+import { stubActivities } from './support/stubs';
 import { createTestEnvironment, withWorkers } from './support/temporal';
 
 /** Far below the default 51,200 events: 1,000 chunks in one history would need about 6,000. */
@@ -40,12 +40,16 @@ after(async () => {
 
 const CHUNK = 2048;
 
-/** Activities for a CSV file of `chunks` chunks of CHUNK bytes; `fail(index)` makes a chunk's job fail. */
+/**
+ * Activities for a CSV file of `chunks` chunks of CHUNK bytes; `fail(index)` makes a chunk's job fail,
+ * `reused` are the chunks an earlier run finished, each job takes `jobMs`.
+ */
 function chunked(
   chunks: number,
   metadata: Record<string, string> = {},
   fail: (index: number) => ApplicationFailure | undefined = () => undefined,
   reused: number[] = [],
+  jobMs = 5,
 ) {
   const ran: number[] = [];
   const merged: { kind: string; indices: number[] }[] = [];
@@ -60,14 +64,7 @@ function chunked(
     metadata: { 'chunk-size': String(CHUNK), ...metadata },
   };
   const activities: Activities = {
-    inspectObject: async () => info,
-    verifyOutput: async ({ key }) => ({ bucket: 'out', key, size: 1 }),
-    extendVisibility: async () => {},
-    acknowledge: async () => {},
-    moveToDeadLetter: async () => {},
-    release: async () => {},
-    writeFailureReport: async () => ({ bucket: 'out', key: 'reports/failures/big.csv.json' }),
-    ...wholeFileStubs(),
+    ...stubActivities(info),
     planRun: async ({ processedAt }) => ({
       stagingPrefix: 'staging/big/',
       processedAt,
@@ -97,7 +94,7 @@ function chunked(
       const index = req.chunk!.index;
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await new Promise((resolve) => setTimeout(resolve, jobMs));
       inFlight--;
       const failure = fail(index);
       if (failure) throw failure;
@@ -200,7 +197,8 @@ describe('chunk fan-out', () => {
   });
 
   it('runs at most max-concurrency chunks at a time', async () => {
-    const s = chunked(24, { 'max-concurrency': '3' });
+    // Jobs long enough that three overlap even on a loaded machine.
+    const s = chunked(24, { 'max-concurrency': '3' }, undefined, [], 300);
     const { result } = await run(s.activities);
     assert.equal(result?.chunks?.done, 24);
     assert.equal(s.maxInFlight(), 3);

@@ -21,6 +21,7 @@ import { REPO_ROOT } from '../scripts/tools';
 import { progressQuery, type ObjectRef } from '../workflows/definitions';
 import { eventually } from './support/eventually';
 import { writeTransactions } from '../scripts/transactions';
+import { processWhole } from './support/processor';
 
 const SIZE = 64 * 1024 * 1024 + 4096;
 const CHUNK_SIZE = '8MiB';
@@ -53,16 +54,6 @@ after(async () => {
 async function bytesOf(key: string): Promise<Buffer> {
   const res = await stack.aws.s3.send(new GetObjectCommand({ Bucket: stack.outputBucket, Key: key }));
   return Buffer.from(await res.Body!.transformToByteArray());
-}
-
-/** One processor run over the whole file, as the single-piece reference. */
-function processWhole(args: string[]): Record<string, number> {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', 'processors/main.ts', ...args], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-  });
-  assert.equal(run.status, 0, run.stderr);
-  return JSON.parse(run.stdout.trim().split('\n').pop()!) as Record<string, number>;
 }
 
 async function stagingKeys(): Promise<string[]> {
@@ -100,7 +91,7 @@ describe('large CSV files in chunks, end to end', () => {
       { total: 0, done: result.chunks.total, reused: 0, failed: 0 },
     );
 
-    const whole = processWhole([
+    const whole = await processWhole([
       '--job',
       'csv-validate',
       file,
@@ -177,7 +168,7 @@ describe('large CSV files in chunks, end to end', () => {
     const outcome = await awaitWorkflow(client, ref, WAIT_MS);
     assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
     const { result } = outcome;
-    processWhole([
+    await processWhole([
       '--job',
       'csv-transform',
       file,

@@ -4,7 +4,6 @@
  * chunks and reuses the others' parts; a header mismatch and too many rejected rows fail the file for good.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,11 +19,11 @@ import { workflowIdFor } from '../common/ids';
 import { uploadFile } from '../scripts/pipeline-client';
 import { redrive } from '../scripts/redrive';
 import { startStack, type Stack } from '../scripts/stack';
-import { REPO_ROOT } from '../scripts/tools';
 import { FailureType, type ProcessFileResult } from '../workflows/definitions';
 import { processFile } from '../workflows/process-file';
 import { withWorkers } from './support/temporal';
 import { TRANSACTIONS_HEADER, writeTransactions } from '../scripts/transactions';
+import { processWhole } from './support/processor';
 
 let stack: Stack;
 let client: Client;
@@ -118,15 +117,6 @@ async function upload(key: string, path: string, metadata: Record<string, string
   return { ref, workflowId, start };
 }
 
-/** One processor run over the whole file, as the single-piece reference. */
-function processWhole(args: string[]): void {
-  const whole = spawnSync(globalThis.process.execPath, ['--import', 'tsx', 'processors/main.ts', ...args], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-  });
-  assert.equal(whole.status, 0, whole.stderr);
-}
-
 async function stagingCount(): Promise<number> {
   const page = await stack.aws.s3.send(
     new ListObjectsV2Command({ Bucket: stack.outputBucket, Prefix: 'staging/' }),
@@ -179,7 +169,7 @@ describe('chunked files: redrive, header mismatch, rejected-row threshold', () =
       failed: 0,
     });
 
-    processWhole([
+    await processWhole([
       '--job',
       'csv-transform',
       file,

@@ -34,7 +34,7 @@ import { processFile } from '../workflows/process-file';
 import { ecsTasks, provisionCompute } from './support/aws-compute';
 import { withWorkers } from './support/temporal';
 import { eventually } from './support/eventually';
-import { wholeFileStubs } from './support/chunk-stubs';
+import { stubActivities } from './support/stubs';
 import { stagingPrefixFor } from '../activities/chunks';
 import { stagingKeys } from '../common/staging';
 
@@ -66,14 +66,7 @@ async function teardown(w: World | undefined): Promise<void> {
 function activitiesFor(w: World, metadata: Record<string, string>): Activities {
   const info: ObjectInfo = { bucket: 'in', key: 'data/report.csv', size: 9, etag: 'etag-1', metadata };
   return {
-    inspectObject: async () => info,
-    verifyOutput: async ({ key }) => ({ bucket: 'out', key, size: 9 }),
-    extendVisibility: async () => {},
-    acknowledge: async () => {},
-    moveToDeadLetter: async () => {},
-    release: async () => {},
-    writeFailureReport: async () => ({ bucket: 'out', key: 'reports/failures/x.json' }),
-    ...wholeFileStubs(),
+    ...stubActivities(info),
     ...createComputeActivities({
       backends: createBackends(w.settings, w.stack.aws),
       outputBucket: 'out',

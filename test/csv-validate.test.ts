@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +20,7 @@ import {
 } from '../processors/csv-validate';
 import { InvalidInputError } from '../processors/errors';
 import { loadSchema, parseSchema, type CsvSchema } from '../processors/schema';
+import { runProcessor } from './support/processor';
 
 const ROOT = path.resolve(__dirname, '..');
 const FIXTURES = path.join(__dirname, 'fixtures', 'validate');
@@ -381,20 +382,6 @@ describe('csv-validate CLI', { concurrency: 2 }, () => {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  function runProcessor(args: string[], env: Record<string, string> = {}) {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'processors/main.ts', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
   const fixture = path.join(FIXTURES, 'transactions.csv');
 
   it('exit 0: valid records, rejects next to the output, one JSON stats line', async () => {

@@ -26,8 +26,8 @@ import { csvValidate } from '../processors/csv-validate';
 import { InvalidInputError } from '../processors/errors';
 import { loadSchema } from '../processors/schema';
 import { ensureTools } from '../scripts/tools';
+import { runProcessor } from './support/processor';
 
-const ROOT = path.resolve(__dirname, '..');
 const PROCESSED_AT = '2026-03-04T05:06:07.000Z';
 const BOM = '\ufeff';
 const TRANSACTIONS = loadSchema(undefined);
@@ -322,22 +322,6 @@ describe('chunks in-process: the parts concatenate to the whole-file output', ()
     );
   });
 });
-
-/** Runs processors/main.ts as the compute backends do, with only the given environment. */
-function runProcessor(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'processors/main.ts', ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** The CLI options that describe chunk `c` of a file with header `header`. */
 function chunkArgs(c: Cut & { end: number }, header: string): string[] {

@@ -4,7 +4,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,8 +19,8 @@ import {
 } from '../processors/storage';
 import { textToPdf } from '../processors/text-to-pdf';
 import { seeded } from '../scripts/transactions';
+import { runProcessor } from './support/processor';
 
-const ROOT = path.resolve(__dirname, '..');
 const FIXTURES = path.join(__dirname, 'fixtures', 'csv');
 const PROCESSED_AT = '2026-01-02T03:04:05.000Z';
 const BOM = '\ufeff';
@@ -355,22 +354,6 @@ describe('processor CLI', { concurrency: 2 }, () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'processors-cli-'));
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-  /** Runs processors/main.ts as the backends do, with only the given environment. */
-  function runProcessor(args: string[], env: Record<string, string> = {}) {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'processors/main.ts', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
 
   it('transforms a CSV file: exit 0, expected output, JSON report', async () => {
     const out = path.join(dir, 'ok', 'quoted.out.csv');

@@ -23,7 +23,7 @@ import {
 } from '../workflows/definitions';
 import { processFile } from '../workflows/process-file';
 import { createTestEnvironment, withWorkers } from './support/temporal';
-import { wholeFileStubs } from './support/chunk-stubs';
+import { stubActivities } from './support/stubs';
 
 let env: TestWorkflowEnvironment;
 before(async () => {
@@ -67,15 +67,8 @@ function stubs(metadata: Record<string, string>, overrides: Partial<Activities> 
     };
   const info: ObjectInfo = { bucket: OBJECT.bucket, key: OBJECT.key, size: 42, etag: OBJECT.etag!, metadata };
   const base: Activities = {
-    inspectObject: async () => info,
+    ...stubActivities(info),
     runProcessor: async (req: ComputeRequest) => computed(req),
-    verifyOutput: async ({ key }) => ({ bucket: 'out', key, size: 10 }),
-    extendVisibility: async () => {},
-    acknowledge: async () => {},
-    moveToDeadLetter: async () => {},
-    release: async () => {},
-    writeFailureReport: async () => ({ bucket: 'out', key: 'reports/failures/x.json' }),
-    ...wholeFileStubs(),
   };
   const merged = { ...base, ...overrides };
   const activities = Object.fromEntries(

@@ -1,8 +1,26 @@
-/** Stand-ins for the chunk activities in tests that stub S3: every file runs whole, in one chunk. */
+/** Stand-ins for the S3 and SQS activities of `processFile`, for tests that stub them. */
 import type { Activities } from '../../activities';
 import { summarize } from '../../activities/chunks';
+import { failureReportKey, type ObjectInfo } from '../../activities/storage';
 
-export function wholeFileStubs(): Pick<
+/**
+ * Every activity but the compute one: the object is `info`, every output verifies, every message operation
+ * succeeds, and every file runs whole, in one chunk. Tests override what they look at.
+ */
+export function stubActivities(info: ObjectInfo): Omit<Activities, 'runProcessor'> {
+  return {
+    inspectObject: async () => info,
+    verifyOutput: async ({ key }) => ({ bucket: 'out', key, size: info.size }),
+    extendVisibility: async () => {},
+    acknowledge: async () => {},
+    moveToDeadLetter: async () => {},
+    release: async () => {},
+    writeFailureReport: async () => ({ bucket: 'out', key: failureReportKey(info.key) }),
+    ...wholeFileStubs(),
+  };
+}
+
+function wholeFileStubs(): Pick<
   Activities,
   'planRun' | 'completedChunks' | 'summarizeChunks' | 'mergeParts' | 'writeReport' | 'deleteStaging'
 > {

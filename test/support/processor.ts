@@ -1,0 +1,28 @@
+/** Runs the processor entrypoint as the compute backends do: its own process, only the given environment. */
+import { spawn } from 'node:child_process';
+import { REPO_ROOT } from '../../scripts/tools';
+
+export function runProcessor(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'processors/main.ts', ...args], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** One processor run over a whole local file, as the single-piece reference; its statistics line, parsed. */
+export async function processWhole(args: string[]): Promise<Record<string, unknown>> {
+  const run = await runProcessor(args);
+  if (run.code !== 0) throw new Error(`the processor exited with ${run.code}:\n${run.stderr}`);
+  return JSON.parse(run.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+}
