@@ -4,6 +4,7 @@
  */
 import type { SubmitJobCommandInput } from '@aws-sdk/client-batch';
 import type { RunTaskCommandInput } from '@aws-sdk/client-ecs';
+import { JOB_TAGS } from '../common/jobs';
 import type { ProcessorRun } from './compute';
 
 export interface BatchSettings {
@@ -30,7 +31,7 @@ export function submitJobRequest(s: BatchSettings, run: ProcessorRun): SubmitJob
     jobQueue: s.jobQueue,
     jobDefinition: s.jobDefinition,
     containerOverrides: { environment: environmentList(run.environment) },
-    tags: run.tags,
+    tags: { ...run.tags, [JOB_TAGS.jobQueue]: s.jobQueue },
     propagateTags: true,
   };
 }

@@ -25,13 +25,14 @@ import {
 } from '@aws-sdk/client-s3';
 import { activityInfo, Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { isNotFound, isPreconditionFailed } from '../common/aws';
+import { isNoSuchBucket, isNotFound, isPreconditionFailed } from '../common/aws';
 import { addDecimals, compareDecimals } from '../common/decimal';
 import { OUTPUT_METADATA } from '../common/jobs';
 import { reportKeyFor, STAGING_PREFIX, stagingKeys } from '../common/staging';
 import { planChunks, type ChunkPlan, type PlannedChunk } from '../processors/csv-chunks';
 import { InvalidInputError } from '../processors/errors';
 import { s3MetadataValue } from '../processors/storage';
+import { bucketMissing } from './storage';
 import { FailureType } from '../workflows/definitions';
 
 /** S3's smallest part, except for the last part of an upload. */
@@ -226,6 +227,7 @@ export function createChunkActivities({ s3, outputBucket }: { s3: S3Client; outp
         );
         body = res.Body as Readable;
       } catch (err) {
+        if (isNoSuchBucket(err)) throw bucketMissing(source.bucket, uri, err);
         if (isNotFound(err) || isPreconditionFailed(err)) {
           throw ApplicationFailure.create({
             message: `${uri} (ETag ${source.etag}) is gone: deleted or overwritten after the notification.`,

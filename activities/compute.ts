@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { PERMANENT_EXIT_CODES, type JobName } from '../common/jobs';
+import { JOB_TAGS, PERMANENT_EXIT_CODES, type JobName } from '../common/jobs';
 import { FailureType, type Route } from '../workflows/definitions';
 
 /** What the workflow asks for. */
@@ -178,9 +178,9 @@ export function createComputeActivities(deps: ComputeDeps) {
         startedBy: `wf-${digest(workflowId).slice(0, 32)}`,
         clientToken: digest(`${workflowId}\0${ctx.info.activityId}\0${ctx.info.attempt}`),
         tags: {
-          'pipeline:bucket': tagValue(req.source.bucket),
-          'pipeline:key': tagValue(req.source.key),
-          'pipeline:workflow-id': tagValue(workflowId),
+          [JOB_TAGS.bucket]: tagValue(req.source.bucket),
+          [JOB_TAGS.key]: tagValue(req.source.key),
+          [JOB_TAGS.workflowId]: tagValue(workflowId),
         },
         ...(previous?.backend === backend.name
           ? { resume: { backend: previous.backend, id: previous.id } }

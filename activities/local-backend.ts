@@ -34,6 +34,8 @@ const PASSTHROUGH = [
   'AWS_PROFILE',
   'AWS_CONFIG_FILE',
   'AWS_SHARED_CREDENTIALS_FILE',
+  // Not a container's: the tests record every AWS call, the processor's too.
+  'AWS_CALL_LOG_DIR',
 ];
 
 const STDERR_TAIL_BYTES = 4096;

@@ -6,37 +6,23 @@
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  GetQueueUrlCommand,
   SendMessageCommand,
   type BatchResultErrorEntry,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { activityInfo } from '@temporalio/activity';
+import {
+  deadLetterRequest,
+  noRedrivePolicy,
+  readRedrivePolicy,
+  type DeadLetterReason,
+  type Redrive,
+} from '../common/dead-letters';
 import type { QueueMessage } from '../workflows/definitions';
 
 export interface QueueDeps {
   sqs: SQSClient;
 }
-
-interface Redrive {
-  deadLetterQueueUrl: string;
-  maxReceiveCount: number;
-}
-
-/** Why a message leaves the queue for the dead-letter queue. */
-export interface DeadLetterReason {
-  type: string;
-  message: string;
-}
-
-/** Message attributes carried to the dead-letter queue, so the reason travels with the message. */
-export const DLQ_ATTRIBUTES = {
-  reason: 'failure-reason',
-  type: 'failure-type',
-  workflowId: 'workflow-id',
-  sourceQueue: 'source-queue',
-} as const;
 
 function byQueue(messages: readonly QueueMessage[]): Map<string, QueueMessage[]> {
   const groups = new Map<string, QueueMessage[]>();
@@ -54,19 +40,7 @@ export function createQueueActivities({ sqs }: QueueDeps) {
   function redriveOf(queueUrl: string): Promise<Redrive | undefined> {
     let found = redrives.get(queueUrl);
     if (!found) {
-      found = (async () => {
-        const { Attributes } = await sqs.send(
-          new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['RedrivePolicy'] }),
-        );
-        if (!Attributes?.RedrivePolicy) return undefined;
-        const policy = JSON.parse(Attributes.RedrivePolicy) as {
-          deadLetterTargetArn: string;
-          maxReceiveCount: number;
-        };
-        const name = policy.deadLetterTargetArn.split(':').pop()!;
-        const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
-        return { deadLetterQueueUrl: QueueUrl!, maxReceiveCount: Number(policy.maxReceiveCount) };
-      })();
+      found = readRedrivePolicy(sqs, queueUrl);
       found.catch(() => redrives.delete(queueUrl));
       redrives.set(queueUrl, found);
     }
@@ -119,25 +93,17 @@ export function createQueueActivities({ sqs }: QueueDeps) {
   async function deadLetter(messages: readonly QueueMessage[], reason: DeadLetterReason): Promise<void> {
     for (const m of messages) {
       const redrive = await redriveOf(m.queueUrl);
-      if (!redrive) {
-        throw new Error(
-          `queue ${m.queueUrl} has no redrive policy: give it a dead-letter queue (maxReceiveCount 5)`,
-        );
-      }
+      if (!redrive) throw noRedrivePolicy(m.queueUrl);
+      const workflowId = activityInfo().workflowExecution?.workflowId;
       await sqs.send(
-        new SendMessageCommand({
-          QueueUrl: redrive.deadLetterQueueUrl,
-          MessageBody: m.body,
-          MessageAttributes: {
-            [DLQ_ATTRIBUTES.reason]: { DataType: 'String', StringValue: reason.message.slice(0, 4096) },
-            [DLQ_ATTRIBUTES.type]: { DataType: 'String', StringValue: reason.type },
-            [DLQ_ATTRIBUTES.workflowId]: {
-              DataType: 'String',
-              StringValue: activityInfo().workflowExecution?.workflowId ?? 'none',
-            },
-            [DLQ_ATTRIBUTES.sourceQueue]: { DataType: 'String', StringValue: m.queueUrl },
-          },
-        }),
+        new SendMessageCommand(
+          deadLetterRequest(redrive.deadLetterQueueUrl, {
+            body: m.body,
+            reason,
+            sourceQueue: m.queueUrl,
+            ...(workflowId ? { workflowId } : {}),
+          }),
+        ),
       );
       await deleteMessages([m]);
     }

@@ -1,9 +1,10 @@
 /** S3 activities: inspect the notified object, verify the processor's output. */
-import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadBucketCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { activityInfo } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { isNotFound, isPreconditionFailed } from '../common/aws';
+import { isNoSuchBucket, isNotFound, isPreconditionFailed } from '../common/aws';
 import { OUTPUT_METADATA } from '../common/jobs';
+import { failureReportKey } from '../common/staging';
 import { FailureType, type ObjectRef } from '../workflows/definitions';
 
 export interface StorageDeps {
@@ -40,9 +41,6 @@ export interface FailureReport {
   disposition: 'dead-letter' | 'redelivery';
 }
 
-/** Deterministic key of a file's failure report in the output bucket: a rerun overwrites it. */
-export const failureReportKey = (key: string) => `reports/failures/${key}.json`;
-
 export interface VerifiedOutput {
   bucket: string;
   key: string;
@@ -51,7 +49,24 @@ export interface VerifiedOutput {
 
 const unquote = (etag: string | undefined) => (etag ?? '').replace(/^"|"$/g, '');
 
+/** The permanent failure of a notification naming a bucket that does not exist. */
+export function bucketMissing(bucket: string, uri: string, cause: unknown): ApplicationFailure {
+  return ApplicationFailure.create({
+    message: `bucket ${bucket} does not exist, so ${uri} cannot be processed: it was deleted, or the notification names a wrong bucket.`,
+    type: FailureType.bucketMissing,
+    nonRetryable: true,
+    cause: cause as Error,
+  });
+}
+
 export function createStorageActivities({ s3, outputBucket }: StorageDeps) {
+  /** A HEAD answers 404 without a body, for a missing key and a missing bucket alike: ask the bucket. */
+  const bucketExists = (bucket: string) =>
+    s3.send(new HeadBucketCommand({ Bucket: bucket })).then(
+      () => true,
+      (err: unknown) => !isNotFound(err),
+    );
+
   return {
     /**
      * HeadObject on the notified version. A missing object is permanent; one overwritten since the
@@ -59,6 +74,14 @@ export function createStorageActivities({ s3, outputBucket }: StorageDeps) {
      */
     async inspectObject(ref: ObjectRef): Promise<ObjectInfo> {
       const uri = `s3://${ref.bucket}/${ref.key}`;
+      if (ref.bucket === outputBucket) {
+        // Processing an output would write outputs/outputs/…, whose notification would start it again.
+        throw ApplicationFailure.create({
+          message: `${uri} is in the output bucket, whose objects are never processed: remove ${outputBucket} from INPUT_BUCKETS.`,
+          type: FailureType.foreignBucket,
+          nonRetryable: true,
+        });
+      }
       try {
         const head = await s3.send(
           new HeadObjectCommand({
@@ -80,6 +103,9 @@ export function createStorageActivities({ s3, outputBucket }: StorageDeps) {
           ),
         };
       } catch (err) {
+        if (isNoSuchBucket(err) || (isNotFound(err) && !(await bucketExists(ref.bucket)))) {
+          throw bucketMissing(ref.bucket, uri, err);
+        }
         if (isNotFound(err)) {
           throw ApplicationFailure.create({
             message: `${uri} does not exist: it was deleted after the notification. Upload it again to process it.`,

@@ -44,7 +44,20 @@ export const ENV = {
     .optional()
     .describe('path of a CA certificate (PEM) for a self-hosted server'),
 
+  AWS_CALL_LOG_DIR: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'directory where each process appends one JSON line per AWS API call it makes (COMPONENT-PID.jsonl): what npm test proves the IAM roles of infra/ against',
+    ),
+
   QUEUE_URL: z.url().describe('URL of the SQS queue that receives the input bucket notifications'),
+  INPUT_BUCKETS: list
+    .refine((buckets) => buckets.length > 0, 'expected at least one bucket name')
+    .describe(
+      "comma-separated input buckets whose notifications the ingress accepts; another bucket's go to the dead-letter queue",
+    ),
   OUTPUT_BUCKET: z.string().min(3).describe('bucket the processed outputs are written to'),
   INGRESS_WAIT_SECONDS: seconds(0, 20).default(20).describe('SQS long-poll wait time, 0-20 seconds'),
   INGRESS_MAX_MESSAGES: z.coerce

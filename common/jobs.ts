@@ -1,7 +1,8 @@
 /**
- * The processor jobs and the rules that pick one for an object. Pure code with no imports: it is shared
- * by the workflow (inside Temporal's sandbox), the activities and the processors.
+ * The processor jobs and the rules that pick one for an object. Pure code: it is shared by the workflow
+ * (inside Temporal's sandbox), the activities and the processors.
  */
+import { OUTPUTS_PREFIX } from './staging';
 
 export interface JobSpec {
   /** Key suffixes (lower case) that select this job when the object has no `job` metadata. */
@@ -40,7 +41,7 @@ export function chooseJob(key: string, jobMetadata: string | undefined): string 
 /** Deterministic output key: a rerun overwrites the same object instead of adding one. */
 export function outputKeyFor(key: string, job: JobName): string {
   const ext = JOBS[job].outputExtension;
-  return `outputs/${key}${key.toLowerCase().endsWith(ext) ? '' : ext}`;
+  return `${OUTPUTS_PREFIX}${key}${key.toLowerCase().endsWith(ext) ? '' : ext}`;
 }
 
 /**
@@ -50,6 +51,17 @@ export function outputKeyFor(key: string, job: JobName): string {
 export const EXIT_INVALID_INPUT = 65;
 export const EXIT_INPUT_MISSING = 66;
 export const PERMANENT_EXIT_CODES: readonly number[] = [EXIT_INVALID_INPUT, EXIT_INPUT_MISSING];
+
+/**
+ * Tags of every Batch job and ECS task the worker starts, tying it to its file and workflow. A Batch job also
+ * carries its job queue, by which the worker's role may terminate the pipeline's own jobs and no other.
+ */
+export const JOB_TAGS = {
+  bucket: 'pipeline:bucket',
+  key: 'pipeline:key',
+  workflowId: 'pipeline:workflow-id',
+  jobQueue: 'pipeline:job-queue',
+} as const;
 
 /** User metadata the processors put on every output, checked by the workflow before it acknowledges. */
 export const OUTPUT_METADATA = {

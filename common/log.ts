@@ -1,4 +1,10 @@
-/** A small structured logger: one line per event, `time level [component] message {fields}` on stderr. */
+/**
+ * A small structured logger: one line per event, `time level [component] message {fields}` on stderr. Text
+ * that came from outside (a message body, an object key) is logged with its control characters escaped, so
+ * that it can neither forge log lines nor drive the terminal of whoever reads them.
+ */
+import { printable } from './text';
+
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
 export type LogLevel = keyof typeof LEVELS;
 
@@ -20,7 +26,7 @@ export function createLogger(component: string, level: LogLevel = 'info'): Logge
       ? ' ' + JSON.stringify(Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, describe(v)])))
       : '';
     process.stderr.write(
-      `${new Date().toISOString()} ${at.toUpperCase()} [${component}] ${message}${extra}\n`,
+      `${new Date().toISOString()} ${at.toUpperCase()} [${component}] ${printable(message + extra)}\n`,
     );
   };
   return {

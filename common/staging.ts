@@ -1,8 +1,15 @@
 /**
- * Deterministic keys in the output bucket for chunked runs and reports: a retry or a rerun overwrites the
- * same objects. Pure, so the workflow sandbox can use it too.
+ * The layout of the output bucket: deterministic keys for outputs, rejects, reports and chunked runs, so that a
+ * retry or a rerun overwrites the same objects. Pure, so the workflow sandbox can use it too; infra/ grants
+ * each process its prefixes.
  */
 
+/** Processed files (`outputs/KEY`, `outputs/KEY.pdf`). */
+export const OUTPUTS_PREFIX = 'outputs/';
+/** Rows csv-validate rejected, beside the output (`rejects/outputs/KEY`). */
+export const REJECTS_PREFIX = 'rejects/';
+/** Per-file reports (`reports/YYYY-MM-DD/KEY.json`) and failure reports (`reports/failures/KEY.json`). */
+export const REPORTS_PREFIX = 'reports/';
 /** Where chunked runs keep their plan and parts in the output bucket (expired after a day by infra/). */
 export const STAGING_PREFIX = 'staging/';
 
@@ -18,4 +25,10 @@ export function stagingKeys(prefix: string, index: number) {
 
 /** A file's report: by day, then by source key, so a rerun on the same day overwrites it. */
 export const reportKeyFor = (sourceKey: string, processedAt: string) =>
-  `reports/${processedAt.slice(0, 10)}/${sourceKey}.json`;
+  `${REPORTS_PREFIX}${processedAt.slice(0, 10)}/${sourceKey}.json`;
+
+/** A file's failure report: a rerun overwrites it. */
+export const failureReportKey = (sourceKey: string) => `${REPORTS_PREFIX}failures/${sourceKey}.json`;
+
+/** Where csv-validate puts the rows it rejected from the output `outputKey`. */
+export const rejectsKeyFor = (outputKey: string) => `${REJECTS_PREFIX}${outputKey}`;

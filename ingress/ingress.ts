@@ -1,27 +1,47 @@
 /**
- * The SQS → Temporal bridge. Stateless: it long-polls the queue and, for each notified object version,
- * signal-with-starts its `processFile` workflow. It never deletes a message it hands over; the workflow
- * does, once the output is verified.
+ * The SQS → Temporal bridge. Stateless: it long-polls the queue and, for each notified object version of an
+ * input bucket, signal-with-starts its `processFile` workflow. It never deletes a message it hands over; the
+ * workflow does, once the output is verified. A message it can never hand over (an unusable body, another
+ * bucket's object) goes to the dead-letter queue at once, with its reason, instead of waiting out its receives.
+ *
+ * While Temporal cannot take hand-overs (unreachable, timing out, throttling, refusing the credentials) the
+ * ingress stops receiving: every receive counts towards a message's maxReceiveCount, and receiving during an
+ * outage would turn each file notified meanwhile into a dead letter. The messages in hand go back to the queue
+ * at once, so an outage costs a message at most one receive. The ingress probes Temporal with a bounded
+ * backoff and resumes by itself.
  */
 import {
+  ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
+  SendMessageCommand,
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { isGrpcServiceError, WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
+import { deadLetterRequest, type DeadLetterReason } from '../common/dead-letters';
 import { workflowIdFor } from '../common/ids';
 import type { Logger } from '../common/log';
-import { messageReceivedSignal, SA, type ObjectRef, type ProcessFileOptions } from '../workflows/definitions';
+import {
+  FailureType,
+  messageReceivedSignal,
+  SA,
+  type ObjectRef,
+  type ProcessFileOptions,
+} from '../workflows/definitions';
 import { processFile } from '../workflows/process-file';
-import { parseMessageBody } from './parse';
+import { parseMessageBody, type NotifiedObject } from './parse';
 
 export interface IngressOptions {
   sqs: SQSClient;
   client: Client;
   queueUrl: string;
+  /** The queue's dead-letter queue, the target of its redrive policy. */
+  deadLetterQueueUrl: string;
+  /** Buckets whose notifications are handed over; another bucket's go to the dead-letter queue. */
+  inputBuckets: readonly string[];
   taskQueue: string;
   /** Long-poll wait, 0-20 s. */
   waitSeconds: number;
@@ -31,13 +51,48 @@ export interface IngressOptions {
   log: Logger;
 }
 
-/** What became of one message; logged, and returned for tests. */
-export type Outcome = 'handed-over' | 'already-processed' | 'ignored' | 'split' | 'invalid' | 'error';
-
-const MAX_BACKOFF_MS = 30_000;
+/** What became of one message. */
+type Outcome =
+  'handed-over' | 'already-processed' | 'ignored' | 'split' | 'dead-lettered' | 'returned' | 'error';
 
 /** Logged once the ingress polls: the stack launcher's readiness signal. */
 export const INGRESS_READY_MESSAGE = 'polling';
+/** Logged when the ingress stops receiving because Temporal cannot take hand-overs, and when it resumes. */
+export const OUTAGE_MESSAGE = 'Temporal cannot take hand-overs: stopped receiving';
+export const RECOVERED_MESSAGE = 'Temporal takes hand-overs again: receiving';
+
+/** A hand-over takes milliseconds; one that takes longer is given up and its message sent back. */
+const HAND_OVER_TIMEOUT_MS = 10_000;
+const PROBE_TIMEOUT_MS = 5_000;
+/** Probes of Temporal during an outage: after 1 s, doubling up to 15 s, each ±20 % so that ingresses spread. */
+const PROBE_FIRST_MS = 1_000;
+export const PROBE_MAX_MS = 15_000;
+const RECEIVE_BACKOFF_MAX_MS = 30_000;
+
+/**
+ * gRPC status codes that say Temporal cannot take any hand-over now, whatever the message: retrying the
+ * message elsewhere would only spend its receives.
+ */
+const OUTAGE_CODES: Record<number, string> = {
+  4: 'DEADLINE_EXCEEDED',
+  7: 'PERMISSION_DENIED',
+  8: 'RESOURCE_EXHAUSTED',
+  14: 'UNAVAILABLE',
+  16: 'UNAUTHENTICATED',
+};
+
+/** What makes Temporal unusable, when `err` (or one of its causes) is a gRPC status that says so. */
+export function temporalOutage(err: unknown): string | undefined {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (isGrpcServiceError(e) && OUTAGE_CODES[e.code]) return `${OUTAGE_CODES[e.code]}: ${e.details}`;
+  }
+  return undefined;
+}
+
+/** A hand-over refused because Temporal is unusable, not because of the message. */
+class TemporalOutage extends Error {
+  override name = 'TemporalOutage';
+}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -46,93 +101,158 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+const jittered = (ms: number) => ms * (0.8 + Math.random() * 0.4);
+
 export function createIngress(o: IngressOptions) {
+  const inputBuckets = new Set(o.inputBuckets);
   const deleteMessage = (m: Message) =>
     o.sqs.send(new DeleteMessageCommand({ QueueUrl: o.queueUrl, ReceiptHandle: m.ReceiptHandle }));
+  const deadLetter = (body: string, reason: DeadLetterReason) =>
+    o.sqs.send(
+      new SendMessageCommand(
+        deadLetterRequest(o.deadLetterQueueUrl, { body, reason, sourceQueue: o.queueUrl }),
+      ),
+    );
+  /** Makes a message visible again at once: it was received, but not handed over. */
+  const returnToQueue = (m: Message) =>
+    o.sqs
+      .send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: o.queueUrl,
+          ReceiptHandle: m.ReceiptHandle,
+          VisibilityTimeout: 0,
+        }),
+      )
+      // A handle whose visibility already ran out cannot be changed: the message is visible anyway.
+      .catch((err: unknown) => o.log.debug('message not returned', { messageId: m.MessageId, error: err }));
+
+  const foreignBucket = (ref: ObjectRef): DeadLetterReason => ({
+    type: FailureType.foreignBucket,
+    message:
+      `s3://${ref.bucket}/${ref.key} is not in an input bucket of this pipeline (${[...inputBuckets].join(', ')}), ` +
+      'so it was not processed. Point that bucket\u2019s notifications at its own pipeline, or add it to INPUT_BUCKETS.',
+  });
 
   async function startWorkflow(ref: ObjectRef, m: Message, body: string): Promise<Outcome> {
     const workflowId = workflowIdFor(ref);
     try {
-      await o.client.workflow.signalWithStart(processFile, {
-        workflowId,
-        taskQueue: o.taskQueue,
-        args: [{ object: ref, options: o.workflowOptions }],
-        signal: messageReceivedSignal,
-        signalArgs: [
-          {
-            queueUrl: o.queueUrl,
-            messageId: m.MessageId!,
-            receiptHandle: m.ReceiptHandle!,
-            receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 1),
-            body,
-          },
-        ],
-        // A failed run may be redone by a redelivery; a successful one never is.
-        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-        typedSearchAttributes: [
-          { key: SA.bucket, value: ref.bucket },
-          { key: SA.objectKey, value: ref.key },
-          { key: SA.stage, value: 'received' },
-        ],
-      });
+      await o.client.withDeadline(Date.now() + HAND_OVER_TIMEOUT_MS, () =>
+        o.client.workflow.signalWithStart(processFile, {
+          workflowId,
+          taskQueue: o.taskQueue,
+          args: [{ object: ref, options: o.workflowOptions }],
+          signal: messageReceivedSignal,
+          signalArgs: [
+            {
+              queueUrl: o.queueUrl,
+              messageId: m.MessageId!,
+              receiptHandle: m.ReceiptHandle!,
+              receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 1),
+              body,
+            },
+          ],
+          // A failed run may be redone by a redelivery; a successful one never is.
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+          typedSearchAttributes: [
+            { key: SA.bucket, value: ref.bucket },
+            { key: SA.objectKey, value: ref.key },
+            { key: SA.stage, value: 'received' },
+          ],
+        }),
+      );
       o.log.info('handed over to the workflow', { workflowId, messageId: m.MessageId });
       return 'handed-over';
     } catch (err) {
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      await deleteMessage(m);
-      o.log.info('already processed: message deleted', { workflowId, messageId: m.MessageId });
-      return 'already-processed';
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        await deleteMessage(m);
+        o.log.info('already processed: message deleted', { workflowId, messageId: m.MessageId });
+        return 'already-processed';
+      }
+      const outage = temporalOutage(err);
+      if (outage) throw new TemporalOutage(outage, { cause: err });
+      throw err;
     }
   }
 
+  /** One message per object, so that each workflow owns and acknowledges its own message. */
+  async function republish(objects: readonly NotifiedObject[]): Promise<void> {
+    for (let i = 0; i < objects.length; i += 10) {
+      const out = await o.sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: o.queueUrl,
+          Entries: objects.slice(i, i + 10).map((obj, j) => ({ Id: `r${i + j}`, MessageBody: obj.body })),
+        }),
+      );
+      if (out.Failed?.length) throw new Error(`re-publishing records failed: ${JSON.stringify(out.Failed)}`);
+    }
+  }
+
+  /** While Temporal is unusable: what was said of it, for the log of the outage. */
+  let outage: string | undefined;
+
   /** Handles one message; never throws (a failure leaves the message for redelivery). */
   async function handle(m: Message): Promise<Outcome> {
-    const parsed = parseMessageBody(m.Body);
-    const receiveCount = m.Attributes?.ApproximateReceiveCount;
+    const messageId = m.MessageId;
     try {
+      const parsed = parseMessageBody(m.Body);
       switch (parsed.kind) {
         case 'invalid':
-          o.log.warn(`unusable message left for the dead-letter queue: ${parsed.reason}`, {
-            messageId: m.MessageId,
-            receiveCount,
-          });
-          return 'invalid';
+          await deadLetter(m.Body ?? '', { type: FailureType.unusableMessage, message: parsed.reason });
+          await deleteMessage(m);
+          o.log.warn(`unusable message moved to the dead-letter queue: ${parsed.reason}`, { messageId });
+          return 'dead-lettered';
         case 'ignore':
           await deleteMessage(m);
-          o.log.info(`ignored and deleted: ${parsed.reason}`, { messageId: m.MessageId });
+          o.log.info(`ignored and deleted: ${parsed.reason}`, { messageId });
           return 'ignored';
         case 'objects': {
+          const ours = parsed.objects.filter((obj) => inputBuckets.has(obj.ref.bucket));
           const [only, ...more] = parsed.objects;
-          if (only && more.length === 0) return await startWorkflow(only.ref, m, only.body);
-          // One message per object, so each workflow owns and acknowledges its own message.
-          for (let i = 0; i < parsed.objects.length; i += 10) {
-            const out = await o.sqs.send(
-              new SendMessageBatchCommand({
-                QueueUrl: o.queueUrl,
-                Entries: parsed.objects
-                  .slice(i, i + 10)
-                  .map((obj, j) => ({ Id: `r${i + j}`, MessageBody: obj.body })),
-              }),
-            );
-            if (out.Failed?.length)
-              throw new Error(`re-publishing records failed: ${JSON.stringify(out.Failed)}`);
+          if (only && more.length === 0 && ours.length === 1)
+            return await startWorkflow(only.ref, m, only.body);
+          for (const obj of parsed.objects.filter((x) => !ours.includes(x))) {
+            const reason = foreignBucket(obj.ref);
+            await deadLetter(obj.body, reason);
+            o.log.warn(`moved to the dead-letter queue: ${reason.message}`, { messageId });
           }
+          await republish(ours);
           await deleteMessage(m);
+          if (ours.length === 0) return 'dead-lettered';
           o.log.info(`split a notification of ${parsed.objects.length} objects into one message each`, {
-            messageId: m.MessageId,
+            messageId,
           });
           return 'split';
         }
       }
     } catch (err) {
-      o.log.error('message not handed over, it will be redelivered', { messageId: m.MessageId, error: err });
+      if (err instanceof TemporalOutage) {
+        outage ??= err.message;
+        await returnToQueue(m);
+        return 'returned';
+      }
+      o.log.error('message not handed over, it will be redelivered', { messageId, error: err });
       return 'error';
     }
   }
 
-  return {
-    handle,
+  /** Resolves once Temporal answers for the namespace again (or on abort), probing with a bounded backoff. */
+  async function awaitTemporal(signal: AbortSignal): Promise<void> {
+    const namespace = o.client.options.namespace;
+    for (let delay = PROBE_FIRST_MS; !signal.aborted; delay = Math.min(delay * 2, PROBE_MAX_MS)) {
+      await sleep(jittered(delay), signal);
+      if (signal.aborted) return;
+      try {
+        await o.client.withDeadline(Date.now() + PROBE_TIMEOUT_MS, () =>
+          o.client.workflowService.describeNamespace({ namespace }),
+        );
+        return;
+      } catch {
+        // Still unusable: the outage was logged when it began.
+      }
+    }
+  }
 
+  return {
     /** Polls until `signal` aborts, then finishes the messages in hand and resolves. */
     async run(signal: AbortSignal): Promise<void> {
       let backoffMs = 1000;
@@ -155,10 +275,21 @@ export function createIngress(o: IngressOptions) {
           if (signal.aborted) break;
           o.log.error(`cannot receive from ${o.queueUrl}; retrying in ${backoffMs / 1000}s`, { error: err });
           await sleep(backoffMs, signal);
-          backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
+          backoffMs = Math.min(backoffMs * 2, RECEIVE_BACKOFF_MAX_MS);
           continue;
         }
-        await Promise.all(messages.map(handle));
+        const outcomes = await Promise.all(messages.map(handle));
+        if (outage === undefined) continue;
+        const since = Date.now();
+        const returned = outcomes.filter((x) => x === 'returned').length;
+        o.log.warn(OUTAGE_MESSAGE, {
+          temporal: outage,
+          returnedToQueue: returned,
+          probeEverySecondsAtMost: PROBE_MAX_MS / 1000,
+        });
+        await awaitTemporal(signal);
+        outage = undefined;
+        if (!signal.aborted) o.log.info(RECOVERED_MESSAGE, { outageSeconds: (Date.now() - since) / 1000 });
       }
       o.log.info('stopped polling');
     },

@@ -1,18 +1,21 @@
 /** The ingress process: configuration from the environment, then poll until SIGTERM/SIGINT. */
 import { Client, Connection } from '@temporalio/client';
 import { createAwsClients } from '../common/aws';
-import { loadConfig } from '../common/config';
+import { ConfigError, loadConfig } from '../common/config';
+import { noRedrivePolicy, readRedrivePolicy } from '../common/dead-letters';
 import { runMain } from '../common/main';
 import { createLogger } from '../common/log';
 import { TEMPORAL_ENV, temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
-import { createIngress } from './ingress';
+import { createIngress, PROBE_MAX_MS } from './ingress';
 
 async function main(): Promise<void> {
   const config = loadConfig('ingress', [
     ...TEMPORAL_ENV,
     'AWS_REGION',
     'AWS_ENDPOINT_URL',
+    'AWS_CALL_LOG_DIR',
     'QUEUE_URL',
+    'INPUT_BUCKETS',
     'INGRESS_WAIT_SECONDS',
     'INGRESS_MAX_MESSAGES',
     'VISIBILITY_TIMEOUT_SECONDS',
@@ -21,15 +24,25 @@ async function main(): Promise<void> {
     'LOG_LEVEL',
   ]);
   const log = createLogger('ingress', config.LOG_LEVEL);
-  const connection = await Connection.connect(temporalConnectionOptions(config)).catch((err: Error) => {
+  const connection = await Connection.connect({
+    ...temporalConnectionOptions(config),
+    // gRPC backs reconnects off up to 2 minutes; after an outage the ingress should be back within a probe.
+    channelArgs: { 'grpc.max_reconnect_backoff_ms': PROBE_MAX_MS },
+  }).catch((err: Error) => {
     throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
   });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const { sqs } = createAwsClients(config);
+  const { sqs } = createAwsClients(config, 'ingress');
+  // The dead letters the ingress moves go where SQS itself would move them.
+  const redrive = await readRedrivePolicy(sqs, config.QUEUE_URL);
+  if (!redrive)
+    throw new ConfigError(`ingress: ${noRedrivePolicy(config.QUEUE_URL).message}, then start it again.`);
   const ingress = createIngress({
     sqs,
     client,
     queueUrl: config.QUEUE_URL,
+    deadLetterQueueUrl: redrive.deadLetterQueueUrl,
+    inputBuckets: config.INPUT_BUCKETS,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     waitSeconds: config.INGRESS_WAIT_SECONDS,
     maxMessages: config.INGRESS_MAX_MESSAGES,

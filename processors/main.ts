@@ -27,7 +27,7 @@ import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { createAwsClients } from '../common/aws';
+import { createAwsClients, type AwsSettings } from '../common/aws';
 import { ConfigError, loadConfig } from '../common/config';
 import {
   EXIT_INPUT_MISSING,
@@ -39,6 +39,7 @@ import {
   type JobName,
 } from '../common/jobs';
 import { createLogger, type Logger } from '../common/log';
+import { rejectsKeyFor } from '../common/staging';
 import { InputMissingError, InvalidInputError } from './errors';
 import { loadSchema, type CsvSchema } from './schema';
 import {
@@ -98,7 +99,7 @@ interface RunSpec {
   input: Location;
   output: Location;
   processedAt: string;
-  aws: { AWS_REGION: string; AWS_ENDPOINT_URL?: string | undefined };
+  aws: AwsSettings;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** csv-validate only. */
   validate?: ValidateSpec;
@@ -329,7 +330,7 @@ function cliChunkSettings(
 /** Next to the output: `OUT.rejects.csv` for a file (`.csv` replaced), `rejects/KEY` in the same bucket. */
 function defaultRejects(output: Location): Location {
   return output.kind === 's3'
-    ? { kind: 's3', bucket: output.bucket, key: `rejects/${output.key}` }
+    ? { kind: 's3', bucket: output.bucket, key: rejectsKeyFor(output.key) }
     : { kind: 'file', path: `${output.path.replace(/\.csv$/i, '')}.rejects.csv` };
 }
 
@@ -359,6 +360,7 @@ function fromEnvironment(): RunSpec {
     'PROCESSED_AT',
     'AWS_REGION',
     'AWS_ENDPOINT_URL',
+    'AWS_CALL_LOG_DIR',
     'LOG_LEVEL',
     'STATS_KEY',
     'RANGE_START',
@@ -390,7 +392,7 @@ function fromEnvironment(): RunSpec {
     validate = validateSpec({
       kind: 's3',
       bucket: env.DEST_BUCKET,
-      key: REJECTS_KEY ?? `rejects/${env.DEST_KEY}`,
+      key: REJECTS_KEY ?? rejectsKeyFor(env.DEST_KEY),
     });
   }
   const taken = [env.DEST_KEY, validate?.rejects.kind === 's3' ? validate.rejects.key : undefined];
@@ -523,7 +525,7 @@ async function run(spec: RunSpec, log: Logger): Promise<Record<string, unknown>>
   const s3: S3Client | undefined = [input, output, spec.validate?.rejects, spec.stats].some(
     (l) => l?.kind === 's3',
   )
-    ? createAwsClients(spec.aws).s3
+    ? createAwsClients(spec.aws, 'processor').s3
     : undefined;
   const { chunk } = spec;
   const source = describeLocation(input);

@@ -10,7 +10,7 @@ import { Readable, Transform, type TransformCallback, type Writable } from 'node
 import { finished } from 'node:stream/promises';
 import { CopyObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { isNotFound, isPreconditionFailed, parseS3Uri } from '../common/aws';
+import { isNoSuchBucket, isNotFound, isPreconditionFailed, parseS3Uri } from '../common/aws';
 import { InputMissingError } from './errors';
 
 /** A local file or an S3 object; for an input, `etag` / `versionId` pin the exact version to read. */
@@ -164,6 +164,14 @@ export async function openInput(location: Location, s3?: S3Client, range?: ByteR
     };
   } catch (err) {
     if (range && isInvalidRange(err)) throw rangeBeyondEnd(uri, range, undefined);
+    if (isNoSuchBucket(err)) {
+      throw new InputMissingError(
+        `bucket ${location.bucket} of ${uri} does not exist; check the bucket name`,
+        {
+          cause: err,
+        },
+      );
+    }
     if (isNotFound(err)) {
       const version = location.versionId ? ` (version ${location.versionId})` : '';
       throw new InputMissingError(

@@ -4,7 +4,9 @@
  * the tests. Start-up waits for real readiness; `stop()` (and process exit) stops every process started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, PutBucketNotificationConfigurationCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
@@ -28,6 +30,12 @@ export interface StackOptions {
   queueVisibilityTimeoutSeconds?: number;
   /** Extra environment for the worker and the ingress. */
   env?: Record<string, string>;
+  /**
+   * Keep Temporal's state in a database file rather than in memory, so that {@link Stack.stopTemporal} and
+   * {@link Stack.startTemporal} can stage an outage and bring it back with its data.
+   * @default false
+   */
+  durableTemporal?: boolean;
   /** Extra environment for moto, e.g. `MOTO_SIMPLE_BATCH_FAIL_AFTER`. */
   motoEnv?: Record<string, string>;
   /** Where progress lines and the children's output go. @default nothing */
@@ -70,6 +78,10 @@ export interface Stack {
   crashWorker(): Promise<void>;
   /** The worker process's ID, when the stack runs one (benchmarks read its peak memory). */
   workerPid(): number | undefined;
+  /** Stops the Temporal dev server (an outage, in tests); with `durableTemporal`, its data stays. */
+  stopTemporal(): Promise<void>;
+  /** Starts the Temporal dev server again on the same port, with the data it had, and waits for it. */
+  startTemporal(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -143,6 +155,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const log = options.log ?? (() => {});
   const started: Managed[] = [];
   const connections: Connection[] = [];
+  /** Temporal's database, with `durableTemporal`. */
+  let dataDir: string | undefined;
   let aws: AwsClients | undefined;
   const killAll = () => started.forEach((p) => p.child.exitCode === null && p.child.kill('SIGKILL'));
   process.once('exit', killAll);
@@ -169,19 +183,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     return managed;
   };
 
+  const terminate = async (p: Managed) => {
+    if (p.child.exitCode === null && p.child.signalCode === null) {
+      p.child.kill('SIGTERM');
+      const timer = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
+      await p.exited;
+      clearTimeout(timer);
+    }
+  };
+
   const stop = async () => {
     for (const c of connections) await c.close().catch(() => {});
     aws?.s3.destroy();
     aws?.sqs.destroy();
     // Reverse order: ingress and worker first, the servers last.
-    for (const p of [...started].reverse()) {
-      if (p.child.exitCode === null && p.child.signalCode === null) {
-        p.child.kill('SIGTERM');
-        const timer = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
-        await p.exited;
-        clearTimeout(timer);
-      }
-    }
+    for (const p of [...started].reverse()) await terminate(p);
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     process.removeListener('exit', killAll);
   };
 
@@ -204,30 +221,28 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const awsEndpoint = `http://127.0.0.1:${motoPort}`;
 
     log(`starting Temporal dev server on ${temporalAddress} and moto on ${awsEndpoint}`);
-    const temporalProc = launch(
-      'temporal',
-      tools.temporal,
-      [
-        'server',
-        'start-dev',
-        '--ip',
-        '127.0.0.1',
-        '--port',
-        String(temporalPort),
-        '--http-port',
-        String(await freePort()),
-        '--metrics-port',
-        String(await freePort()),
-        '--log-level',
-        'error',
-        ...(uiPort ? ['--ui-port', String(uiPort), '--ui-disable-news-fetch'] : ['--headless']),
-        ...Object.values(SA).flatMap((key) => [
-          '--search-attribute',
-          `${key.name}=${searchAttributeTypeName(key.type)}`,
-        ]),
-      ],
-      process.env,
-    );
+    if (options.durableTemporal) dataDir = mkdtempSync(join(tmpdir(), 'temporal-'));
+    const temporalArgs = [
+      'server',
+      'start-dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(temporalPort),
+      '--http-port',
+      String(await freePort()),
+      '--metrics-port',
+      String(await freePort()),
+      '--log-level',
+      'error',
+      ...(dataDir ? ['--db-filename', join(dataDir, 'temporal.db')] : []),
+      ...(uiPort ? ['--ui-port', String(uiPort), '--ui-disable-news-fetch'] : ['--headless']),
+      ...Object.values(SA).flatMap((key) => [
+        '--search-attribute',
+        `${key.name}=${searchAttributeTypeName(key.type)}`,
+      ]),
+    ];
+    let temporalProc = launch('temporal', tools.temporal, temporalArgs, process.env);
     const motoProc = launch(
       'moto',
       tools.motoPython,
@@ -239,7 +254,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       },
     );
 
-    const connection = await (async () => {
+    const temporalReady = async () => {
       let conn: Connection | undefined;
       await waitUntil('Temporal dev server', temporalProc, async () => {
         conn ??= await Connection.connect({ address: temporalAddress, connectTimeout: 1000 });
@@ -248,7 +263,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       });
       connections.push(conn!);
       return conn!;
-    })();
+    };
+    const connection = await temporalReady();
     await waitUntil('moto server', motoProc, async () => (await fetch(`${awsEndpoint}/moto-api/`)).ok);
 
     const credentials = { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
@@ -267,6 +283,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       TEMPORAL_NAMESPACE: namespace,
       TEMPORAL_TASK_QUEUE: TASK_QUEUE,
       QUEUE_URL: queueUrl,
+      INPUT_BUCKETS: STACK_NAMES.inputBucket,
       OUTPUT_BUCKET: STACK_NAMES.outputBucket,
       ...options.env,
     };
@@ -324,6 +341,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       aws,
       crashWorker: () => crashWorker(),
       workerPid: () => worker?.child.pid,
+      stopTemporal: () => terminate(temporalProc),
+      startTemporal: async () => {
+        temporalProc = launch('temporal', tools.temporal, temporalArgs, process.env);
+        await temporalReady();
+      },
       stop,
     };
   } catch (err) {

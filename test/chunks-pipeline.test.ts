@@ -19,6 +19,7 @@ import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-clien
 import { startStack, type Stack } from '../scripts/stack';
 import { REPO_ROOT } from '../scripts/tools';
 import { progressQuery, type ObjectRef } from '../workflows/definitions';
+import { recordingCalls } from './support/aws-calls';
 import { eventually } from './support/eventually';
 import { writeTransactions } from '../scripts/transactions';
 import { processWhole } from './support/processor';
@@ -40,7 +41,12 @@ before(async () => {
   stack = await startStack({
     queueVisibilityTimeoutSeconds: 30,
     // A crashed worker's compute activities are retried once their heartbeat is 5 s late.
-    env: { HEARTBEAT_SECONDS: '1', COMPUTE_HEARTBEAT_TIMEOUT_SECONDS: '5', COMPUTE_POLL_SECONDS: '0.2' },
+    env: {
+      ...recordingCalls,
+      HEARTBEAT_SECONDS: '1',
+      COMPUTE_HEARTBEAT_TIMEOUT_SECONDS: '5',
+      COMPUTE_POLL_SECONDS: '0.2',
+    },
   });
   client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
 });

@@ -20,7 +20,7 @@ import type { Activities } from '../activities';
 import { createBackends, type BackendSettings } from '../activities/backends';
 import { createComputeActivities } from '../activities/compute';
 import type { ObjectInfo } from '../activities/storage';
-import { OUTPUT_METADATA } from '../common/jobs';
+import { JOB_TAGS, OUTPUT_METADATA } from '../common/jobs';
 import { queueDepth } from '../scripts/pipeline-client';
 import { startStack, type Stack } from '../scripts/stack';
 import { REPO_ROOT } from '../scripts/tools';
@@ -31,7 +31,9 @@ import {
   type ProcessFileResult,
 } from '../workflows/definitions';
 import { processFile } from '../workflows/process-file';
-import { ecsTasks, provisionCompute } from './support/aws-compute';
+import { createAwsClients, type AwsClients } from '../common/aws';
+import { recordingCalls } from './support/aws-calls';
+import { batchJobs, ecsTasks, provisionCompute } from './support/aws-compute';
 import { withWorkers } from './support/temporal';
 import { eventually } from './support/eventually';
 import { stubActivities } from './support/stubs';
@@ -43,6 +45,8 @@ interface World {
   client: Client;
   connection: NativeConnection;
   settings: BackendSettings;
+  /** The clients of the compute activities, as the worker builds them: their calls are recorded. */
+  worker: AwsClients;
 }
 
 async function world(motoEnv: Record<string, string> = {}): Promise<World> {
@@ -50,7 +54,11 @@ async function world(motoEnv: Record<string, string> = {}): Promise<World> {
   try {
     const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
     const connection = await NativeConnection.connect({ address: stack.temporalAddress });
-    return { stack, client, connection, settings: await provisionCompute(stack) };
+    const worker = createAwsClients(
+      { AWS_REGION: stack.region, AWS_ENDPOINT_URL: stack.awsEndpoint, ...recordingCalls },
+      'worker',
+    );
+    return { stack, client, connection, settings: await provisionCompute(stack), worker };
   } catch (err) {
     await stack.stop();
     throw err;
@@ -60,6 +68,7 @@ async function world(motoEnv: Record<string, string> = {}): Promise<World> {
 async function teardown(w: World | undefined): Promise<void> {
   await w?.client.connection.close();
   await w?.connection.close();
+  if (w) for (const c of [w.worker.s3, w.worker.sqs, w.worker.batch, w.worker.ecs]) c.destroy();
   await w?.stack.stop();
 }
 
@@ -68,7 +77,7 @@ function activitiesFor(w: World, metadata: Record<string, string>): Activities {
   return {
     ...stubActivities(info),
     ...createComputeActivities({
-      backends: createBackends(w.settings, w.stack.aws),
+      backends: createBackends(w.settings, w.worker),
       outputBucket: 'out',
       awsRegion: w.stack.region,
       awsEndpointUrl: w.stack.awsEndpoint,
@@ -147,7 +156,8 @@ describe('compute backends against moto', () => {
     assert.equal(sent.SOURCE_ETAG, 'etag-1');
     assert.equal(sent.DEST_BUCKET, 'out');
     assert.equal(sent.AWS_ENDPOINT_URL, w.stack.awsEndpoint);
-    assert.match(job.tags?.['pipeline:workflow-id'] ?? '', /^wf-/);
+    assert.match(job.tags?.[JOB_TAGS.workflowId] ?? '', /^wf-/);
+    assert.equal(job.tags?.[JOB_TAGS.jobQueue], w.settings.batch.jobQueue);
     assert.deepEqual(result?.awsRequest, {
       ...(result?.awsRequest as object),
       jobQueue: w.settings.batch.jobQueue,
@@ -218,6 +228,27 @@ describe('compute backends against moto', () => {
     }
   });
 
+  it('terminates the Batch job when the workflow is cancelled', async () => {
+    await batchJobs.hold(w.stack);
+    let jobId = '';
+    try {
+      const { error } = await runWorkflow(w, { 'processor-type': 'pool' }, async (workflowId) => {
+        jobId = await eventually('the job', async () => {
+          const { jobSummaryList = [] } = await w.stack.aws.batch.send(
+            new ListJobsCommand({ jobQueue: w.settings.batch.jobQueue, jobStatus: 'SUBMITTED' }),
+          );
+          return jobSummaryList[0]?.jobId;
+        });
+        await w.client.workflow.getHandle(workflowId).cancel();
+      });
+      assert.ok(error?.cause instanceof CancelledFailure, String(error?.cause));
+      const { jobs = [] } = await w.stack.aws.batch.send(new DescribeJobsCommand({ jobs: [jobId] }));
+      assert.match(jobs[0]?.statusReason ?? '', /cancelled by its Temporal workflow/);
+    } finally {
+      await batchJobs.release(w.stack);
+    }
+  });
+
   it('stops the ECS task when the workflow is cancelled', async () => {
     await ecsTasks.hold(w.stack);
     const before = new Set(await taskArns(w));
@@ -257,6 +288,7 @@ describe('a worker killed while its ECS task runs', () => {
       env: {
         ...process.env,
         ...w.stack.env,
+        ...recordingCalls,
         COMPUTE_MODE: 'aws',
         COMPUTE_POLL_SECONDS: '0.2',
         ECS_CLUSTER: ecs.cluster,

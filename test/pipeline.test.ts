@@ -12,6 +12,8 @@ import {
   CreateBucketCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  PutBucketVersioningCommand,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import {
@@ -21,34 +23,55 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import { Client, Connection } from '@temporalio/client';
-import { DLQ_ATTRIBUTES } from '../activities/queue';
-import { failureReportKey, type FailureReport } from '../activities/storage';
+import { DLQ_ATTRIBUTES } from '../common/dead-letters';
+import type { FailureReport } from '../activities/storage';
+import { failureReportKey } from '../common/staging';
 import { isNotFound } from '../common/aws';
 import { workflowIdFor } from '../common/ids';
 import { OUTPUT_METADATA } from '../common/jobs';
+import { printable } from '../common/text';
 import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
 import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-client';
 import { REPO_ROOT } from '../scripts/tools';
-import { startStack, type Stack } from '../scripts/stack';
+import { STACK_NAMES, startStack, type Stack } from '../scripts/stack';
 import { FailureType, type ObjectRef } from '../workflows/definitions';
+import { recordingCalls } from './support/aws-calls';
 import { eventually } from './support/eventually';
 
-/** A bucket without notifications: the tests send its notifications themselves. */
+/**
+ * A second input bucket, without notifications: the tests send its notifications themselves, with the
+ * versionId S3 puts in them for a versioned bucket such as the deployed input bucket (moto's own leave it out).
+ */
 const MANUAL_BUCKET = 'pipeline-manual';
+/** An input bucket of the configuration that does not exist (deleted, or misnamed). */
+const MISSING_BUCKET = 'pipeline-deleted';
 const WAIT_MS = 60_000;
 
 let stack: Stack;
 let client: Client;
 let dir: string;
+const ingressLog: string[] = [];
 
 before(async () => {
   stack = await startStack({
-    // Short, so that an unusable message reaches the DLQ quickly; the workflows extend it at once.
+    // Short, so that a message the ingress failed to dead-letter would reach the DLQ quickly by SQS's
+    // redrive (without the reason); the workflows extend it at once.
     queueVisibilityTimeoutSeconds: 2,
-    env: { VISIBILITY_TIMEOUT_SECONDS: '10', HEARTBEAT_SECONDS: '1' },
+    env: {
+      ...recordingCalls,
+      VISIBILITY_TIMEOUT_SECONDS: '10',
+      HEARTBEAT_SECONDS: '1',
+      INPUT_BUCKETS: [STACK_NAMES.inputBucket, MANUAL_BUCKET, MISSING_BUCKET].join(','),
+    },
+    log: (line) => {
+      if (line.startsWith('ingress |')) ingressLog.push(line);
+    },
   });
   client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
   await stack.aws.s3.send(new CreateBucketCommand({ Bucket: MANUAL_BUCKET }));
+  await stack.aws.s3.send(
+    new PutBucketVersioningCommand({ Bucket: MANUAL_BUCKET, VersioningConfiguration: { Status: 'Enabled' } }),
+  );
   dir = mkdtempSync(join(tmpdir(), 'pipeline-test-'));
 });
 
@@ -60,7 +83,13 @@ after(async () => {
 
 async function putManual(key: string, body: string): Promise<ObjectRef> {
   const put = await stack.aws.s3.send(new PutObjectCommand({ Bucket: MANUAL_BUCKET, Key: key, Body: body }));
-  return { bucket: MANUAL_BUCKET, key, etag: put.ETag!.replace(/"/g, ''), size: Buffer.byteLength(body) };
+  return {
+    bucket: MANUAL_BUCKET,
+    key,
+    etag: put.ETag!.replace(/"/g, ''),
+    versionId: put.VersionId!,
+    size: Buffer.byteLength(body),
+  };
 }
 
 /** An S3 event record for an object, its key encoded as S3 encodes it. */
@@ -70,7 +99,15 @@ function s3Record(ref: ObjectRef) {
     eventVersion: '2.1',
     eventSource: 'aws:s3',
     eventName: 'ObjectCreated:Put',
-    s3: { bucket: { name: ref.bucket }, object: { key: encoded, size: ref.size, eTag: ref.etag } },
+    s3: {
+      bucket: { name: ref.bucket },
+      object: {
+        key: encoded,
+        size: ref.size,
+        eTag: ref.etag,
+        ...(ref.versionId ? { versionId: ref.versionId } : {}),
+      },
+    },
   };
 }
 
@@ -209,7 +246,10 @@ describe('pipeline end to end', () => {
         version: '0',
         'detail-type': 'Object Created',
         source: 'aws.s3',
-        detail: { bucket: { name: ref.bucket }, object: { key: ref.key, size: ref.size, etag: ref.etag } },
+        detail: {
+          bucket: { name: ref.bucket },
+          object: { key: ref.key, size: ref.size, etag: ref.etag, 'version-id': ref.versionId },
+        },
       }),
     );
     const outcome = await awaitWorkflow(client, ref, WAIT_MS);
@@ -262,6 +302,27 @@ describe('pipeline end to end', () => {
     assert.equal(report.workflowId, workflowIdFor(ref));
   });
 
+  it('aborts the multipart upload of an output that fails past its first part: nothing is left behind', async () => {
+    // Over one 8 MiB part of output, then a stray quote on the last line.
+    const path = join(dir, 'long-broken.csv');
+    writeFileSync(path, `id,name\n${'1,plain\n'.repeat(1_300_000)}2,x"y\n`);
+    const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'bad/long-broken.csv', path);
+    const outcome = await awaitWorkflow(client, ref, WAIT_MS);
+    assert.equal(outcome.status, 'failed');
+    if (outcome.status === 'failed') assert.match(outcome.error, /line 1300002/);
+    await drainDeadLetters();
+    const { Uploads = [] } = await stack.aws.s3.send(
+      new ListMultipartUploadsCommand({ Bucket: stack.outputBucket, Prefix: 'outputs/bad/' }),
+    );
+    assert.deepEqual(Uploads, [], 'no multipart upload is left open');
+    await assert.rejects(
+      stack.aws.s3.send(
+        new HeadObjectCommand({ Bucket: stack.outputBucket, Key: 'outputs/bad/long-broken.csv' }),
+      ),
+      (err: unknown) => isNotFound(err),
+    );
+  });
+
   it('moves a notification for an object that no longer exists to the dead-letter queue', async () => {
     const ghost: ObjectRef = {
       bucket: MANUAL_BUCKET,
@@ -279,17 +340,98 @@ describe('pipeline end to end', () => {
     assert.equal(dead?.MessageAttributes?.[DLQ_ATTRIBUTES.type]?.StringValue, FailureType.objectMissing);
   });
 
-  it('never deletes an unusable message: it reaches the dead-letter queue after maxReceiveCount receives', async () => {
+  it('reports a notification of a bucket that does not exist as a missing bucket', async () => {
+    const ref: ObjectRef = { bucket: MISSING_BUCKET, key: 'gone/any.csv', etag: 'deadbeef', size: 1 };
+    await send(JSON.stringify({ Records: [s3Record(ref)] }));
+    const outcome = await awaitWorkflow(client, ref, WAIT_MS);
+    assert.equal(outcome.status, 'failed');
+    if (outcome.status === 'failed') assert.match(outcome.error, /bucket pipeline-deleted does not exist/);
+    const [dead] = await eventually('the dead letter', async () => {
+      const got = await drainDeadLetters();
+      return got.length > 0 ? got : undefined;
+    });
+    assert.equal(dead?.MessageAttributes?.[DLQ_ATTRIBUTES.type]?.StringValue, FailureType.bucketMissing);
+  });
+
+  it('moves an unusable message to the dead-letter queue at once, with its reason', async () => {
     await send('this is not an S3 event');
-    const [dead] = await eventually(
-      'the unusable message in the dead-letter queue',
-      async () => {
-        const got = await drainDeadLetters();
-        return got.length > 0 ? got : undefined;
-      },
-      60_000,
-    );
+    const [dead] = await eventually('the unusable message in the dead-letter queue', async () => {
+      const got = await drainDeadLetters();
+      return got.length > 0 ? got : undefined;
+    });
     assert.equal(dead?.Body, 'this is not an S3 event');
+    // SQS's own redrive (after 5 receives) would carry no attributes: the ingress moved it, at its first receive.
+    assert.equal(dead?.MessageAttributes?.[DLQ_ATTRIBUTES.type]?.StringValue, FailureType.unusableMessage);
+    assert.match(dead?.MessageAttributes?.[DLQ_ATTRIBUTES.reason]?.StringValue ?? '', /not JSON/);
+    assert.equal(dead?.MessageAttributes?.[DLQ_ATTRIBUTES.sourceQueue]?.StringValue, stack.queueUrl);
+  });
+
+  it('moves a notification of another bucket to the dead-letter queue at once, and processes the rest of it', async () => {
+    // The output bucket's own objects: processing them would write outputs/outputs/….
+    const foreign: ObjectRef = {
+      bucket: stack.outputBucket,
+      key: 'outputs/edge/empty.csv',
+      etag: 'e0',
+      size: 0,
+    };
+    const ours = await putManual('mixed/ours.csv', 'k\nv\n');
+    await send(JSON.stringify({ Records: [s3Record(foreign), s3Record(ours)] }));
+    const outcome = await awaitWorkflow(client, ours, WAIT_MS);
+    assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
+    const [dead, ...more] = await eventually('the dead letter', async () => {
+      const got = await drainDeadLetters();
+      return got.length > 0 ? got : undefined;
+    });
+    assert.equal(more.length, 0);
+    assert.equal(dead?.MessageAttributes?.[DLQ_ATTRIBUTES.type]?.StringValue, FailureType.foreignBucket);
+    assert.match(
+      dead?.MessageAttributes?.[DLQ_ATTRIBUTES.reason]?.StringValue ?? '',
+      /not in an input bucket/,
+    );
+    assert.deepEqual(
+      (JSON.parse(dead?.Body ?? '{}') as { Records: unknown[] }).Records,
+      [s3Record(foreign)],
+      'the dead letter notifies the foreign object alone',
+    );
+    assert.equal(await executions(workflowIdFor(foreign)), 0, 'no workflow for it');
+    await assert.rejects(
+      stack.aws.s3.send(
+        new HeadObjectCommand({ Bucket: stack.outputBucket, Key: 'outputs/outputs/edge/empty.csv' }),
+      ),
+      (err: unknown) => isNotFound(err),
+    );
+  });
+
+  it('never writes raw control characters of a message to its log', async () => {
+    // SQS carries CR, LF and C1 controls as they are, and JSON escapes any control character into a key.
+    const forged = 'not json\r\n2026-01-01T00:00:00.000Z ERROR [ingress] forged line\u009b2J';
+    await send(forged);
+    const escapedKey: ObjectRef = {
+      bucket: 'elsewhere',
+      key: 'a\u001b[31mred\u202e.csv',
+      etag: 'e1',
+      size: 1,
+    };
+    await send(JSON.stringify({ Records: [s3Record(escapedKey)] }));
+    const dead = await eventually('both dead letters', async () => {
+      const got = await drainDeadLetters();
+      return got.length > 0 ? got : undefined;
+    });
+    await eventually('the second dead letter', async () => {
+      dead.push(...(await drainDeadLetters()));
+      return dead.length >= 2 ? true : undefined;
+    });
+    const lines = ingressLog.filter((l) => /forged line|red/.test(l));
+    assert.ok(lines.length >= 2, ingressLog.join('\n'));
+    for (const line of ingressLog) assert.equal(printable(line), line, 'a raw control character in the log');
+    assert.ok(!ingressLog.some((l) => l.startsWith('ingress | 2026-01-01')), 'no forged log line');
+    assert.ok(lines.some((l) => l.includes('\\r\\n2026-01-01') && l.includes('\\u009b')));
+    assert.ok(lines.some((l) => l.includes('a\\u001b[31mred\\u202e.csv')));
+    // The reason in the dead letter is printable too (SQS refuses control characters in attributes).
+    for (const d of dead) {
+      const reason = d.MessageAttributes?.[DLQ_ATTRIBUTES.reason]?.StringValue ?? '';
+      assert.equal(printable(reason), reason);
+    }
   });
 
   it('leaves both queues empty', async () => {

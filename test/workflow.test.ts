@@ -10,7 +10,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../activities';
 import type { ComputeRequest, ComputeResult } from '../activities/compute';
-import type { DeadLetterReason } from '../activities/queue';
+import type { DeadLetterReason } from '../common/dead-letters';
 import type { FailureReport, ObjectInfo } from '../activities/storage';
 import {
   FailureType,

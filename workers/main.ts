@@ -18,6 +18,7 @@ async function main(): Promise<void> {
     ...TEMPORAL_ENV,
     'AWS_REGION',
     'AWS_ENDPOINT_URL',
+    'AWS_CALL_LOG_DIR',
     'OUTPUT_BUCKET',
     'HEARTBEAT_SECONDS',
     'LOG_LEVEL',
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect(temporalConnectionOptions(config)).catch((err: Error) => {
     throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
   });
-  const clients = createAwsClients(config);
+  const clients = createAwsClients(config, 'worker');
   const activities = createActivities({
     ...clients,
     outputBucket: config.OUTPUT_BUCKET,

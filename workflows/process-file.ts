@@ -27,7 +27,7 @@ import {
   outputKeyFor,
   type JobName,
 } from '../common/jobs';
-import { stagingKeys } from '../common/staging';
+import { rejectsKeyFor, stagingKeys } from '../common/staging';
 import { chunkSettings, computeActivities, fanOutChunks, toleratedFailures } from './chunks';
 import {
   chunkProgressSignal,
@@ -230,7 +230,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
     };
     let processedAt = new Date(workflowInfo().runStartTime).toISOString();
     const destinationKey = outputKeyFor(info.key, job);
-    const rejectsKey = `rejects/${destinationKey}`;
+    const rejectsKey = rejectsKeyFor(destinationKey);
     /** The file's report: what every report says, and for a CSV job its rows and statistics. */
     const reportOf = (status: string, output: VerifiedOutput, summary: Summary, chunks: object) => ({
       status,

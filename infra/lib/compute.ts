@@ -12,7 +12,49 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import { OUTPUTS_PREFIX, REJECTS_PREFIX, STAGING_PREFIX } from '../../common/staging';
 import { dockerImage } from './images';
+
+/** Where the processor writes in the output bucket: the keys the workflow gives it (DEST_KEY, REJECTS_KEY, STATS_KEY). */
+const PROCESSOR_WRITE_PREFIXES = [OUTPUTS_PREFIX, REJECTS_PREFIX, STAGING_PREFIX] as const;
+
+/**
+ * The processor's S3 calls (processors/storage.ts): GetObject of the notified version of its input; uploads
+ * (single or multipart, aborted on failure) of its output, rejects and statistics; and for a whole CSV file a
+ * CopyObject of its output onto itself, to set the row counts known only at the end, which reads the output
+ * as its source. It never deletes.
+ */
+function grantProcessor(role: iam.Role, input: s3.IBucket, output: s3.IBucket): void {
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'ReadInputs',
+      actions: ['s3:GetObject', 's3:GetObjectVersion'],
+      resources: [input.arnForObjects('*')],
+    }),
+  );
+  // Without it a missing input is a 403, not the 404 the processor turns into its "input missing" exit code.
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'SeeMissingInputs',
+      actions: ['s3:ListBucket'],
+      resources: [input.bucketArn],
+    }),
+  );
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'WriteOutputs',
+      actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+      resources: PROCESSOR_WRITE_PREFIXES.map((prefix) => output.arnForObjects(`${prefix}*`)),
+    }),
+  );
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'CopyOutputOntoItself',
+      actions: ['s3:GetObject'],
+      resources: [output.arnForObjects(`${OUTPUTS_PREFIX}*`)],
+    }),
+  );
+}
 
 /** Name of the processor container in the ECS task definition (`ECS_CONTAINER_NAME`). */
 export const PROCESSOR_CONTAINER = 'processor';
@@ -91,13 +133,10 @@ export class ProcessorCompute extends Construct {
     const ecsTasks = new iam.ServicePrincipal('ecs-tasks.amazonaws.com');
     this.taskRole = new iam.Role(this, 'TaskRole', {
       assumedBy: ecsTasks,
-      description: 'Processor (Batch job and ECS task): read the input bucket, write the output bucket',
+      description:
+        'Processor (Batch job and ECS task): read the input bucket, write its outputs in the output bucket',
     });
-    // grantRead includes s3:ListBucket, without which a missing input is a 403 instead of the 404 that
-    // the processor turns into its permanent "input missing" exit code.
-    props.inputBucket.grantRead(this.taskRole);
-    // grantPut, not grantWrite: the processor creates (multipart) uploads and aborts them, never deletes.
-    props.outputBucket.grantPut(this.taskRole);
+    grantProcessor(this.taskRole, props.inputBucket, props.outputBucket);
     this.executionRole = new iam.Role(this, 'ExecutionRole', {
       assumedBy: ecsTasks,
       description: 'Pulls the processor image and writes its logs (Batch and ECS)',
@@ -172,13 +211,10 @@ export class ProcessorCompute extends Construct {
         {
           id: 'AwsSolutions-IAM5',
           reason:
-            'grantRead/grantPut on the two pipeline buckets: object actions (s3:GetObject*, s3:List*, s3:Abort*) on every key of the input bucket and every key of the output bucket, which are any file the pipeline may be asked to process or write.',
+            'Object ARNs with a key wildcard: any key of the input bucket may be a file to process, and the outputs, rejects and chunk parts it writes are named after it, under outputs/, rejects/ and staging/.',
           appliesTo: [
-            'Action::s3:GetObject*',
-            'Action::s3:GetBucket*',
-            'Action::s3:List*',
-            'Action::s3:Abort*',
-            { regex: '/^Resource::<.*(Input|Output).*\\.Arn>\\/\\*$/' },
+            { regex: '/^Resource::<.*Input.*\\.Arn>\\/\\*$/' },
+            { regex: '/^Resource::<.*Output.*\\.Arn>\\/(outputs|rejects|staging)\\/\\*$/' },
           ],
         },
       ],

@@ -15,16 +15,19 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { EnvName } from '../../common/config';
+import { JOB_TAGS } from '../../common/jobs';
 import { PROCESSOR_CONTAINER, type ProcessorCompute } from './compute';
 import { HEALTHCHECK_TIMING, INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from './healthchecks';
 import { dockerImage } from './images';
-import { STAGING_PREFIX } from '../../common/staging';
+import { OUTPUTS_PREFIX, REJECTS_PREFIX, REPORTS_PREFIX, STAGING_PREFIX } from '../../common/staging';
 
 /**
  * Where the worker writes in the output bucket (activities/storage.ts and chunks.ts): reports, the chunk
  * plan in staging, and the outputs and rejects it assembles from chunk parts.
  */
-export const WORKER_WRITE_PREFIXES = ['reports/', STAGING_PREFIX, 'outputs/', 'rejects/'] as const;
+const WORKER_WRITE_PREFIXES = [REPORTS_PREFIX, STAGING_PREFIX, OUTPUTS_PREFIX, REJECTS_PREFIX] as const;
+/** Where the worker reads in the output bucket: outputs to verify, and the plan, parts and statistics of chunks. */
+const WORKER_READ_PREFIXES = [OUTPUTS_PREFIX, STAGING_PREFIX] as const;
 
 /**
  * How long ECS waits between SIGTERM and SIGKILL for the worker: 120 s, the most Fargate allows. The
@@ -214,14 +217,29 @@ export class Orchestration extends Construct {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: 'Ingress: receive, delete and re-publish messages of the notification queue, nothing else',
     });
-    // Exactly what ingress/ingress.ts sends: ReceiveMessage; DeleteMessage (s3:TestEvent, already
-    // processed, split notifications); SendMessageBatch, authorised as sqs:SendMessage (the split).
-    // Visibility is extended by the workflow on the worker, never by the ingress.
+    // What ingress/ingress.ts and main.ts send: ReceiveMessage; DeleteMessage (s3:TestEvent, already
+    // processed, split, dead-lettered); SendMessageBatch, authorised as sqs:SendMessage (the split);
+    // ChangeMessageVisibility to 0 (messages in hand when Temporal is unreachable go back at once);
+    // GetQueueAttributes at start-up (the redrive policy names the dead-letter queue).
     this.ingressTaskRole.addToPolicy(
       new iam.PolicyStatement({
-        sid: 'ReceiveDeleteRepublishNotifications',
-        actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:SendMessage'],
+        sid: 'HandOverNotifications',
+        actions: [
+          'sqs:ReceiveMessage',
+          'sqs:DeleteMessage',
+          'sqs:SendMessage',
+          'sqs:ChangeMessageVisibility',
+          'sqs:GetQueueAttributes',
+        ],
         resources: [props.queue.queueArn],
+      }),
+    );
+    // Unusable messages and other buckets' notifications go to the dead-letter queue at once, with the reason.
+    this.ingressTaskRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'DeadLetterUnusableNotifications',
+        actions: ['sqs:SendMessage', 'sqs:GetQueueUrl'],
+        resources: [props.deadLetterQueue.queueArn],
       }),
     );
     this.ingressLogGroup = new logs.LogGroup(this, 'IngressLogs', {
@@ -240,6 +258,7 @@ export class Orchestration extends Construct {
     const ingressEnvironment: Environment = {
       ...common,
       QUEUE_URL: props.queue.queueUrl,
+      INPUT_BUCKETS: props.inputBucket.bucketName,
       INGRESS_WAIT_SECONDS: '20',
       VISIBILITY_TIMEOUT_SECONDS: String(props.visibilityTimeout.toSeconds()),
       COMPUTE_TIMEOUT_SECONDS: String(props.computeTimeout.toSeconds()),
@@ -309,14 +328,43 @@ export class Orchestration extends Construct {
   private grantWorker(role: iam.Role, props: OrchestrationProps): void {
     const { compute } = props;
     const { partition, region, account } = Stack.of(this);
-    // HeadObject of the notified input version, HeadObject of the output to verify it; s3:List* makes a
-    // missing object a 404 (permanent "object gone") instead of a 403.
-    props.inputBucket.grantRead(role);
-    props.outputBucket.grantRead(role);
-    // Reports, the plan, and the outputs of chunked files (multipart upload of the parts, UploadPartCopy
-    // reading them under staging/); staging parts are deleted once the output is verified.
-    for (const prefix of WORKER_WRITE_PREFIXES) props.outputBucket.grantPut(role, `${prefix}*`);
-    props.outputBucket.grantDelete(role, `${STAGING_PREFIX}*`);
+    // HeadObject of the notified input version, GetObject of it to plan chunks; HeadObject of outputs to
+    // verify them, GetObject and HeadObject of chunk plans, parts and statistics, UploadPartCopy from parts.
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadInputsOutputsAndStaging',
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: [
+          props.inputBucket.arnForObjects('*'),
+          ...WORKER_READ_PREFIXES.map((prefix) => props.outputBucket.arnForObjects(`${prefix}*`)),
+        ],
+      }),
+    );
+    // ListObjectsV2 of a file's staging folder, HeadBucket of a notified bucket; without s3:ListBucket a
+    // missing object is a 403 instead of the 404 that makes "object gone" a permanent failure.
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ListAndSeeMissingObjects',
+        actions: ['s3:ListBucket'],
+        resources: [props.inputBucket.bucketArn, props.outputBucket.bucketArn],
+      }),
+    );
+    // Reports, the plan, and the outputs of chunked files (a multipart upload of the parts, aborted when
+    // an attempt is retried); staging parts are deleted once the output is verified.
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteReportsStagingAndMergedOutputs',
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        resources: WORKER_WRITE_PREFIXES.map((prefix) => props.outputBucket.arnForObjects(`${prefix}*`)),
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'DeleteStaging',
+        actions: ['s3:DeleteObject'],
+        resources: [props.outputBucket.arnForObjects(`${STAGING_PREFIX}*`)],
+      }),
+    );
 
     // Acknowledge (delete), extend and release (change visibility), read the redrive policy.
     role.addToPolicy(
@@ -340,22 +388,28 @@ export class Orchestration extends Construct {
       }),
     );
 
-    // Batch: submit to this job queue with this job definition only; jobs are identified by ID, so
-    // TerminateJob and tag-on-create can only be scoped to the account's jobs, and DescribeJobs to "*".
+    // Batch: submit to this job queue with this job definition only (SubmitJob also names the new job, whose
+    // ID nobody knows before). Jobs carry the tags of JOB_TAGS, set on submit, which Batch authorizes as a
+    // tagging of the job and of its definition (batch:TagResource has no create-action condition key): only
+    // those keys, with this job queue as the pipeline:job-queue tag. TerminateJob is limited by that tag to
+    // the jobs this pipeline submitted. DescribeJobs has no resource-level permission.
     const jobs = `arn:${partition}:batch:${region}:${account}:job/*`;
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'SubmitProcessorJobs',
         actions: ['batch:SubmitJob'],
-        resources: [compute.jobQueue.jobQueueArn, compute.jobDefinition.jobDefinitionArn],
+        resources: [compute.jobQueue.jobQueueArn, compute.jobDefinition.jobDefinitionArn, jobs],
       }),
     );
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'TagProcessorJobsOnSubmit',
         actions: ['batch:TagResource'],
-        resources: [jobs],
-        conditions: { StringEquals: { 'batch:CreateAction': 'SubmitJob' } },
+        resources: [jobs, compute.jobDefinition.jobDefinitionArn],
+        conditions: {
+          'ForAllValues:StringEquals': { 'aws:TagKeys': Object.values(JOB_TAGS) },
+          StringEquals: { [`aws:RequestTag/${JOB_TAGS.jobQueue}`]: compute.jobQueue.jobQueueArn },
+        },
       }),
     );
     role.addToPolicy(
@@ -363,6 +417,9 @@ export class Orchestration extends Construct {
         sid: 'TerminateProcessorJobs',
         actions: ['batch:TerminateJob'],
         resources: [jobs],
+        conditions: {
+          StringEquals: { [`aws:ResourceTag/${JOB_TAGS.jobQueue}`]: compute.jobQueue.jobQueueArn },
+        },
       }),
     );
     role.addToPolicy(
@@ -414,14 +471,9 @@ export class Orchestration extends Construct {
         {
           id: 'AwsSolutions-IAM5',
           reason:
-            'grantRead on the two pipeline buckets (s3:GetObject*, s3:GetBucket*, s3:List* on every key: any file may be processed or verified), grantPut under the prefixes the worker writes (reports/, staging/, outputs/, rejects/: any file may be chunked) and grantDelete of staging/* (parts removed after verification).',
+            'Object ARNs with a key wildcard: any key of the input bucket may be a file to process, and what the worker reads and writes in the output bucket is named after it, under reports/, staging/, outputs/ and rejects/ (deletes under staging/ only).',
           appliesTo: [
-            'Action::s3:GetObject*',
-            'Action::s3:GetBucket*',
-            'Action::s3:List*',
-            'Action::s3:Abort*',
-            { regex: '/^Resource::<.*(Input|Output).*\\.Arn>\\/\\*$/' },
-            'Action::s3:DeleteObject*',
+            { regex: '/^Resource::<.*Input.*\\.Arn>\\/\\*$/' },
             { regex: '/^Resource::<.*Output.*\\.Arn>\\/(reports|staging|outputs|rejects)\\/\\*$/' },
           ],
         },

@@ -1,5 +1,6 @@
 /** The input and output buckets, their access-log bucket, and the input bucket's notification to the queue. */
 import { Duration } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -81,6 +82,20 @@ export class PipelineStorage extends Construct {
         { id: 'expire-staging', prefix: STAGING_PREFIX, expiration: Duration.days(1) },
       ],
     });
+
+    // The data buckets outlive the stack (RETAIN) and no one may delete them, whatever their role allows:
+    // deleting one takes removing this statement first, which a person does on purpose.
+    for (const bucket of [this.inputBucket, this.outputBucket]) {
+      bucket.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'DenyDeleteBucket',
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:DeleteBucket'],
+          resources: [bucket.bucketArn],
+        }),
+      );
+    }
 
     // Every object created in the input bucket is one SQS message; the ingress turns it into a workflow.
     this.inputBucket.addEventNotification(

@@ -18,6 +18,14 @@ import type { Stack } from '../../scripts/stack';
 const IMAGE = '123456789012.dkr.ecr.us-east-1.amazonaws.com/file-pipeline-processor:latest';
 const CONTAINER = 'processor';
 
+/** The names of the compute resources created in moto (the permission proof binds the template's to them). */
+export const LOCAL_COMPUTE = {
+  jobQueue: 'file-pipeline-spot',
+  jobDefinition: 'file-pipeline-processor',
+  cluster: 'file-pipeline',
+  taskDefinition: 'file-pipeline-processor',
+} as const;
+
 async function motoApi(stack: Stack, path: string, body: unknown): Promise<void> {
   const res = await fetch(`${stack.awsEndpoint}/moto-api/${path}`, {
     method: 'POST',
@@ -38,6 +46,28 @@ export const ecsTasks = {
       model_name: 'ecs::task',
       transition: { progression: 'immediate' },
     }),
+};
+
+/**
+ * moto's Batch in its simple mode ends every job within SubmitJob. `hold` switches to its full mode, where a
+ * job (which can never run there: no Docker) stays SUBMITTED while `batch::job` transitions are held, so that
+ * a test can act on a job still in progress; `release` goes back to the simple mode.
+ */
+export const batchJobs = {
+  hold: async (stack: Stack) => {
+    await motoApi(stack, 'config', { batch: { use_docker: true } });
+    await motoApi(stack, 'state-manager/set-transition', {
+      model_name: 'batch::job',
+      transition: { progression: 'manual', times: 1_000_000 },
+    });
+  },
+  release: async (stack: Stack) => {
+    await motoApi(stack, 'state-manager/set-transition', {
+      model_name: 'batch::job',
+      transition: { progression: 'immediate' },
+    });
+    await motoApi(stack, 'config', { batch: { use_docker: false } });
+  },
 };
 
 /** Provisions the compute side in moto; returns the backend settings of a worker in aws mode. */
@@ -78,7 +108,7 @@ export async function provisionCompute(stack: Stack): Promise<BackendSettings> {
   );
   const queue = await batch.send(
     new CreateJobQueueCommand({
-      jobQueueName: 'file-pipeline-spot',
+      jobQueueName: LOCAL_COMPUTE.jobQueue,
       state: 'ENABLED',
       priority: 1,
       computeEnvironmentOrder: [{ order: 1, computeEnvironment: environment.computeEnvironmentArn! }],
@@ -86,7 +116,7 @@ export async function provisionCompute(stack: Stack): Promise<BackendSettings> {
   );
   const definition = await batch.send(
     new RegisterJobDefinitionCommand({
-      jobDefinitionName: 'file-pipeline-processor',
+      jobDefinitionName: LOCAL_COMPUTE.jobDefinition,
       type: 'container',
       platformCapabilities: ['FARGATE'],
       containerProperties: {
@@ -103,13 +133,13 @@ export async function provisionCompute(stack: Stack): Promise<BackendSettings> {
   );
   await ecs.send(
     new CreateClusterCommand({
-      clusterName: 'file-pipeline',
+      clusterName: LOCAL_COMPUTE.cluster,
       capacityProviders: ['FARGATE', 'FARGATE_SPOT'],
     }),
   );
   const task = await ecs.send(
     new RegisterTaskDefinitionCommand({
-      family: 'file-pipeline-processor',
+      family: LOCAL_COMPUTE.taskDefinition,
       networkMode: 'awsvpc',
       requiresCompatibilities: ['FARGATE'],
       cpu: '1024',
@@ -126,7 +156,7 @@ export async function provisionCompute(stack: Stack): Promise<BackendSettings> {
       runnableTimeoutSeconds: 60,
     },
     ecs: {
-      cluster: 'file-pipeline',
+      cluster: LOCAL_COMPUTE.cluster,
       taskDefinition: task.taskDefinition!.taskDefinitionArn!,
       containerName: CONTAINER,
       capacityProvider: 'FARGATE_SPOT',
