@@ -1,8 +1,9 @@
 /**
  * The local compute backend: the processor entrypoint as a child process, with the environment a Batch or
- * ECS container would get (the processor contract plus AWS credentials standing in for the task role).
- * It mirrors the AWS lifecycle in its heartbeats (SUBMITTED, RUNNABLE, RUNNING, SUCCEEDED/FAILED) and
- * records the request the mirrored AWS backend would have sent.
+ * ECS container would get (the processor contract plus AWS credentials standing in for the task role) and
+ * its container's constraints: no write to local disk. It mirrors the AWS lifecycle in its heartbeats
+ * (SUBMITTED, RUNNABLE, RUNNING, SUCCEEDED/FAILED) and records the request the mirrored AWS backend would
+ * have sent.
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
@@ -41,11 +42,31 @@ const PASSTHROUGH = [
 const STDERR_TAIL_BYTES = 4096;
 const BACKEND = 'local';
 
-/** The processor entrypoint next to this module: TypeScript sources run through tsx, built JS as is. */
-function processorCommand(): string[] {
+/**
+ * Node's permission model with the constraints of the processor's container: it may read any file and
+ * start worker threads, and write no file, as its read-only root filesystem allows; only the directory of
+ * `AWS_CALL_LOG_DIR` (tests) is writable. `--permission` from Node 22.13, `--experimental-permission` before.
+ */
+export function containerSandbox(env: NodeJS.ProcessEnv): string[] {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  return [
+    major > 22 || (major === 22 && minor >= 13) ? '--permission' : '--experimental-permission',
+    '--allow-fs-read=*',
+    '--allow-worker',
+    ...(env.AWS_CALL_LOG_DIR ? [`--allow-fs-write=${env.AWS_CALL_LOG_DIR}/*`] : []),
+  ];
+}
+
+/**
+ * How to run the processor entrypoint next to this module in its sandbox, for a child given `env`: built JS
+ * as is, TypeScript sources through tsx, whose transform cache stays in memory (it would write to disk).
+ */
+export function processorCommand(env: NodeJS.ProcessEnv): { args: string[]; env: NodeJS.ProcessEnv } {
   const ext = extname(__filename);
   const entry = join(__dirname, '..', 'processors', `main${ext}`);
-  return ext === '.ts' ? ['--import', 'tsx', entry] : [entry];
+  return ext === '.ts'
+    ? { args: [...containerSandbox(env), '--import', 'tsx', entry], env: { ...env, TSX_DISABLE_CACHE: '1' } }
+    : { args: [...containerSandbox(env), entry], env };
 }
 
 export function createLocalBackend(options: LocalBackendOptions): ComputeBackend {
@@ -59,11 +80,13 @@ export function createLocalBackend(options: LocalBackendOptions): ComputeBackend
       // A process does not outlive its worker, so an earlier attempt's job is never resumed: it reruns.
       heartbeat({ backend: BACKEND, id: jobName, status: 'SUBMITTED' });
       heartbeat({ backend: BACKEND, id: jobName, status: 'RUNNABLE' });
-      const env = Object.fromEntries(
-        PASSTHROUGH.flatMap((n) => (process.env[n] ? [[n, process.env[n]]] : [])),
-      );
-      const child = spawn(process.execPath, processorCommand(), {
-        env: { ...env, ...environment },
+      const env = {
+        ...Object.fromEntries(PASSTHROUGH.flatMap((n) => (process.env[n] ? [[n, process.env[n]]] : []))),
+        ...environment,
+      };
+      const command = processorCommand(env);
+      const child = spawn(process.execPath, command.args, {
+        env: command.env,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const handle = { backend: BACKEND, id: `pid ${child.pid ?? '?'}` };

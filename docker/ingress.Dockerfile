@@ -3,7 +3,7 @@
 #
 # Debian (glibc), not Alpine: the Temporal client shares the worker's dependency tree, built for glibc.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Dependency install scripts are skipped: the project works without them (npm 11 skips them too), and the
@@ -12,14 +12,18 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
 RUN npm run build
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production \
     NODE_OPTIONS=--enable-source-maps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+# No file keeps a setuid or setgid bit: the unprivileged user below has no way back to root or to any Linux
+# capability, which matters where the runtime cannot drop them (AWS Batch has no such setting).
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force \
+    && find / -xdev -type f -perm /6000 -exec chmod ug-s {} +
 COPY --from=build /app/dist ./dist
-# The image's unprivileged `node` user, by number so that a runtime can tell it is not root.
+# The image's unprivileged `node` user, by number so that a runtime can tell it is not root
+# (CONTAINER_USER in infra/lib/images.ts). Task and job definitions run it with a read-only root filesystem.
 USER 1000:1000
 # Healthy while Temporal answers for the namespace and task queue with the ingress's own connection
 # settings (infra/lib/healthchecks.ts explains it; the ECS task definition runs the same check).

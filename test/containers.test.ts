@@ -14,7 +14,7 @@ import { FileSystem, IgnoreMode } from 'aws-cdk-lib';
 import { Copy, DockerfileParser, Env, type Healthcheck, type Instruction } from 'dockerfile-ast';
 import * as ts from 'typescript';
 import { HEALTHCHECK_TIMING, INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from '../infra/lib/healthchecks';
-import { dockerfileOf, REPO_ROOT, type ImageName } from '../infra/lib/images';
+import { CONTAINER_USER, dockerfileOf, REPO_ROOT, type ImageName } from '../infra/lib/images';
 import { requiredVariables, variablesRead, type ProcessName } from '../infra/lib/process-contract';
 import { STACK_NAMES } from '../scripts/stack';
 import { ensureDockerCompose, ensureHadolint } from '../scripts/tools';
@@ -97,10 +97,10 @@ describe('containers: Dockerfiles', () => {
   });
 
   for (const image of NAMES) {
-    it(`${image}: builds on Debian Node 20 in two stages and runs as a non-root user`, () => {
+    it(`${image}: builds on Debian Node 24 in two stages and runs as a non-root user with no setuid file`, () => {
       const [build, runtime, ...more] = stagesOf(image);
       assert.ok(build && runtime && more.length === 0, 'a build stage and a runtime stage');
-      for (const stage of [build, runtime]) assert.equal(stage.from, 'node:20-bookworm-slim');
+      for (const stage of [build, runtime]) assert.equal(stage.from, 'node:24-bookworm-slim');
       const runs = (stage: Stage) => all(stage, 'RUN').map((i) => i.getArgumentsContent() ?? '');
       assert.ok(runs(build).some((r) => /\bnpm ci\b/.test(r) && !r.includes('--omit=dev')));
       assert.ok(runs(build).some((r) => r.includes('npm run build')));
@@ -112,6 +112,12 @@ describe('containers: Dockerfiles', () => {
       }
       const user = args(last(runtime, 'USER'))[0] ?? 'root';
       assert.ok(!/^(0|root)(:|$)/.test(user), `runs as ${user}`);
+      assert.equal(user, CONTAINER_USER, 'the user the task and job definitions name');
+      // After the last install: nothing the user could run to regain privileges.
+      assert.ok(
+        runs(runtime).some((r) => /find \/ -xdev -type f -perm \/6000 -exec chmod ug-s/.test(r)),
+        'the runtime stage clears every setuid and setgid bit',
+      );
     });
 
     it(`${image}: CMD runs the file npm run build emits from ${IMAGES[image].entrypoint}`, () => {
@@ -215,6 +221,11 @@ describe('containers: Dockerfiles', () => {
 describe('containers: docker-compose.yml', () => {
   interface Service {
     image?: string;
+    read_only?: boolean;
+    cap_drop?: string[];
+    security_opt?: string[];
+    user?: string;
+    init?: boolean;
     build?: { context: string; dockerfile: string };
     command?: string[] | null;
     environment?: Record<string, string | null>;
@@ -247,6 +258,17 @@ describe('containers: docker-compose.yml', () => {
       }
     });
   }
+
+  it('runs the worker and the ingress as the task definitions do: read-only, unprivileged, no capability, an init', () => {
+    for (const name of ['worker', 'ingress']) {
+      const service = services[name]!;
+      assert.equal(service.read_only, true, name);
+      assert.deepEqual(service.cap_drop, ['ALL'], name);
+      assert.deepEqual(service.security_opt, ['no-new-privileges:true'], name);
+      assert.equal(service.user, CONTAINER_USER, name);
+      assert.equal(service.init, true, name);
+    }
+  });
 
   it('runs the processor inside the worker, against the names the local stack provisions', () => {
     const { worker, ingress } = services as { worker: Service; ingress: Service };

@@ -16,6 +16,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { EnvName } from '../common/config';
 import { PROCESSOR_COMMAND, PROCESSOR_CONTAINER } from '../infra/lib/compute';
 import { INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from '../infra/lib/healthchecks';
+import { CONTAINER_USER } from '../infra/lib/images';
 import { PipelineStack } from '../infra/lib/pipeline-stack';
 import { requiredVariables, variablesRead, type ProcessName } from '../infra/lib/process-contract';
 import { MAX_RECEIVE_COUNT } from '../infra/lib/queue';
@@ -240,6 +241,40 @@ describe('infra: the CDK app', () => {
         ],
       });
       assert.equal(PROCESSOR_CONTAINER, 'processor');
+    });
+  });
+
+  describe('containers', () => {
+    it('runs every ECS container read-only, as the images\u2019 unprivileged user, with no capability and an init', () => {
+      const definitions = Object.values(world.template.findResources('AWS::ECS::TaskDefinition')) as {
+        Properties: { ContainerDefinitions: Record<string, unknown>[] };
+      }[];
+      const containers = definitions.flatMap((d) => d.Properties.ContainerDefinitions);
+      assert.equal(containers.length, 3, 'processor, worker, ingress');
+      for (const c of containers) {
+        assert.ok(
+          matches(
+            {
+              ReadonlyRootFilesystem: true,
+              User: CONTAINER_USER,
+              LinuxParameters: { InitProcessEnabled: true, Capabilities: { Drop: ['ALL'] } },
+            },
+            c,
+          ),
+          `container ${String(c.Name)}`,
+        );
+        assert.equal(c.Privileged, undefined);
+      }
+    });
+
+    it('runs the Batch job read-only, as the unprivileged user, with an init (Batch cannot drop capabilities)', () => {
+      world.template.hasResourceProperties('AWS::Batch::JobDefinition', {
+        ContainerProperties: Match.objectLike({
+          ReadonlyRootFilesystem: true,
+          User: CONTAINER_USER,
+          LinuxParameters: { InitProcessEnabled: true },
+        }),
+      });
     });
   });
 

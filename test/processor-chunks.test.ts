@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -20,12 +20,14 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { containerSandbox } from '../activities/local-backend';
 import { OUTPUT_METADATA } from '../common/jobs';
 import { csvTransform } from '../processors/csv-transform';
 import { csvValidate } from '../processors/csv-validate';
 import { InvalidInputError } from '../processors/errors';
 import { loadSchema } from '../processors/schema';
 import { ensureTools } from '../scripts/tools';
+import { writeTransactions } from '../scripts/transactions';
 import { runProcessor } from './support/processor';
 
 const PROCESSED_AT = '2026-03-04T05:06:07.000Z';
@@ -751,6 +753,49 @@ describe('processor container mode against S3 (moto): ranged reads, part metadat
     assert.equal(whole.Metadata?.[OUTPUT_METADATA.rowsIn], '11');
     assert.equal(whole.Metadata?.[OUTPUT_METADATA.rowsRejected], '5');
     assert.equal(whole.Metadata?.[OUTPUT_METADATA.rangeStart], undefined, 'no range on a whole-file output');
+  });
+
+  it('runs each job in its container\u2019s sandbox, worker threads included, writing nothing to local disk', async () => {
+    // The sandbox has teeth: under it, a write to local disk is refused.
+    const probe = spawnSync(
+      process.execPath,
+      [
+        ...containerSandbox({}),
+        '-e',
+        `require('node:fs').writeFileSync(${JSON.stringify(path.join(os.tmpdir(), 'x'))}, '')`,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.notEqual(probe.status, 0);
+    assert.match(probe.stderr, /ERR_ACCESS_DENIED/);
+
+    // From 16 MiB csv-transform runs on worker threads; text-to-pdf loads its fonts.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-'));
+    try {
+      const big = path.join(dir, 'big.csv');
+      await writeTransactions(big, 17 * 1024 * 1024, 3);
+      await s3.send(new PutObjectCommand({ Bucket: input, Key: 'in/big.csv', Body: fs.readFileSync(big) }));
+      await s3.send(new PutObjectCommand({ Bucket: input, Key: 'in/notes.txt', Body: 'Grüße\nline two\n' }));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const run = (JOB: string, OBJECT_KEY: string, DEST_KEY: string) =>
+      runProcessor([], {
+        ...env,
+        JOB,
+        SOURCE_BUCKET: input,
+        OBJECT_KEY,
+        DEST_BUCKET: output,
+        DEST_KEY,
+        PROCESSED_AT,
+      });
+    const runs = await Promise.all([
+      run('csv-transform', 'in/big.csv', 'outputs/in/big.csv'),
+      run('text-to-pdf', 'in/notes.txt', 'outputs/in/notes.txt.pdf'),
+    ]);
+    for (const r of runs) assert.equal(r.code, 0, r.stderr);
+    assert.ok(((await head('outputs/in/big.csv')).ContentLength ?? 0) > 17 * 1024 * 1024);
+    assert.equal((await head('outputs/in/notes.txt.pdf')).ContentType, 'application/pdf');
   });
 
   it('a ranged read is pinned to the notified version (exit 66), and must fit in it (exit 78)', async () => {

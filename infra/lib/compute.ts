@@ -13,7 +13,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { OUTPUTS_PREFIX, REJECTS_PREFIX, STAGING_PREFIX } from '../../common/staging';
-import { dockerImage } from './images';
+import { CONTAINER_USER, dockerImage, hardenedContainer } from './images';
 
 /** Where the processor writes in the output bucket: the keys the workflow gives it (DEST_KEY, REJECTS_KEY, STATS_KEY). */
 const PROCESSOR_WRITE_PREFIXES = [OUTPUTS_PREFIX, REJECTS_PREFIX, STAGING_PREFIX] as const;
@@ -165,6 +165,11 @@ export class ProcessorCompute extends Construct {
     this.jobDefinition = new batch.EcsJobDefinition(this, 'JobDefinition', {
       container: new batch.EcsFargateContainerDefinition(this, 'JobContainer', {
         image,
+        // As hardenedContainer(), except capabilities: Batch has no setting for them. The images keep no
+        // setuid or setgid file, so the unprivileged user has no way to any capability.
+        readonlyRootFilesystem: true,
+        user: CONTAINER_USER,
+        linuxParameters: new batch.LinuxParameters(this, 'JobLinuxParameters', { initProcessEnabled: true }),
         command: PROCESSOR_COMMAND,
         cpu: vcpus,
         memory,
@@ -203,6 +208,7 @@ export class ProcessorCompute extends Construct {
       command: PROCESSOR_COMMAND,
       essential: true,
       logging: logging('ecs'),
+      ...hardenedContainer(this, 'LinuxParameters'),
     });
 
     NagSuppressions.addResourceSuppressions(

@@ -18,7 +18,7 @@ import type { EnvName } from '../../common/config';
 import { JOB_TAGS } from '../../common/jobs';
 import { PROCESSOR_CONTAINER, type ProcessorCompute } from './compute';
 import { HEALTHCHECK_TIMING, INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from './healthchecks';
-import { dockerImage } from './images';
+import { dockerImage, hardenedContainer } from './images';
 import { OUTPUTS_PREFIX, REJECTS_PREFIX, REPORTS_PREFIX, STAGING_PREFIX } from '../../common/staging';
 
 /**
@@ -194,6 +194,7 @@ export class Orchestration extends Construct {
       logging: ecs.LogDriver.awsLogs({ logGroup: this.workerLogGroup, streamPrefix: 'worker' }),
       stopTimeout: WORKER_STOP_TIMEOUT,
       healthCheck: healthCheck(WORKER_HEALTHCHECK),
+      ...hardenedContainer(this, 'WorkerLinuxParameters'),
     });
     this.workerService = new ecs.FargateService(this, 'WorkerService', {
       ...placement,
@@ -271,6 +272,7 @@ export class Orchestration extends Construct {
       logging: ecs.LogDriver.awsLogs({ logGroup: this.ingressLogGroup, streamPrefix: 'ingress' }),
       stopTimeout: INGRESS_STOP_TIMEOUT,
       healthCheck: healthCheck(INGRESS_HEALTHCHECK),
+      ...hardenedContainer(this, 'IngressLinuxParameters'),
     });
     this.ingressService = new ecs.FargateService(this, 'IngressService', {
       ...placement,

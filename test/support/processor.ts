@@ -1,15 +1,22 @@
-/** Runs the processor entrypoint as the compute backends do: its own process, only the given environment. */
+/**
+ * Runs the processor entrypoint as the compute backends do: its own process, only the given environment.
+ * Container mode (no arguments) runs in its container's sandbox, as the local backend runs it: a write to
+ * local disk fails the run. The CLI (arguments) writes local files, as a person running it expects.
+ */
 import { spawn } from 'node:child_process';
+import { processorCommand } from '../../activities/local-backend';
 import { REPO_ROOT } from '../../scripts/tools';
 
 export function runProcessor(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'processors/main.ts', ...args], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
-  });
+  const environment = { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env };
+  const command =
+    args.length === 0
+      ? processorCommand(environment)
+      : { args: ['--import', 'tsx', 'processors/main.ts', ...args], env: environment };
+  const child = spawn(process.execPath, command.args, { cwd: REPO_ROOT, env: command.env });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
