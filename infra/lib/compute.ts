@@ -3,17 +3,18 @@
  * ECS cluster with the processor task definition. One image, one task role and one execution role serve
  * both routes, so the worker's `iam:PassRole` names exactly two roles.
  */
-import { Duration, RemovalPolicy, Size } from 'aws-cdk-lib';
+import { Duration, Size } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { OUTPUTS_PREFIX, REJECTS_PREFIX, STAGING_PREFIX } from '../../common/staging';
 import { CONTAINER_USER, dockerImage, hardenedContainer } from './images';
+import type { PipelineLogs } from './logging';
 
 /** Where the processor writes in the output bucket: the keys the workflow gives it (DEST_KEY, REJECTS_KEY, STATS_KEY). */
 const PROCESSOR_WRITE_PREFIXES = [OUTPUTS_PREFIX, REJECTS_PREFIX, STAGING_PREFIX] as const;
@@ -73,8 +74,8 @@ export interface ProcessorComputeProps {
   readonly outputBucket: s3.IBucket;
   /** Longest processor run; the Batch job times out a little after it, as a backstop. */
   readonly computeTimeout: Duration;
-  /** Retention of the processor log group (Batch and ECS streams). */
-  readonly logRetention: logs.RetentionDays;
+  /** Makes the processor log group (Batch and ECS streams). */
+  readonly logs: PipelineLogs;
   /**
    * vCPUs of one processor run (a Fargate size: 0.25, 0.5, 1, 2, 4).
    * @default 1
@@ -119,10 +120,7 @@ export class ProcessorCompute extends Construct {
     const memory = props.memory ?? Size.gibibytes(2);
     const image = dockerImage('processor');
 
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: props.logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
+    this.logGroup = props.logs.logGroup(this, 'Logs');
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
       description: 'Processor runs: HTTPS out to S3, ECR and CloudWatch Logs; nothing in',

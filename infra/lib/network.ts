@@ -1,8 +1,7 @@
 /** The VPC: private subnets for every task, NAT for egress, a free S3 gateway endpoint, flow logs. */
-import { RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { PipelineLogs } from './logging';
 
 /** Props of {@link PipelineNetwork}. */
 export interface PipelineNetworkProps {
@@ -16,8 +15,8 @@ export interface PipelineNetworkProps {
    * @default 2
    */
   readonly maxAzs?: number;
-  /** Retention of the flow logs. */
-  readonly logRetention: logs.RetentionDays;
+  /** Makes the flow log group. */
+  readonly logs: PipelineLogs;
 }
 
 /**
@@ -34,10 +33,7 @@ export class PipelineNetwork extends Construct {
 
   constructor(scope: Construct, id: string, props: PipelineNetworkProps) {
     super(scope, id);
-    const flowLogs = new logs.LogGroup(this, 'FlowLogs', {
-      retention: props.logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
+    const flowLogs = props.logs.logGroup(this, 'FlowLogs');
     this.vpc = new ec2.Vpc(this, 'Vpc', {
       maxAzs: props.maxAzs ?? 2,
       natGateways: props.natGateways ?? 1,
@@ -47,6 +43,9 @@ export class PipelineNetwork extends Construct {
         { name: 'private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 20 },
       ],
       gatewayEndpoints: { S3: { service: ec2.GatewayVpcEndpointAwsService.S3 } },
+      // Nothing uses the default security group: a deploy-time custom resource strips its rules, so a
+      // resource placed in it by mistake can reach nothing and be reached by nothing.
+      restrictDefaultSecurityGroup: true,
       flowLogs: {
         all: {
           destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs),

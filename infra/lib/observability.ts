@@ -13,6 +13,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { ProcessorCompute } from './compute';
 
@@ -49,32 +50,39 @@ export class Observability extends Construct {
     super(scope, id);
     const { compute } = props;
 
-    // A customer-managed key: CloudWatch and EventBridge cannot publish to a topic encrypted with the
-    // AWS-managed SNS key, whose policy cannot be changed.
+    // A customer-managed key: CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key,
+    // whose policy cannot be changed. Only this account's alarms may use it through SNS (the confused-deputy
+    // conditions); EventBridge publishes with a role of its own, which the key grants like any principal.
+    const { partition, region, account } = Stack.of(this);
+    const fromThisAccountsAlarms = {
+      StringEquals: { 'aws:SourceAccount': account },
+      ArnLike: { 'aws:SourceArn': `arn:${partition}:cloudwatch:${region}:${account}:alarm:*` },
+    };
     const topicKey = new kms.Key(this, 'AlarmTopicKey', {
       description: 'Encrypts the file pipeline alarm topic',
       enableKeyRotation: true,
     });
-    for (const service of ['cloudwatch.amazonaws.com', 'events.amazonaws.com']) {
-      topicKey.grant(new iam.ServicePrincipal(service), 'kms:Decrypt', 'kms:GenerateDataKey*');
-    }
+    topicKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsEncryptForTheTopic',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: fromThisAccountsAlarms,
+      }),
+    );
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
       displayName: 'File pipeline alarms',
       masterKey: topicKey,
       enforceSSL: true,
     });
-    // The topic policy CDK writes for EventBridge replaces SNS's default one, so CloudWatch alarms of this
-    // account need their own statement.
-    const { partition, region, account } = Stack.of(this);
     this.alarmTopic.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'CloudWatchAlarmsPublish',
         principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['sns:Publish'],
         resources: [this.alarmTopic.topicArn],
-        conditions: {
-          ArnLike: { 'aws:SourceArn': `arn:${partition}:cloudwatch:${region}:${account}:alarm:*` },
-        },
+        conditions: fromThisAccountsAlarms,
       }),
     );
     if (props.alarmEmail) {
@@ -126,12 +134,26 @@ export class Observability extends Construct {
     });
     this.batchFailureRule.addTarget(
       new targets.SnsTopic(this.alarmTopic, {
+        // A role (sns:Publish and the key, nothing else) rather than a topic-policy grant to the service.
+        authorizeUsingRole: true,
         message: events.RuleTargetInput.fromText(
           `Batch job ${events.EventField.fromPath('$.detail.jobName')} (${events.EventField.fromPath(
             '$.detail.jobId',
           )}) FAILED: ${events.EventField.fromPath('$.detail.statusReason')}`,
         ),
       }),
+    );
+    NagSuppressions.addResourceSuppressions(
+      this.batchFailureRule,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'The role EventBridge publishes to the alarm topic with: grantPublish on a KMS-encrypted topic gives kms:GenerateDataKey* on that one key, as SNS requires of a publisher.',
+          appliesTo: ['Action::kms:GenerateDataKey*'],
+        },
+      ],
+      true,
     );
     const batchFailures = new cloudwatch.Metric({
       namespace: 'AWS/Events',

@@ -3,12 +3,12 @@
  * submitting processor runs to Batch and ECS) and the ingress (SQS → signalWithStart). Each has its own
  * task role holding exactly the calls its code makes.
  */
-import { Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Fn, Stack } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -19,6 +19,7 @@ import { JOB_TAGS } from '../../common/jobs';
 import { PROCESSOR_CONTAINER, type ProcessorCompute } from './compute';
 import { HEALTHCHECK_TIMING, INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from './healthchecks';
 import { dockerImage, hardenedContainer } from './images';
+import type { PipelineLogs } from './logging';
 import { OUTPUTS_PREFIX, REJECTS_PREFIX, REPORTS_PREFIX, STAGING_PREFIX } from '../../common/staging';
 
 /**
@@ -59,8 +60,8 @@ export interface OrchestrationProps {
   readonly outputBucket: s3.IBucket;
   /** The Batch and ECS resources the worker submits processor runs to. */
   readonly compute: ProcessorCompute;
-  /** Retention of the worker and ingress log groups. */
-  readonly logRetention: logs.RetentionDays;
+  /** Makes the worker and ingress log groups. */
+  readonly logs: PipelineLogs;
   /** Name of the Secrets Manager secret with `address`, `namespace` and (if `temporalApiKey`) `apiKey`. */
   readonly temporalSecretName: string;
   /** Whether to pass the secret's `apiKey` as TEMPORAL_API_KEY. */
@@ -159,10 +160,7 @@ export class Orchestration extends Construct {
         'Temporal worker: S3 checks, SQS acknowledgements, Batch jobs and ECS tasks of the processor',
     });
     this.grantWorker(this.workerTaskRole, props);
-    this.workerLogGroup = new logs.LogGroup(this, 'WorkerLogs', {
-      retention: props.logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
+    this.workerLogGroup = props.logs.logGroup(this, 'WorkerLogs');
     const workerTask = new ecs.FargateTaskDefinition(this, 'WorkerTask', {
       cpu: 1024,
       memoryLimitMiB: 2048,
@@ -201,6 +199,10 @@ export class Orchestration extends Construct {
       taskDefinition: workerTask,
       capacityProviderStrategies,
     });
+    // On the whole cluster construct, which includes its capacity-provider association (added at synthesis):
+    // a service created before the association fails with "capacity provider not associated", and one
+    // deleted after it hangs the stack deletion.
+    this.workerService.node.addDependency(this.cluster);
     const workerScaling = this.workerService.autoScaleTaskCount({
       minCapacity: 1,
       maxCapacity: props.workerMaxTasks ?? 4,
@@ -243,10 +245,7 @@ export class Orchestration extends Construct {
         resources: [props.deadLetterQueue.queueArn],
       }),
     );
-    this.ingressLogGroup = new logs.LogGroup(this, 'IngressLogs', {
-      retention: props.logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
+    this.ingressLogGroup = props.logs.logGroup(this, 'IngressLogs');
     const ingressTask = new ecs.FargateTaskDefinition(this, 'IngressTask', {
       cpu: 256,
       memoryLimitMiB: 512,
@@ -279,6 +278,7 @@ export class Orchestration extends Construct {
       taskDefinition: ingressTask,
       capacityProviderStrategies,
     });
+    this.ingressService.node.addDependency(this.cluster);
     const ingressScaling = this.ingressService.autoScaleTaskCount({
       minCapacity: 1,
       maxCapacity: props.ingressMaxTasks ?? 3,
@@ -482,7 +482,7 @@ export class Orchestration extends Construct {
         {
           id: 'AwsSolutions-IAM5',
           reason:
-            'batch:DescribeJobs has no resource-level permission; TerminateJob and tag-on-submit act on jobs, whose ARNs carry only a generated ID (job/*); DescribeTasks/StopTask/tag-on-run are limited to the processor cluster (task/CLUSTER/*).',
+            'batch:DescribeJobs has no resource-level permission; SubmitJob, tag-on-submit and TerminateJob act on jobs, whose ARNs carry only an ID generated on submit (job/*), tagging only with the pipeline tag keys and terminating only jobs tagged with this job queue; DescribeTasks/StopTask/tag-on-run are limited to the processor cluster (task/CLUSTER/*).',
           appliesTo: [
             'Resource::*',
             'Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job/*',

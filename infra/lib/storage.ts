@@ -6,6 +6,7 @@ import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { STAGING_PREFIX } from '../../common/staging';
+import { skipCheckov } from './checks';
 
 /** Props of {@link PipelineStorage}. */
 export interface PipelineStorageProps {
@@ -52,6 +53,11 @@ export class PipelineStorage extends Construct {
       ...secure,
       lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(90) }],
     });
+    skipCheckov(this.accessLogsBucket, {
+      CKV_AWS_18: 'The server access log bucket itself: logging its own writes into itself would loop.',
+      CKV_AWS_21:
+        'Log objects are written once, by the S3 logging service only, and expire after 90 days: versions would only duplicate them.',
+    });
     this.inputBucket = new s3.Bucket(this, 'Input', {
       ...secure,
       versioned: true,
@@ -81,6 +87,10 @@ export class PipelineStorage extends Construct {
         },
         { id: 'expire-staging', prefix: STAGING_PREFIX, expiration: Duration.days(1) },
       ],
+    });
+    skipCheckov(this.outputBucket, {
+      CKV_AWS_21:
+        'Outputs are derived data, rebuilt deterministically from the versioned and retained input, and no role of the pipeline may delete them (test/proof/permissions.test.ts); versioning would keep a noncurrent copy of every rerun, metadata self-copy and staging part.',
     });
 
     // The data buckets outlive the stack (RETAIN) and no one may delete them, whatever their role allows:
