@@ -101,7 +101,7 @@ export class Observability extends Construct {
     });
     const dlqAlarm = alarm('DeadLetterQueueNotEmpty', {
       alarmDescription:
-        'Messages are in the dead-letter queue: files failed permanently (attributes failure-type, failure-reason, workflow-id) or could not be parsed.',
+        'Messages are in the dead-letter queue: files failed permanently (attributes failure-type, failure-reason, workflow-id) or the ingress could not use them (failure-type UnusableMessage, ForeignBucket).',
       metric: dlqDepth,
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
