@@ -561,12 +561,21 @@ describe('infra: the CDK app', () => {
       for (const s of suppressions) assert.ok(s.reason.length >= 40, `${s.id}: a reason, not a placeholder`);
     });
 
-    it('passes cfn-lint with no error', () => {
-      const cfnLint = ensureCfnLint();
-      const dir = mkdtempSync(join(tmpdir(), 'cfn-lint-'));
+    /** Runs `check` on the template written to a temporary file, as the scanners read it. */
+    function onTemplateFile(check: (file: string) => void): void {
+      const dir = mkdtempSync(join(tmpdir(), 'template-'));
       try {
         const file = join(dir, 'FilePipeline.template.json');
         writeFileSync(file, JSON.stringify(world.template.toJSON(), null, 1));
+        check(file);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+
+    it('passes cfn-lint with no error', () => {
+      const cfnLint = ensureCfnLint();
+      onTemplateFile((file) => {
         const run = spawnSync(cfnLint, ['--format', 'json', file], { encoding: 'utf8' });
         const findings = JSON.parse(run.stdout || '[]') as {
           Level: string;
@@ -577,17 +586,12 @@ describe('infra: the CDK app', () => {
         assert.deepEqual(errors, []);
         // cfn-lint's exit status is a bit mask: 2 means errors (4 warnings and 8 informational are allowed).
         assert.equal((run.status ?? 1) & ~(4 | 8), 0, run.stderr);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      });
     });
 
     it('passes checkov with no failed check, and every skip carries its reason', () => {
       const checkov = ensureCheckov();
-      const dir = mkdtempSync(join(tmpdir(), 'checkov-'));
-      try {
-        const file = join(dir, 'FilePipeline.template.json');
-        writeFileSync(file, JSON.stringify(world.template.toJSON(), null, 1));
+      onTemplateFile((file) => {
         // --skip-download: no call to the vendor's platform (the checks are in the package).
         const run = spawnSync(
           checkov,
@@ -620,9 +624,7 @@ describe('infra: the CDK app', () => {
             `${s.check_id} on ${s.resource} says why`,
           );
         }
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      });
     });
 
     it('reads its parameters from context, rejecting invalid ones', () => {
