@@ -9,6 +9,7 @@ import {
   type SendMessageCommandInput,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { ExplainedError } from './errors';
 import { printable } from './text';
 
 /** Message attributes carried to the dead-letter queue, so the reason travels with the message. */
@@ -62,8 +63,8 @@ export async function readRedrivePolicy(sqs: SQSClient, queueUrl: string): Promi
 }
 
 /** The error for a queue without a redrive policy, naming the fix. */
-export function noRedrivePolicy(queueUrl: string): Error {
-  return new Error(
+export function noRedrivePolicy(queueUrl: string): ExplainedError {
+  return new ExplainedError(
     `queue ${queueUrl} has no redrive policy: give it a dead-letter queue (maxReceiveCount 5)`,
   );
 }

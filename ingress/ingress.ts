@@ -207,9 +207,8 @@ export function createIngress(o: IngressOptions) {
           return 'ignored';
         case 'objects': {
           const ours = parsed.objects.filter((obj) => inputBuckets.has(obj.ref.bucket));
-          const [only, ...more] = parsed.objects;
-          if (only && more.length === 0 && ours.length === 1)
-            return await startWorkflow(only.ref, m, only.body);
+          const [only] = ours;
+          if (only && parsed.objects.length === 1) return await startWorkflow(only.ref, m, only.body);
           for (const obj of parsed.objects.filter((x) => !ours.includes(x))) {
             const reason = foreignBucket(obj.ref);
             await deadLetter(obj.body, reason);

@@ -1,7 +1,7 @@
 /** The ingress process: configuration from the environment, then poll until SIGTERM/SIGINT. */
 import { Client, Connection } from '@temporalio/client';
 import { createAwsClients } from '../common/aws';
-import { ConfigError, loadConfig } from '../common/config';
+import { loadConfig } from '../common/config';
 import { noRedrivePolicy, readRedrivePolicy } from '../common/dead-letters';
 import { runMain } from '../common/main';
 import { createLogger } from '../common/log';
@@ -35,8 +35,7 @@ async function main(): Promise<void> {
   const { sqs } = createAwsClients(config, 'ingress');
   // The dead letters the ingress moves go where SQS itself would move them.
   const redrive = await readRedrivePolicy(sqs, config.QUEUE_URL);
-  if (!redrive)
-    throw new ConfigError(`ingress: ${noRedrivePolicy(config.QUEUE_URL).message}, then start it again.`);
+  if (!redrive) throw noRedrivePolicy(config.QUEUE_URL);
   const ingress = createIngress({
     sqs,
     client,

@@ -6,20 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { workflowIdFor } from '../common/ids';
 import { OUTPUT_METADATA } from '../common/jobs';
 import { reportKeyFor } from '../common/staging';
 import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-client';
-import { startStack, type Stack } from '../scripts/stack';
+import type { Stack } from '../scripts/stack';
 import { REPO_ROOT } from '../scripts/tools';
 import { progressQuery, type ObjectRef } from '../workflows/definitions';
-import { recordingCalls } from './support/aws-calls';
+import { startEndToEnd, type EndToEnd } from './support/end-to-end';
 import { eventually } from './support/eventually';
 import { writeTransactions } from '../scripts/transactions';
 import { processWhole } from './support/processor';
@@ -29,33 +28,24 @@ const CHUNK_SIZE = '8MiB';
 const WAIT_MS = 240_000;
 const PEERS = resolve(REPO_ROOT, '..', 'shared', 'bench', 'peers');
 
+let world: EndToEnd;
 let stack: Stack;
 let client: Client;
 let dir: string;
 let file: string;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'chunks-pipeline-'));
-  file = join(dir, 'transactions.csv');
-  await writeTransactions(file, SIZE, 7);
-  stack = await startStack({
+  world = await startEndToEnd('chunks-pipeline', {
     queueVisibilityTimeoutSeconds: 30,
     // A crashed worker's compute activities are retried once their heartbeat is 5 s late.
-    env: {
-      ...recordingCalls,
-      HEARTBEAT_SECONDS: '1',
-      COMPUTE_HEARTBEAT_TIMEOUT_SECONDS: '5',
-      COMPUTE_POLL_SECONDS: '0.2',
-    },
+    env: { HEARTBEAT_SECONDS: '1', COMPUTE_HEARTBEAT_TIMEOUT_SECONDS: '5', COMPUTE_POLL_SECONDS: '0.2' },
   });
-  client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
+  ({ stack, client, dir } = world);
+  file = join(dir, 'transactions.csv');
+  await writeTransactions(file, SIZE, 7);
 });
 
-after(async () => {
-  await client?.connection.close();
-  await stack?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+after(() => world?.stop());
 
 async function bytesOf(key: string): Promise<Buffer> {
   const res = await stack.aws.s3.send(new GetObjectCommand({ Bucket: stack.outputBucket, Key: key }));

@@ -4,19 +4,18 @@
  * The ingress stops receiving while Temporal is gone, so nothing is lost, dead-lettered or processed twice.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { workflowIdFor } from '../common/ids';
 import { OUTAGE_MESSAGE, RECOVERED_MESSAGE } from '../ingress/ingress';
 import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-client';
-import { STACK_NAMES, startStack, type Stack } from '../scripts/stack';
+import { STACK_NAMES, type Stack } from '../scripts/stack';
 import { messageReceivedSignal, type ObjectRef, type QueueMessage } from '../workflows/definitions';
-import { recordingCalls } from './support/aws-calls';
+import { startEndToEnd, type EndToEnd } from './support/end-to-end';
 
 /** How soon SQS redelivers a message the ingress received but did not hand over. */
 const QUEUE_VISIBILITY_SECONDS = 2;
@@ -24,29 +23,22 @@ const QUEUE_VISIBILITY_SECONDS = 2;
 const OUTAGE_MS = (STACK_NAMES.maxReceiveCount * QUEUE_VISIBILITY_SECONDS + 6) * 1000;
 const WAIT_MS = 120_000;
 
+let world: EndToEnd;
 let stack: Stack;
 let client: Client;
 let dir: string;
-const ingressLog: string[] = [];
+let ingressLog: string[];
 
 before(async () => {
-  stack = await startStack({
+  world = await startEndToEnd('outage-test', {
     durableTemporal: true,
     queueVisibilityTimeoutSeconds: QUEUE_VISIBILITY_SECONDS,
-    env: { ...recordingCalls, VISIBILITY_TIMEOUT_SECONDS: '10', HEARTBEAT_SECONDS: '1' },
-    log: (line) => {
-      if (line.startsWith('ingress |')) ingressLog.push(line);
-    },
+    env: { VISIBILITY_TIMEOUT_SECONDS: '10', HEARTBEAT_SECONDS: '1' },
   });
-  client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
-  dir = mkdtempSync(join(tmpdir(), 'outage-test-'));
+  ({ stack, client, dir, ingressLog } = world);
 });
 
-after(async () => {
-  await client?.connection.close();
-  await stack?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+after(() => world?.stop());
 
 async function upload(key: string, body: string): Promise<ObjectRef> {
   const path = join(dir, key.replaceAll('/', '_'));

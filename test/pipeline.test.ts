@@ -4,8 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -22,7 +21,7 @@ import {
   SendMessageCommand,
   type Message,
 } from '@aws-sdk/client-sqs';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { DLQ_ATTRIBUTES } from '../common/dead-letters';
 import type { FailureReport } from '../activities/storage';
 import { failureReportKey } from '../common/staging';
@@ -33,9 +32,9 @@ import { printable } from '../common/text';
 import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
 import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-client';
 import { REPO_ROOT } from '../scripts/tools';
-import { STACK_NAMES, startStack, type Stack } from '../scripts/stack';
+import { STACK_NAMES, type Stack } from '../scripts/stack';
 import { FailureType, type ObjectRef } from '../workflows/definitions';
-import { recordingCalls } from './support/aws-calls';
+import { startEndToEnd, type EndToEnd } from './support/end-to-end';
 import { eventually } from './support/eventually';
 
 /**
@@ -47,39 +46,31 @@ const MANUAL_BUCKET = 'pipeline-manual';
 const MISSING_BUCKET = 'pipeline-deleted';
 const WAIT_MS = 60_000;
 
+let world: EndToEnd;
 let stack: Stack;
 let client: Client;
 let dir: string;
-const ingressLog: string[] = [];
+let ingressLog: string[];
 
 before(async () => {
-  stack = await startStack({
+  world = await startEndToEnd('pipeline-test', {
     // Short, so that a message the ingress failed to dead-letter would reach the DLQ quickly by SQS's
     // redrive (without the reason); the workflows extend it at once.
     queueVisibilityTimeoutSeconds: 2,
     env: {
-      ...recordingCalls,
       VISIBILITY_TIMEOUT_SECONDS: '10',
       HEARTBEAT_SECONDS: '1',
       INPUT_BUCKETS: [STACK_NAMES.inputBucket, MANUAL_BUCKET, MISSING_BUCKET].join(','),
     },
-    log: (line) => {
-      if (line.startsWith('ingress |')) ingressLog.push(line);
-    },
   });
-  client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
+  ({ stack, client, dir, ingressLog } = world);
   await stack.aws.s3.send(new CreateBucketCommand({ Bucket: MANUAL_BUCKET }));
   await stack.aws.s3.send(
     new PutBucketVersioningCommand({ Bucket: MANUAL_BUCKET, VersioningConfiguration: { Status: 'Enabled' } }),
   );
-  dir = mkdtempSync(join(tmpdir(), 'pipeline-test-'));
 });
 
-after(async () => {
-  await client?.connection.close();
-  await stack?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+after(() => world?.stop());
 
 async function putManual(key: string, body: string): Promise<ObjectRef> {
   const put = await stack.aws.s3.send(new PutObjectCommand({ Bucket: MANUAL_BUCKET, Key: key, Body: body }));

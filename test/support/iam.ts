@@ -310,6 +310,8 @@ type PolicyDocument = { Version?: string; Statement: Json[] };
 export class TemplateIam {
   private readonly resources: Record<string, Resource>;
   private readonly bound = new Map<string, Bound>();
+  private readonly identityCache = new Map<string, { name: string; policy: PolicyDocument }[]>();
+  private resourcePolicies?: { covers: (resource: string) => boolean; policy: PolicyDocument }[];
 
   constructor(
     private readonly stack: PipelineStack,
@@ -383,9 +385,14 @@ export class TemplateIam {
     return this.bound.get(this.logicalId(role))!.attributes.Arn!;
   }
 
-  /** The identity policies of a role: its inline policies and the AWS::IAM::Policy resources attached to it. */
-  identityPolicies(role: IConstruct): { name: string; policy: PolicyDocument }[] {
+  /**
+   * The identity policies of a role: its inline policies and the AWS::IAM::Policy resources attached to it,
+   * resolved once per role (bind everything first).
+   */
+  private identityPolicies(role: IConstruct): { name: string; policy: PolicyDocument }[] {
     const id = this.logicalId(role);
+    const known = this.identityCache.get(id);
+    if (known) return known;
     const props = this.resources[id]?.Properties ?? {};
     if (props.ManagedPolicyArns) throw new Error(`${id} has managed policies, which the proof cannot read`);
     const inline = ((props.Policies ?? []) as { PolicyName: string; PolicyDocument: unknown }[]).map((p) => ({
@@ -399,26 +406,28 @@ export class TemplateIam {
         name: policyId,
         policy: this.resolve(r.Properties!.PolicyDocument) as PolicyDocument,
       }));
-    return [...inline, ...attached];
+    const policies = [...inline, ...attached];
+    this.identityCache.set(id, policies);
+    return policies;
   }
 
-  /** The bucket policy or queue policy that governs `resource`, if any. */
-  resourcePolicy(resource: string): PolicyDocument | undefined {
-    for (const r of Object.values(this.resources)) {
+  /** The bucket policy or queue policy that governs `resource`, if any (resolved once, bind everything first). */
+  private resourcePolicy(resource: string): PolicyDocument | undefined {
+    this.resourcePolicies ??= Object.values(this.resources).flatMap((r) => {
+      const policy = () => this.resolve(r.Properties!.PolicyDocument) as PolicyDocument;
       if (r.Type === 'AWS::S3::BucketPolicy') {
         const bucket = bucketArn(String(this.resolve(r.Properties!.Bucket)));
-        if (resource === bucket || resource.startsWith(`${bucket}/`)) {
-          return this.resolve(r.Properties!.PolicyDocument) as PolicyDocument;
-        }
+        return [{ covers: (x: string) => x === bucket || x.startsWith(`${bucket}/`), policy: policy() }];
       }
       if (r.Type === 'AWS::SQS::QueuePolicy') {
         const queues = (r.Properties!.Queues as Json[]).map((q) =>
           typeof q.Ref === 'string' ? this.bound.get(q.Ref)?.attributes.Arn : undefined,
         );
-        if (queues.includes(resource)) return this.resolve(r.Properties!.PolicyDocument) as PolicyDocument;
+        return [{ covers: (x: string) => queues.includes(x), policy: policy() }];
       }
-    }
-    return undefined;
+      return [];
+    });
+    return this.resourcePolicies.find((p) => p.covers(resource))?.policy;
   }
 
   /** The task role and execution role ARNs of the ECS task definition bound to `taskDefinitionArn`. */
