@@ -30,6 +30,7 @@ import { addDecimals, compareDecimals } from '../common/decimal';
 import { OUTPUT_METADATA } from '../common/jobs';
 import { reportKeyFor, STAGING_PREFIX, stagingKeys } from '../common/staging';
 import { planChunks, type ChunkPlan, type PlannedChunk } from '../processors/csv-chunks';
+import { refuseWideEncodings } from '../processors/encoding';
 import { InvalidInputError } from '../processors/errors';
 import { s3MetadataValue } from '../processors/storage';
 import { bucketMissing } from './storage';
@@ -249,7 +250,7 @@ export function createChunkActivities({ s3, outputBucket }: { s3: S3Client; outp
       }
       let plan: ChunkPlan;
       try {
-        plan = await planChunks(heartbeating(body), chunkSize, uri, size);
+        plan = await planChunks(refuseWideEncodings(heartbeating(body), uri), chunkSize, uri, size);
       } catch (err) {
         body.destroy();
         if (!(err instanceof InvalidInputError)) throw err;

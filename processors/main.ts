@@ -40,6 +40,7 @@ import {
 } from '../common/jobs';
 import { createLogger, type Logger } from '../common/log';
 import { rejectsKeyFor } from '../common/staging';
+import { refuseWideEncodings } from './encoding';
 import { InputMissingError, InvalidInputError } from './errors';
 import { loadSchema, type CsvSchema } from './schema';
 import {
@@ -488,7 +489,7 @@ const RUNNERS: Record<JobName, JobRunner> = {
 const LF = 0x0a;
 
 /**
- * Passes chunks through, counting bytes. For a chunk of a file that ends before the file does, checks that
+ * Passes chunks through, counting bytes, once the input is known not to be UTF-16 or UTF-32. For a chunk of a file that ends before the file does, checks that
  * its last byte ends a line, as the end of a record must: a range planned wrong (or for another version)
  * would otherwise cut a record in two without any error, and the concatenated parts would differ from the
  * file's output.
@@ -501,7 +502,9 @@ async function* readInput(
   name: string,
 ): AsyncGenerator<Buffer> {
   let last: number | undefined;
-  for await (const piece of source) {
+  // Only the start of a file shows its encoding; a chunk further in belongs to a file the planner checked.
+  const checked = chunk && chunk.range.start > 0 ? source : refuseWideEncodings(source, name);
+  for await (const piece of checked) {
     counter.bytes += piece.length;
     if (piece.length > 0) last = piece[piece.length - 1];
     yield piece;
