@@ -13,6 +13,7 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -28,7 +29,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { isNoSuchBucket, isNotFound, isPreconditionFailed } from '../common/aws';
 import { addDecimals, compareDecimals } from '../common/decimal';
 import { OUTPUT_METADATA } from '../common/jobs';
-import { reportKeyFor, STAGING_PREFIX, stagingKeys } from '../common/staging';
+import { failureReportKey, reportKeyFor, STAGING_PREFIX, stagingKeys } from '../common/staging';
 import { planChunks, type ChunkPlan, type PlannedChunk } from '../processors/csv-chunks';
 import { refuseWideEncodings } from '../processors/encoding';
 import { InvalidInputError } from '../processors/errors';
@@ -112,10 +113,18 @@ export interface MergeInput {
 }
 
 export interface ReportInput {
-  /** Where the report goes: `reports/YYYY-MM-DD/<source key>.json`, the date of `processedAt`. */
-  sourceKey: string;
+  /**
+   * The version processed. The report goes to `reports/YYYY-MM-DD/<source key>.json`, the date of
+   * `processedAt`; a failure report an earlier run of this version left is removed.
+   */
+  source: ChunkSource;
   processedAt: string;
   report: Record<string, unknown>;
+}
+
+/** What {@link ReportInput} needs of a failure report: the version that failed. */
+interface FailedRun {
+  object?: { etag?: string; versionId?: string };
 }
 
 /** The staging folder of one object version. */
@@ -146,6 +155,27 @@ export function createChunkActivities({ s3, outputBucket }: { s3: S3Client; outp
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
+    }
+  };
+
+  /** Deletes the failure report of `source` if it is this version's, and only if no other run replaced it meanwhile. */
+  const removeFailureReport = async (source: ChunkSource): Promise<void> => {
+    const key = failureReportKey(source.key);
+    let found;
+    try {
+      const res = await s3.send(new GetObjectCommand({ Bucket: outputBucket, Key: key }));
+      found = { etag: res.ETag, report: JSON.parse(await res.Body!.transformToString()) as FailedRun };
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+    const failed = found.report.object ?? {};
+    if (failed.etag !== source.etag || (failed.versionId ?? source.versionId) !== source.versionId) return;
+    try {
+      await s3.send(new DeleteObjectCommand({ Bucket: outputBucket, Key: key, IfMatch: found.etag }));
+    } catch (err) {
+      // Rewritten since it was read: by a run of another version, whose failure stays.
+      if (!isPreconditionFailed(err) && !isNotFound(err)) throw err;
     }
   };
 
@@ -447,13 +477,17 @@ export function createChunkActivities({ s3, outputBucket }: { s3: S3Client; outp
       return { key: input.destinationKey, size: total, parts: parts.length };
     },
 
-    /** Writes the file's JSON report under `reports/YYYY-MM-DD/`. */
+    /**
+     * Writes the file's JSON report under `reports/YYYY-MM-DD/`, then removes the failure report of an
+     * earlier failed run of the same version: the file is processed, and people look there for failures.
+     * A failure report of another version (a newer upload that failed) stays.
+     */
     async writeReport({
-      sourceKey,
+      source,
       processedAt,
       report,
     }: ReportInput): Promise<{ bucket: string; key: string }> {
-      const key = reportKeyFor(sourceKey, processedAt);
+      const key = reportKeyFor(source.key, processedAt);
       const { workflowId, runId } = activityInfo().workflowExecution ?? {};
       await s3.send(
         new PutObjectCommand({
@@ -463,6 +497,7 @@ export function createChunkActivities({ s3, outputBucket }: { s3: S3Client; outp
           Body: JSON.stringify({ workflowId, runId, ...report }, null, 2),
         }),
       );
+      await removeFailureReport(source);
       return { bucket: outputBucket, key };
     },
 

@@ -23,6 +23,11 @@ export interface ComputeRequest {
   rejectsKey?: string;
   /** One chunk of a large CSV file instead of the whole file. */
   chunk?: ChunkRange;
+  /**
+   * Longest the job may run in this attempt: then it is stopped and the attempt fails as a processor
+   * failure, which the workflow counts, unlike an interrupted attempt, which Temporal retries.
+   */
+  timeoutSeconds: number;
 }
 
 /** A byte range of whole records; all but the first chunk get the header, which they do not contain. */
@@ -156,6 +161,16 @@ export function jobNameFor(workflowId: string, attempt: number): string {
   return `${readable || 'job'}-${digest(workflowId).slice(0, 12)}-a${attempt}`;
 }
 
+/** Sleeps like `sleeping`, but rejects as soon as `limit` aborts. */
+function sleepUnless(ms: number, limit: AbortSignal, sleeping: Promise<void>): Promise<void> {
+  if (limit.aborted) return Promise.reject(limit.reason as Error);
+  return new Promise((resolve, reject) => {
+    const stop = () => reject(limit.reason as Error);
+    limit.addEventListener('abort', stop, { once: true });
+    sleeping.then(resolve, reject).finally(() => limit.removeEventListener('abort', stop));
+  });
+}
+
 /** Tag values are limited to 256 characters. */
 const tagValue = (value: string) => value.slice(0, 256);
 
@@ -163,10 +178,13 @@ export function createComputeActivities(deps: ComputeDeps) {
   return {
     /**
      * Runs the job and waits for it, heartbeating. The processor's invalid-input exit codes are permanent
-     * failures; a failed or interrupted job is retried by Temporal.
+     * failures; a job that failed or outlived `timeoutSeconds` is a ProcessorFailed failure, which the
+     * workflow retries as it chooses; anything else (the worker crashed or shut down, an AWS call failed)
+     * is an interruption, which Temporal retries, resuming the job.
      */
     async runProcessor(req: ComputeRequest): Promise<ComputeResult> {
       const ctx = Context.current();
+      const limit = AbortSignal.timeout(req.timeoutSeconds * 1000);
       const execution = ctx.info.workflowExecution?.workflowId ?? ctx.info.activityId;
       // Chunks of one file run side by side: each is a job of its own.
       const workflowId = req.chunk ? `${execution}#${req.chunk.index + 1}` : execution;
@@ -186,15 +204,26 @@ export function createComputeActivities(deps: ComputeDeps) {
           ? { resume: { backend: previous.backend, id: previous.id } }
           : {}),
         heartbeat: (progress) => ctx.heartbeat(progress),
-        signal: ctx.cancellationSignal,
-        stopJobOnAbort: () => ctx.cancellationDetails?.workerShutdown !== true,
-        sleep: (ms) => ctx.sleep(ms),
+        signal: AbortSignal.any([ctx.cancellationSignal, limit]),
+        stopJobOnAbort: () => limit.aborted || ctx.cancellationDetails?.workerShutdown !== true,
+        sleep: (ms) => sleepUnless(ms, limit, ctx.sleep(ms)),
       };
       const awsRequest = backend.request(run);
-      const outcome = await backend.run(run);
       const uri =
         `s3://${req.source.bucket}/${req.source.key}` +
         (req.chunk ? ` (chunk ${req.chunk.index + 1}, bytes ${req.chunk.start}-${req.chunk.end - 1})` : '');
+      let outcome: ProcessorOutcome;
+      try {
+        outcome = await backend.run(run);
+      } catch (err) {
+        if (!limit.aborted || ctx.cancellationSignal.aborted) throw err;
+        throw ApplicationFailure.create({
+          message:
+            `${req.job} on ${uri} ran longer than ${req.timeoutSeconds}s on ${backend.name} and was stopped. ` +
+            'Raise COMPUTE_TIMEOUT_SECONDS if the file needs longer, or make it smaller (chunks).',
+          type: FailureType.processorFailed,
+        });
+      }
       if (!outcome.succeeded) {
         const permanent = outcome.exitCode !== undefined && PERMANENT_EXIT_CODES.includes(outcome.exitCode);
         throw ApplicationFailure.create({

@@ -27,8 +27,11 @@ export function stagingKeys(prefix: string, index: number) {
 export const reportKeyFor = (sourceKey: string, processedAt: string) =>
   `${REPORTS_PREFIX}${processedAt.slice(0, 10)}/${sourceKey}.json`;
 
-/** A file's failure report: a rerun overwrites it. */
-export const failureReportKey = (sourceKey: string) => `${REPORTS_PREFIX}failures/${sourceKey}.json`;
+/** Where failed runs report, by source key: removed once the same version is processed. */
+export const FAILURE_REPORTS_PREFIX = `${REPORTS_PREFIX}failures/`;
+
+/** A file's failure report: a rerun overwrites it, a successful run of the same version removes it. */
+export const failureReportKey = (sourceKey: string) => `${FAILURE_REPORTS_PREFIX}${sourceKey}.json`;
 
 /** Where csv-validate puts the rows it rejected from the output `outputKey`. */
 export const rejectsKeyFor = (outputKey: string) => `${REJECTS_PREFIX}${outputKey}`;

@@ -27,6 +27,7 @@ const REQUEST: ComputeRequest = {
   source: { bucket: 'in', key: 'a.csv', etag: 'e1' },
   destinationKey: 'outputs/a.csv',
   processedAt: '2026-01-01T00:00:00.000Z',
+  timeoutSeconds: 60,
 };
 
 function backendEnding(outcome: Omit<ProcessorOutcome, 'handle'>): ComputeBackend {
@@ -37,7 +38,11 @@ function backendEnding(outcome: Omit<ProcessorOutcome, 'handle'>): ComputeBacken
   };
 }
 
-async function runWith(backend: ComputeBackend, heartbeatDetails?: JobProgress): Promise<ComputeResult> {
+async function runWith(
+  backend: ComputeBackend,
+  heartbeatDetails?: JobProgress,
+  request: ComputeRequest = REQUEST,
+): Promise<ComputeResult> {
   const activities = createComputeActivities({
     backends: { batch: backend, ecs: backend },
     outputBucket: 'out',
@@ -48,7 +53,7 @@ async function runWith(backend: ComputeBackend, heartbeatDetails?: JobProgress):
     ...(heartbeatDetails ? { heartbeatDetails } : {}),
     workflowExecution: { workflowId: 'file:in/a.csv@e1', runId: 'r' },
   });
-  return env.run((req: ComputeRequest) => activities.runProcessor(req), REQUEST);
+  return env.run((req: ComputeRequest) => activities.runProcessor(req), request);
 }
 
 describe('compute activity', () => {
@@ -80,6 +85,32 @@ describe('compute activity', () => {
           err instanceof ApplicationFailure && !err.nonRetryable && err.type === FailureType.processorFailed,
       );
     }
+  });
+
+  it('stops a job that outlives its time limit and fails it as a processor failure', async () => {
+    let stopped = false;
+    const hanging: ComputeBackend = {
+      name: 'batch',
+      request: () => ({}),
+      run: async (run) => {
+        for (;;) {
+          try {
+            await run.sleep(60_000);
+          } catch (err) {
+            stopped = run.stopJobOnAbort();
+            throw err;
+          }
+        }
+      },
+    };
+    await assert.rejects(
+      runWith(hanging, undefined, { ...REQUEST, timeoutSeconds: 0.2 }),
+      (err: unknown) =>
+        err instanceof ApplicationFailure &&
+        err.type === FailureType.processorFailed &&
+        /ran longer than 0.2s on batch and was stopped/.test(err.message),
+    );
+    assert.ok(stopped, 'the backend was told to stop the job');
   });
 
   it('returns the request sent and a Batch-valid job name unique per attempt', async () => {

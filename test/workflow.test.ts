@@ -23,6 +23,7 @@ import {
 } from '../workflows/definitions';
 import { processFile } from '../workflows/process-file';
 import { createTestEnvironment, withWorkers } from './support/temporal';
+import { eventually } from './support/eventually';
 import { stubActivities } from './support/stubs';
 
 let env: TestWorkflowEnvironment;
@@ -152,21 +153,30 @@ describe('processFile workflow', () => {
     );
   });
 
-  it('retries a transient processor failure with backoff and then acknowledges', async () => {
-    let attempts = 0;
+  it('retries a failed processor run up to its attempts, and interruptions in between do not count', async () => {
+    const failed = () =>
+      ApplicationFailure.create({ message: 'exit code 1', type: FailureType.processorFailed });
+    // Interrupted attempts (a worker crash, an AWS call that failed) and failed runs, in this order.
+    const script = [
+      new Error('worker lost'),
+      failed(),
+      new Error('worker lost'),
+      new Error('worker lost'),
+      failed(),
+    ];
     const s = stubs(
       {},
       {
         runProcessor: async (req: ComputeRequest) => {
-          attempts += 1;
-          if (attempts < 3) throw new Error('spot capacity reclaimed');
+          const next = script.shift();
+          if (next) throw next;
           return computed(req);
         },
       },
     );
     const { result } = await run(s.activities);
     assert.equal(result?.status, 'processed');
-    assert.equal(attempts, 3);
+    assert.equal(s.named('runProcessor').length, 6, 'three interrupted attempts and three runs');
     assert.equal(s.named('acknowledge').length, 1);
     assert.equal(s.named('release').length + s.named('moveToDeadLetter').length, 0);
   });
@@ -262,7 +272,15 @@ describe('processFile workflow', () => {
   });
 
   it('releases the message for redelivery when a transient failure outlives its retries', async () => {
-    const s = stubs({}, { runProcessor: () => Promise.reject(new Error('host terminated')) });
+    const s = stubs(
+      {},
+      {
+        runProcessor: () =>
+          Promise.reject(
+            ApplicationFailure.create({ message: 'host terminated', type: FailureType.processorFailed }),
+          ),
+      },
+    );
     const { error } = await run(s.activities);
     assert.ok(error);
     assert.equal(s.named('runProcessor').length, 3);
@@ -283,6 +301,17 @@ describe('processFile workflow', () => {
           // The message was redelivered (new receipt handle) and a duplicate notification arrived.
           await handle.signal(messageReceivedSignal, message({ receiptHandle: 'handle-2', receiveCount: 2 }));
           await handle.signal(messageReceivedSignal, message({ messageId: 'm-2', receiptHandle: 'dup-1' }));
+          // Both are extended at once, not a third of the visibility timeout (100 s) later.
+          await eventually(
+            'the new receipts extended',
+            async () => {
+              const handles = s
+                .named('extendVisibility')
+                .flatMap((c) => (c.args[0] as QueueMessage[]).map((m) => m.receiptHandle));
+              return handles.includes('handle-2') && handles.includes('dup-1') ? true : undefined;
+            },
+            10_000,
+          );
           return computed(req);
         },
       },

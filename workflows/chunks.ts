@@ -14,10 +14,11 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   proxyActivities,
+  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { ComputeRequest } from '../activities/compute';
+import type { ComputeRequest, ComputeResult } from '../activities/compute';
 import { stagingKeys } from '../common/staging';
 import {
   chunkProgressSignal,
@@ -176,23 +177,64 @@ export async function fanOutChunks(
 const reportEvery = (chunks: number) => Math.max(1, Math.ceil(chunks / 10));
 
 /**
- * The compute activity on its own task queue: long, heartbeating, retried with exponential backoff (a retried
- * attempt resumes the job its predecessor submitted), its cancellation awaited.
+ * Attempts of one processor run that Temporal makes through interruptions: a worker that crashed (the
+ * heartbeat stops) or shut down for a deploy, an AWS call that failed. Each retried attempt resumes the job
+ * its predecessor submitted; none of them counts against `computeRetry`, which is for the processor's own
+ * failures.
+ */
+export const INTERRUPTED_ATTEMPTS = 10;
+/** Time the compute activity has beyond the processor's limit to stop the job and report it. */
+const STOP_MARGIN_SECONDS = 300;
+const LONGEST_BACKOFF_SECONDS = 600;
+
+/** Whether a compute activity failed because the processor failed (exit code, stopped job, time limit). */
+function isProcessorFailure(err: unknown): boolean {
+  return (
+    err instanceof ActivityFailure &&
+    err.cause instanceof ApplicationFailure &&
+    err.cause.type === FailureType.processorFailed
+  );
+}
+
+/**
+ * The compute activity on its own task queue, with two retry budgets. Temporal retries an interrupted
+ * attempt up to {@link INTERRUPTED_ATTEMPTS} times; a processor failure is not retried by Temporal but here,
+ * up to `computeRetry.maximumAttempts` runs in all, with exponential backoff. Its cancellation is awaited.
  */
 export function computeActivities(options: ProcessFileOptions) {
-  return proxyActivities<Activities>({
+  const timeoutSeconds = options.computeTimeoutSeconds ?? 3600;
+  const { maximumAttempts, initialIntervalSeconds } = options.computeRetry ?? {
+    maximumAttempts: 3,
+    initialIntervalSeconds: 5,
+  };
+  const activities = proxyActivities<Activities>({
     taskQueue: computeTaskQueue(workflowInfo().taskQueue),
     // A cancelled workflow ends only once its job is stopped (TerminateJob, StopTask), not before.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    startToCloseTimeout: `${options.computeTimeoutSeconds ?? 3600} seconds`,
+    // The activity stops the job at `timeoutSeconds` itself; this only catches a worker that could not.
+    startToCloseTimeout: `${timeoutSeconds + STOP_MARGIN_SECONDS} seconds`,
     heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? 60} seconds`,
     retry: {
-      initialInterval: `${options.computeRetry?.initialIntervalSeconds ?? 5} seconds`,
+      // A crash was already noticed late (the heartbeat timeout): no need to wait long on top.
+      initialInterval: '1 second',
       backoffCoefficient: 2,
-      maximumInterval: '10 minutes',
-      maximumAttempts: options.computeRetry?.maximumAttempts ?? 3,
+      maximumInterval: '1 minute',
+      maximumAttempts: INTERRUPTED_ATTEMPTS,
+      nonRetryableErrorTypes: [FailureType.processorFailed],
     },
   });
+  return {
+    async runProcessor(request: Omit<ComputeRequest, 'timeoutSeconds'>): Promise<ComputeResult> {
+      for (let run = 1; ; run++) {
+        try {
+          return await activities.runProcessor({ ...request, timeoutSeconds });
+        } catch (err) {
+          if (run >= maximumAttempts || !isProcessorFailure(err)) throw err;
+          await sleep(Math.min(initialIntervalSeconds * 2 ** (run - 1), LONGEST_BACKOFF_SECONDS) * 1000);
+        }
+      }
+    },
+  };
 }
 
 /**

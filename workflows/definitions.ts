@@ -38,12 +38,14 @@ export interface ProcessFileOptions {
    */
   visibilityTimeoutSeconds?: number;
   /**
-   * Longest time one processor run may take.
+   * Longest time one processor run may take: then it is stopped, and counts as a failed run.
    * @default 3600
    */
   computeTimeoutSeconds?: number;
   /**
-   * Attempts and first backoff of the processor run (exponential, factor 2).
+   * Runs of the processor a file gets when it fails (a non-zero exit, a stopped job, the time limit), and
+   * the first backoff (exponential, factor 2). Interrupted attempts (a worker crash or deploy) do not count:
+   * Temporal retries them on their own, resuming the job.
    * @default { maximumAttempts: 3, initialIntervalSeconds: 5 }
    */
   computeRetry?: { maximumAttempts: number; initialIntervalSeconds: number };

@@ -28,7 +28,13 @@ import {
   type JobName,
 } from '../common/jobs';
 import { rejectsKeyFor, stagingKeys } from '../common/staging';
-import { chunkSettings, computeActivities, fanOutChunks, toleratedFailures } from './chunks';
+import {
+  chunkSettings,
+  computeActivities,
+  fanOutChunks,
+  INTERRUPTED_ATTEMPTS,
+  toleratedFailures,
+} from './chunks';
 import {
   chunkProgressSignal,
   FailureType,
@@ -130,8 +136,9 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
     retry: {
       initialInterval: '5 seconds',
       backoffCoefficient: 2,
-      maximumInterval: '5 minutes',
-      maximumAttempts: 5,
+      maximumInterval: '1 minute',
+      // Mostly a crashed worker (the heartbeat stops): a merge resumes its upload where it stopped.
+      maximumAttempts: INTERRUPTED_ATTEMPTS,
     },
   });
   const compute = computeActivities(options);
@@ -162,9 +169,13 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
     }
   };
 
-  // Keep the messages invisible while working: extend at once (the queue's own timeout may be short),
-  // then every third of the extension.
+  // Keep the messages invisible while working: extend each receipt at once (the queue's own timeout may be
+  // short), whether it came first or was signalled later (a duplicate, a redelivery), then every third of
+  // the extension.
   let finished = false;
+  /** Receipt handles extended at least once. */
+  const extended = new Set<string>();
+  const unextended = () => pending().some((m) => !extended.has(m.receiptHandle));
   const keeper = (async () => {
     try {
       await condition(() => messages.size > 0 || finished);
@@ -177,8 +188,9 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
             // A failed extension only risks an early redelivery, which the workflow ID absorbs.
             if (isCancellation(err)) throw err;
           }
+          for (const m of batch) extended.add(m.receiptHandle);
         }
-        await condition(() => finished, `${Math.floor(visibilitySeconds / 3)} seconds`);
+        await condition(() => finished || unextended(), `${Math.floor(visibilitySeconds / 3)} seconds`);
       }
     } catch (err) {
       // A cancelled workflow stops keeping its messages; the main flow releases them.
@@ -351,7 +363,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
 
         setStage('reporting');
         const report = await quick.writeReport({
-          sourceKey: info.key,
+          source,
           processedAt,
           report: reportOf(
             failed.length > 0 ? 'processed-with-failed-chunks' : 'processed',
@@ -428,7 +440,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       if (CSV_JOBS.includes(job)) checkRows(summary, undefined);
       setStage('reporting');
       report = await quick.writeReport({
-        sourceKey: info.key,
+        source,
         processedAt,
         report: reportOf('processed', output, summary, {
           total: 1,

@@ -20,7 +20,13 @@ import { PROCESSOR_CONTAINER, type ProcessorCompute } from './compute';
 import { HEALTHCHECK_TIMING, INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from './healthchecks';
 import { dockerImage, hardenedContainer } from './images';
 import type { PipelineLogs } from './logging';
-import { OUTPUTS_PREFIX, REJECTS_PREFIX, REPORTS_PREFIX, STAGING_PREFIX } from '../../common/staging';
+import {
+  FAILURE_REPORTS_PREFIX,
+  OUTPUTS_PREFIX,
+  REJECTS_PREFIX,
+  REPORTS_PREFIX,
+  STAGING_PREFIX,
+} from '../../common/staging';
 
 /**
  * Where the worker writes in the output bucket (activities/storage.ts and chunks.ts): reports, the chunk
@@ -28,7 +34,7 @@ import { OUTPUTS_PREFIX, REJECTS_PREFIX, REPORTS_PREFIX, STAGING_PREFIX } from '
  */
 const WORKER_WRITE_PREFIXES = [REPORTS_PREFIX, STAGING_PREFIX, OUTPUTS_PREFIX, REJECTS_PREFIX] as const;
 /** Where the worker reads in the output bucket: outputs to verify, and the plan, parts and statistics of chunks. */
-const WORKER_READ_PREFIXES = [OUTPUTS_PREFIX, STAGING_PREFIX] as const;
+const WORKER_READ_PREFIXES = [OUTPUTS_PREFIX, STAGING_PREFIX, FAILURE_REPORTS_PREFIX] as const;
 
 /**
  * How long ECS waits between SIGTERM and SIGKILL for the worker: 120 s, the most Fargate allows. The
@@ -362,9 +368,11 @@ export class Orchestration extends Construct {
     );
     role.addToPolicy(
       new iam.PolicyStatement({
-        sid: 'DeleteStaging',
+        sid: 'DeleteStagingAndResolvedFailureReports',
         actions: ['s3:DeleteObject'],
-        resources: [props.outputBucket.arnForObjects(`${STAGING_PREFIX}*`)],
+        resources: [STAGING_PREFIX, FAILURE_REPORTS_PREFIX].map((prefix) =>
+          props.outputBucket.arnForObjects(`${prefix}*`),
+        ),
       }),
     );
 
@@ -473,10 +481,13 @@ export class Orchestration extends Construct {
         {
           id: 'AwsSolutions-IAM5',
           reason:
-            'Object ARNs with a key wildcard: any key of the input bucket may be a file to process, and what the worker reads and writes in the output bucket is named after it, under reports/, staging/, outputs/ and rejects/ (deletes under staging/ only).',
+            'Object ARNs with a key wildcard: any key of the input bucket may be a file to process, and what the worker reads and writes in the output bucket is named after it, under reports/, staging/, outputs/ and rejects/ (deletes under staging/ and reports/failures/ only).',
           appliesTo: [
             { regex: '/^Resource::<.*Input.*\\.Arn>\\/\\*$/' },
-            { regex: '/^Resource::<.*Output.*\\.Arn>\\/(reports|staging|outputs|rejects)\\/\\*$/' },
+            {
+              regex:
+                '/^Resource::<.*Output.*\\.Arn>\\/(reports|reports\\/failures|staging|outputs|rejects)\\/\\*$/',
+            },
           ],
         },
         {

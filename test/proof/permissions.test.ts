@@ -203,7 +203,7 @@ describe('permissions: every AWS call of the end-to-end tests against the roles 
         ['write an input', req('s3:PutObject', input('a.csv'))],
         ['delete an input', req('s3:DeleteObject', input('a.csv'))],
         ['delete an output', req('s3:DeleteObject', output('outputs/a.csv'))],
-        ['delete a report', req('s3:DeleteObject', output('reports/failures/a.csv.json'))],
+        ['delete a report', req('s3:DeleteObject', output('reports/2026-01-01/a.csv.json'))],
         ['delete rejects', req('s3:DeleteObject', output('rejects/outputs/a.csv'))],
         [
           'pass its own role',

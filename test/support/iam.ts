@@ -159,6 +159,12 @@ const MAPPINGS: Record<string, Record<string, Mapping>> = {
     // A copy reads its source and writes its target, even when both are the same object.
     CopyObjectCommand: (i, _c, ctx) => [copyRead(ctx, i), objectWrite(ctx, i)],
     UploadPartCopyCommand: (i, _c, ctx) => [copyRead(ctx, i), objectWrite(ctx, i)],
+    DeleteObjectCommand: (i, _c, ctx) => [
+      request(
+        typeof i.VersionId === 'string' ? 's3:DeleteObjectVersion' : 's3:DeleteObject',
+        objectArn(ctx.bucket(str(i, 'Bucket')), str(i, 'Key')),
+      ),
+    ],
     DeleteObjectsCommand: (i, _c, ctx) => {
       const bucket = ctx.bucket(str(i, 'Bucket'));
       const objects = ((i.Delete as Json | undefined)?.Objects ?? []) as Json[];

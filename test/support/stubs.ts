@@ -37,7 +37,7 @@ function wholeFileStubs(): Pick<
     completedChunks: async () => [],
     summarizeChunks: async () => summarize([{ rowsIn: 1, rowsOut: 1, rowsRejected: 0 }]),
     mergeParts: async ({ destinationKey }) => ({ key: destinationKey, size: 0, parts: 0 }),
-    writeReport: async ({ sourceKey }) => ({ bucket: 'out', key: `reports/x/${sourceKey}.json` }),
+    writeReport: async ({ source }) => ({ bucket: 'out', key: `reports/x/${source.key}.json` }),
     deleteStaging: async () => 0,
   };
 }
