@@ -77,7 +77,12 @@ function activities() {
     ...real,
     runProcessor: async (req: Parameters<typeof real.runProcessor>[0]) => {
       const index = req.chunk?.index ?? 0;
-      if (failing.has(index)) throw new Error(`chunk ${index + 1}: the job crashed`);
+      if (failing.has(index)) {
+        throw ApplicationFailure.create({
+          message: `chunk ${index + 1}: the job crashed`,
+          type: FailureType.processorFailed,
+        });
+      }
       ran.push(index);
       return real.runProcessor(req);
     },
