@@ -18,8 +18,11 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY package.json package-lock.json ./
 # No file keeps a setuid or setgid bit: the unprivileged user below has no way back to root or to any Linux
-# capability, which matters where the runtime cannot drop them (AWS Batch has no such setting).
+# capability, which matters where the runtime cannot drop them (AWS Batch has no such setting). text-to-pdf
+# uses only the regular weight of its fallback fonts (processors/text-fonts.ts): the other weights, 135 MB of
+# CJK fonts, are left out.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force \
+    && find node_modules/@expo-google-fonts -name '*.ttf' ! -name '*_400Regular.ttf' -delete \
     && find / -xdev -type f -perm /6000 -exec chmod ug-s {} +
 COPY --from=build /app/dist ./dist
 # The image's unprivileged `node` user, by number so that a runtime can tell it is not root

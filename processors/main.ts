@@ -456,8 +456,8 @@ const RUNNERS: Record<JobName, JobRunner> = {
       firstRow: chunk?.firstRow,
       firstLine: chunk?.firstLine,
     }),
-  'text-to-pdf': async (input, output, { name }) =>
-    (await import('./text-to-pdf.js')).textToPdf(input, output, { title: name }),
+  'text-to-pdf': async (input, output, { name, source }) =>
+    (await import('./text-to-pdf.js')).textToPdf(input, output, { title: name, source }),
   'csv-validate': async (input, output, { source, validate, chunk, openCsvOutput }) => {
     if (!validate) throw new Error('csv-validate runs without its settings');
     const { csvValidate, RejectThresholdError } = await import('./csv-validate.js');

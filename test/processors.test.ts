@@ -1,6 +1,6 @@
 /**
  * Processor tests: csv-transform against byte-exact fixtures, chunking, broken CSV and an independent
- * reference; text-to-pdf parsed back with pdfjs; the storage helpers; the CLI exit codes.
+ * reference; the storage helpers; the CLI exit codes. text-to-pdf has test/text-to-pdf.test.ts.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +17,6 @@ import {
   parseLocation,
   s3MetadataValue,
 } from '../processors/storage';
-import { textToPdf } from '../processors/text-to-pdf';
 import { seeded } from '../scripts/transactions';
 import { runProcessor } from './support/processor';
 
@@ -250,44 +249,6 @@ describe('csvTransform on broken CSV', () => {
       }
     });
   }
-});
-
-describe('textToPdf', () => {
-  it('renders a multi-page UTF-8 text that pdfjs reads back', async () => {
-    const words = 'Grüße, Ελληνικά, Русский';
-    const lines = Array.from({ length: 300 }, (_, i) =>
-      i % 10 === 0
-        ? ''
-        : `${i}\t${words} ${'lorem ipsum dolor '.repeat(i % 25)}${i % 97 === 1 ? 'x'.repeat(300) : ''}`,
-    );
-    const text = Buffer.from(lines.join('\r\n') + '\r\n', 'utf8');
-    const { sink, bytes } = collector();
-    const title = 'inbox/report-ÄÖ.txt';
-    const result = await textToPdf(
-      chunked(text, () => 1000),
-      sink,
-      { title },
-    );
-    const pdf = bytes();
-    assert.equal(pdf.subarray(0, 5).toString('latin1'), '%PDF-');
-    assert.equal(result.linesIn, 300);
-    assert.ok(result.pages > 1, `expected several pages, got ${result.pages}`);
-
-    const pdfjs = await import('pdfjs-dist/legacy/build/pdf.mjs');
-    const doc = await pdfjs.getDocument({ data: new Uint8Array(pdf), verbosity: 0 }).promise;
-    assert.equal(doc.numPages, result.pages);
-    const pageTexts: string[] = [];
-    for (let i = 1; i <= doc.numPages; i++) {
-      const content = await (await doc.getPage(i)).getTextContent();
-      pageTexts.push(content.items.map((item) => ('str' in item ? item.str : '')).join(''));
-    }
-    await doc.destroy();
-    assert.ok(pageTexts[0]!.includes(title), 'title on the first page');
-    const all = pageTexts.join('\n');
-    for (const word of ['Grüße', 'Ελληνικά', 'Русский', '299'])
-      assert.ok(all.includes(word), `${word} in the text`);
-    assert.ok(!all.includes('\t'), 'tabs are expanded');
-  });
 });
 
 describe('storage', () => {
