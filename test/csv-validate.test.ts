@@ -9,7 +9,6 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable, Writable } from 'node:stream';
 import { parse } from 'csv-parse/sync';
 import { chooseJob, outputKeyFor } from '../common/jobs';
 import {
@@ -21,39 +20,17 @@ import {
 import { InvalidInputError } from '../processors/errors';
 import { loadSchema, parseSchema, type CsvSchema } from '../processors/schema';
 import { runProcessor } from './support/processor';
+import { collector, pieces } from './support/streams';
 
 const ROOT = path.resolve(__dirname, '..');
 const FIXTURES = path.join(__dirname, 'fixtures', 'validate');
 const PEERS = path.resolve(ROOT, '..', 'shared', 'bench', 'peers');
 const TRANSACTIONS = loadSchema(undefined);
 
-/** A sink that keeps what it is given and whether it finished or was destroyed. */
-function sink() {
-  const parts: Buffer[] = [];
-  const stream = new Writable({
-    highWaterMark: 64,
-    write(chunk: Buffer, _encoding, callback) {
-      parts.push(chunk);
-      setImmediate(callback);
-    },
-  });
-  return { stream, text: () => Buffer.concat(parts).toString('utf8'), bytes: () => Buffer.concat(parts) };
-}
-
-/** A stream of `data` in chunks of `size` bytes. */
-function chunked(data: Buffer | string, size: number): Readable {
-  const bytes = Buffer.from(data);
-  return Readable.from(
-    (function* () {
-      for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
-    })(),
-  );
-}
-
 async function validate(data: Buffer | string, schema: CsvSchema, size = 65536, maxRejectedPercent = 100) {
-  const out = sink();
-  const rejects = sink();
-  const result = await csvValidate(chunked(data, size), out.stream, rejects.stream, {
+  const out = collector();
+  const rejects = collector();
+  const result = await csvValidate(pieces(data, size), out.stream, rejects.stream, {
     schema,
     source: 'in.csv',
     maxRejectedPercent,
@@ -254,11 +231,11 @@ describe('csvValidate failures', () => {
   }
 
   it('broken CSV fails with its line, and both outputs are destroyed', async () => {
-    const out = sink();
-    const rejects = sink();
+    const out = collector();
+    const rejects = collector();
     const data = 'transaction_id,account_id,transaction_date,amount,currency,merchant,category\n1,2,x"y\n';
     await assert.rejects(
-      csvValidate(chunked(data, 5), out.stream, rejects.stream, { schema: TRANSACTIONS, source: 'in.csv' }),
+      csvValidate(pieces(data, 5), out.stream, rejects.stream, { schema: TRANSACTIONS, source: 'in.csv' }),
       expectInvalid(/^in\.csv: invalid CSV on line 2: a quote/),
     );
     assert.ok(out.stream.destroyed && rejects.stream.destroyed);
@@ -274,9 +251,9 @@ describe('csvValidate failures', () => {
       [6, false], // exactly at the limit passes
       [5.99, true],
     ] as const) {
-      const out = sink();
-      const rejects = sink();
-      const run = csvValidate(chunked(data, 100), out.stream, rejects.stream, {
+      const out = collector();
+      const rejects = collector();
+      const run = csvValidate(pieces(data, 100), out.stream, rejects.stream, {
         schema: TRANSACTIONS,
         source: 'in.csv',
         maxRejectedPercent: limit,

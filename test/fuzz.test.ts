@@ -16,7 +16,6 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import fc from 'fast-check';
@@ -28,6 +27,7 @@ import { InvalidInputError } from '../processors/errors';
 import { loadSchema } from '../processors/schema';
 import { textToPdf } from '../processors/text-to-pdf';
 import { runProcessorMeasured } from './support/peak-rss';
+import { collector, pieces } from './support/streams';
 
 const PROCESSED_AT = '2026-01-02T03:04:05.000Z';
 /** The peak RSS in MiB each job stays under whatever its input, as README.md documents it. */
@@ -208,27 +208,6 @@ const INPUTS: Record<JobName, fc.Arbitrary<Buffer>> = {
 
 // ---- running a job in-process --------------------------------------------------------------------------
 
-/** The input in pieces of the given sizes (cycled), as a stream from S3 or disk would bring it. */
-async function* piecesOf(input: Buffer, sizes: readonly number[]): AsyncGenerator<Buffer> {
-  for (let at = 0, i = 0; at < input.length; i++) {
-    const n = sizes[i % sizes.length]!;
-    yield input.subarray(at, at + n);
-    at += n;
-  }
-}
-
-function sink(): { stream: Writable; bytes: () => Buffer } {
-  const parts: Buffer[] = [];
-  const stream = new Writable({
-    highWaterMark: 1024,
-    write(chunk: Buffer, _encoding, callback) {
-      parts.push(chunk);
-      setImmediate(callback);
-    },
-  });
-  return { stream, bytes: () => Buffer.concat(parts) };
-}
-
 /** What a run left: the job's statistics and its outputs, or the error it failed with. */
 type Run =
   | { ok: true; stats: Record<string, unknown>; output: Buffer; rejects?: Buffer }
@@ -236,8 +215,12 @@ type Run =
 
 /** Runs `job` as the processor does (wide encodings refused first), in this process. */
 async function runInProcess(job: JobName, input: Buffer, sizes: readonly number[]): Promise<Run> {
-  const source = refuseWideEncodings(piecesOf(input, sizes), 'fuzz-input');
-  const out = sink();
+  let turn = 0;
+  const source = refuseWideEncodings(
+    pieces(input, () => sizes[turn++ % sizes.length]!),
+    'fuzz-input',
+  );
+  const out = collector();
   try {
     if (job === 'csv-transform') {
       const stats = await csvTransform(source, out.stream, {
@@ -247,7 +230,7 @@ async function runInProcess(job: JobName, input: Buffer, sizes: readonly number[
       return { ok: true, stats: { ...stats }, output: out.bytes() };
     }
     if (job === 'csv-validate') {
-      const rejects = sink();
+      const rejects = collector();
       const stats = await csvValidate(source, out.stream, rejects.stream, {
         schema: SCHEMA,
         source: 'fuzz-input',

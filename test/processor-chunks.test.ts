@@ -12,7 +12,6 @@ import fs from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable, Writable } from 'node:stream';
 import {
   CreateBucketCommand,
   GetObjectCommand,
@@ -29,6 +28,7 @@ import { loadSchema } from '../processors/schema';
 import { ensureTools } from '../scripts/tools';
 import { writeTransactions } from '../scripts/transactions';
 import { runProcessor } from './support/processor';
+import { collector, pieces } from './support/streams';
 
 const PROCESSED_AT = '2026-03-04T05:06:07.000Z';
 const BOM = '\ufeff';
@@ -134,28 +134,6 @@ function referenceCuts(data: Buffer): { header: string; cuts: Cut[] } {
 function chunksAt(size: number, cuts: readonly Cut[]): (Cut & { end: number })[] {
   const starts = [{ offset: 0, firstRow: 1, firstLine: 1 }, ...cuts];
   return starts.map((c, i) => ({ ...c, end: starts[i + 1]?.offset ?? size }));
-}
-
-/** A sink with a small buffer and asynchronous writes, so that the jobs meet backpressure. */
-function collector(): { stream: Writable; bytes: () => Buffer } {
-  const parts: Buffer[] = [];
-  const stream = new Writable({
-    highWaterMark: 64,
-    write(chunk: Buffer, _encoding, callback) {
-      parts.push(chunk);
-      setImmediate(callback);
-    },
-  });
-  return { stream, bytes: () => Buffer.concat(parts) };
-}
-
-/** `data` as a stream of `size`-byte pieces. */
-function pieces(data: Buffer, size: number): Readable {
-  return Readable.from(
-    (function* () {
-      for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size);
-    })(),
-  );
 }
 
 interface Counts {

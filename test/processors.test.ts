@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable, Writable } from 'node:stream';
 import { csvTransform } from '../processors/csv-transform';
 import { InputMissingError, InvalidInputError } from '../processors/errors';
 import {
@@ -19,6 +18,7 @@ import {
 } from '../processors/storage';
 import { seeded } from '../scripts/transactions';
 import { runProcessor } from './support/processor';
+import { collector, pieces } from './support/streams';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'csv');
 const PROCESSED_AT = '2026-01-02T03:04:05.000Z';
@@ -30,34 +30,9 @@ const FIXTURE_NAMES = fs
   .map((f) => f.slice(0, -'.csv'.length))
   .sort();
 
-/** A stream of `data` cut into chunks of the sizes `size()` returns. */
-function chunked(data: Buffer, size: () => number): Readable {
-  function* pieces() {
-    for (let at = 0; at < data.length;) {
-      const n = Math.max(1, size());
-      yield data.subarray(at, at + n);
-      at += n;
-    }
-  }
-  return Readable.from(pieces());
-}
-
-/** A sink with a tiny buffer and asynchronous writes, so that producers really meet backpressure. */
-function collector(): { sink: Writable; bytes: () => Buffer } {
-  const parts: Buffer[] = [];
-  const sink = new Writable({
-    highWaterMark: 64,
-    write(chunk: Buffer, _encoding, callback) {
-      parts.push(chunk);
-      setImmediate(callback);
-    },
-  });
-  return { sink, bytes: () => Buffer.concat(parts) };
-}
-
 async function transform(data: Buffer, size: () => number = () => 65536) {
-  const { sink, bytes } = collector();
-  const result = await csvTransform(chunked(data, size), sink, {
+  const { stream: sink, bytes } = collector();
+  const result = await csvTransform(pieces(data, size), sink, {
     processedAt: PROCESSED_AT,
     source: 'test.csv',
   });
@@ -196,9 +171,9 @@ describe('csvTransform on generated files', () => {
   });
 
   it('quotes a processedAt value that needs quoting', async () => {
-    const { sink, bytes } = collector();
+    const { stream: sink, bytes } = collector();
     await csvTransform(
-      chunked(Buffer.from('a\n1\n'), () => 4),
+      pieces(Buffer.from('a\n1\n'), () => 4),
       sink,
       { processedAt: 'x,"y"', source: 's' },
     );

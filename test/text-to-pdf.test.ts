@@ -9,11 +9,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import type { Logger } from '../common/log';
 import { InvalidInputError } from '../processors/errors';
 import { MAX_PAGES, textToPdf, type TextToPdfResult } from '../processors/text-to-pdf';
 import { runProcessorMeasured } from './support/peak-rss';
+import { collector, pieces } from './support/streams';
 
 /** The peak RSS the processor stays under for any input (processors/README.md, "The text-to-pdf job"). */
 const MAX_RSS_MIB = 512;
@@ -21,27 +22,6 @@ const MAX_RSS_MIB = 512;
 const PEAK_RSS_MIB = 256;
 /** The width of the text on an A4 page with 50 pt margins. */
 const TEXT_RIGHT = 595.28 - 50;
-
-/** A stream of `data` cut into chunks of `size` bytes. */
-function chunked(data: Buffer, size: number): Readable {
-  function* pieces() {
-    for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size);
-  }
-  return Readable.from(pieces());
-}
-
-/** A sink with a tiny buffer and asynchronous writes, so that producers really meet backpressure. */
-function collector(): { sink: Writable; bytes: () => Buffer } {
-  const parts: Buffer[] = [];
-  const sink = new Writable({
-    highWaterMark: 64,
-    write(chunk: Buffer, _encoding, callback) {
-      parts.push(chunk);
-      setImmediate(callback);
-    },
-  });
-  return { sink, bytes: () => Buffer.concat(parts) };
-}
 
 /** Pseudo-random bytes, the same for the same seed (xorshift32). */
 function randomBytes(length: number, seed: number): Buffer {
@@ -75,9 +55,9 @@ async function render(
   text: string | Buffer,
   { chunk = 1000, title = 'notes.txt', log }: { chunk?: number; title?: string; log?: Logger } = {},
 ): Promise<{ result: TextToPdfResult; pdf: Buffer }> {
-  const { sink, bytes } = collector();
+  const { stream: sink, bytes } = collector();
   const data = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
-  const result = await textToPdf(chunked(data, chunk), sink, {
+  const result = await textToPdf(pieces(data, chunk), sink, {
     title,
     source: 'notes.txt',
     log: log ?? recorder().log,
@@ -344,7 +324,7 @@ describe('textToPdf', () => {
         yield Buffer.from(bytes.subarray(at, at + 16384));
       }
     }
-    const { sink } = collector();
+    const { stream: sink } = collector();
     await assert.rejects(textToPdf(input(), sink, { title: 't', source: 'random.bin' }), (err: unknown) => {
       assert.ok(err instanceof InvalidInputError, `expected InvalidInputError, got ${String(err)}`);
       assert.match(
@@ -391,7 +371,7 @@ describe('textToPdf', () => {
       },
     });
     await assert.rejects(
-      textToPdf(chunked(Buffer.from('line\n'.repeat(100_000)), 1000), failing, { title: 't', source: 'x' }),
+      textToPdf(pieces(Buffer.from('line\n'.repeat(100_000)), 1000), failing, { title: 't', source: 'x' }),
       /disk full/,
     );
   });
