@@ -118,6 +118,14 @@ export interface ComputeResult {
   awsRequest: object;
   destination: { bucket: string; key: string };
   stats: Record<string, number>;
+  /** text-to-pdf: the characters no font had, by script, as the processor reported them. */
+  missingGlyphs?: MissingGlyphs;
+}
+
+/** Characters a PDF shows as U+FFFD because no font has them: how many, and per Unicode script. */
+export interface MissingGlyphs {
+  count: number;
+  scripts: Record<string, number>;
 }
 
 /** The environment of the processor contract, identical for Batch, ECS and local runs. */
@@ -240,12 +248,19 @@ export function createComputeActivities(deps: ComputeDeps) {
       const stats = Object.fromEntries(
         Object.entries(outcome.report ?? {}).filter((e): e is [string, number] => typeof e[1] === 'number'),
       );
+      const missingGlyphs = outcome.report?.missingGlyphs as MissingGlyphs | undefined;
+      if (missingGlyphs) {
+        ctx.log.warn(`${uri}: ${missingGlyphs.count} characters have no glyph in any font, shown as U+FFFD`, {
+          scripts: missingGlyphs.scripts,
+        });
+      }
       return {
         executor: backend.name,
         jobId: outcome.handle.id,
         awsRequest,
         destination: { bucket: deps.outputBucket, key: req.destinationKey },
         stats,
+        ...(missingGlyphs ? { missingGlyphs } : {}),
       };
     },
   };

@@ -175,11 +175,12 @@ describe('pipeline end to end', () => {
     assert.equal(head.Metadata?.[OUTPUT_METADATA.sourceEtag], ref.etag);
   });
 
-  it('turns a long UTF-8 text file into a real multi-page PDF', async () => {
+  it('turns a long UTF-8 text file into a real multi-page PDF, reporting the scripts it cannot show', async () => {
     const lines = Array.from(
       { length: 150 },
       (_, i) => `Line ${i + 1}: Grüße aus Köln, Ελληνικά, Русский — ${'lorem ipsum '.repeat(i % 12)}`,
     );
+    lines.push('中文 עברית العربية 😀 and Tamil, which no font has: தமிழ்');
     const path = join(dir, 'notes.txt');
     writeFileSync(path, lines.join('\n'));
     const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'docs/notes.txt', path);
@@ -200,7 +201,15 @@ describe('pipeline end to end', () => {
     assert.match(text, /Line 150/);
     assert.match(text, /Grüße aus Köln/);
     assert.match(text, /Ελληνικά/);
+    assert.match(text, /中文/);
+    const pages = doc.numPages;
     await doc.destroy();
+    const report = JSON.parse(
+      (await bytesOf(stack.outputBucket, outcome.result.report!.key)).toString('utf8'),
+    ) as { pages: number; lines: number; missingGlyphs?: { count: number; scripts: Record<string, number> } };
+    assert.equal(report.pages, pages);
+    assert.equal(report.lines, 151);
+    assert.deepEqual(report.missingGlyphs, { count: 5, scripts: { Tamil: 5 } });
   });
 
   it('gives one workflow and one output for the same notification sent three times', async () => {

@@ -439,27 +439,40 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       const summary = await slow.summarizeChunks({ stagingPrefix: plan.stagingPrefix, indices: [0] });
       if (CSV_JOBS.includes(job)) checkRows(summary, undefined);
       setStage('reporting');
+      // A PDF's report says what it holds, and which scripts it could not show.
+      const pdf =
+        job === 'text-to-pdf'
+          ? {
+              pages: run.stats.pages,
+              lines: run.stats.linesIn,
+              ...(run.stats.invalidSequences ? { invalidSequences: run.stats.invalidSequences } : {}),
+              ...(run.missingGlyphs ? { missingGlyphs: run.missingGlyphs } : {}),
+            }
+          : {};
       report = await quick.writeReport({
         source,
         processedAt,
-        report: reportOf('processed', output, summary, {
-          total: 1,
-          done: 1,
-          reused: 0,
-          failed: 0,
-          chunkSize: plan.chunkSize,
-          list: [
-            {
-              index: 0,
-              status: 'done',
-              start: 0,
-              end: info.size,
-              seconds: (Date.now() - started) / 1000,
-              backend: run.executor,
-              jobId: run.jobId,
-            },
-          ],
-        }),
+        report: {
+          ...reportOf('processed', output, summary, {
+            total: 1,
+            done: 1,
+            reused: 0,
+            failed: 0,
+            chunkSize: plan.chunkSize,
+            list: [
+              {
+                index: 0,
+                status: 'done',
+                start: 0,
+                end: info.size,
+                seconds: (Date.now() - started) / 1000,
+                backend: run.executor,
+                jobId: run.jobId,
+              },
+            ],
+          }),
+          ...pdf,
+        },
       });
       await slow.deleteStaging(plan.stagingPrefix);
     }
