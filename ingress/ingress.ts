@@ -25,6 +25,7 @@ import { deadLetterRequest, type DeadLetterReason } from '../common/dead-letters
 import { workflowIdFor } from '../common/ids';
 import type { Logger } from '../common/log';
 import {
+  DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
   FailureType,
   messageReceivedSignal,
   SA,
@@ -126,6 +127,23 @@ export function createIngress(o: IngressOptions) {
       // A handle whose visibility already ran out cannot be changed: the message is visible anyway.
       .catch((err: unknown) => o.log.debug('message not returned', { messageId: m.MessageId, error: err }));
 
+  /**
+   * Keeps a handed-over message invisible for one extension of its workflow, which extends it again as soon
+   * as a worker runs it: until then (workers starting, or catching up after an outage) SQS would redeliver it
+   * after the queue's own timeout, and each redelivery counts towards maxReceiveCount.
+   */
+  const keepInvisible = (m: Message) =>
+    o.sqs
+      .send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: o.queueUrl,
+          ReceiptHandle: m.ReceiptHandle,
+          VisibilityTimeout: o.workflowOptions.visibilityTimeoutSeconds ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
+        }),
+      )
+      // The workflow extends it too: this one only buys time until it runs.
+      .catch((err: unknown) => o.log.warn('visibility not extended', { messageId: m.MessageId, error: err }));
+
   const foreignBucket = (ref: ObjectRef): DeadLetterReason => ({
     type: FailureType.foreignBucket,
     message:
@@ -160,6 +178,7 @@ export function createIngress(o: IngressOptions) {
           ],
         }),
       );
+      await keepInvisible(m);
       o.log.info('handed over to the workflow', { workflowId, messageId: m.MessageId });
       return 'handed-over';
     } catch (err) {

@@ -8,6 +8,9 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 /** Default task queue; `TEMPORAL_TASK_QUEUE` overrides it. */
 export const TASK_QUEUE = 'file-pipeline';
 
+/** Default of {@link ProcessFileOptions.visibilityTimeoutSeconds}. */
+export const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 300;
+
 /** One S3 object version, as notified. */
 export interface ObjectRef {
   bucket: string;

@@ -37,6 +37,7 @@ import {
 } from './chunks';
 import {
   chunkProgressSignal,
+  DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
   FailureType,
   messageReceivedSignal,
   progressQuery,
@@ -129,7 +130,7 @@ function checkRejectedShare(summary: Summary, rejectsKey: string): void {
 }
 
 export async function processFile({ object, options = {} }: ProcessFileInput): Promise<ProcessFileResult> {
-  const visibilitySeconds = options.visibilityTimeoutSeconds ?? 300;
+  const visibilitySeconds = options.visibilityTimeoutSeconds ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS;
   const slow = proxyActivities<Activities>({
     startToCloseTimeout: '1 hour',
     heartbeatTimeout: '2 minutes',
