@@ -148,28 +148,24 @@ async function mapParallel<T, R>(items: readonly T[], fn: (item: T) => Promise<R
 }
 
 export function createChunkActivities({ s3, outputBucket }: { s3: S3Client; outputBucket: string }) {
-  const getText = async (key: string): Promise<string | undefined> => {
+  /** An object of the output bucket as text, with its ETag; undefined when there is none. */
+  const getObjectText = async (key: string): Promise<{ text: string; etag?: string } | undefined> => {
     try {
       const res = await s3.send(new GetObjectCommand({ Bucket: outputBucket, Key: key }));
-      return await res.Body!.transformToString();
+      return { text: await res.Body!.transformToString(), ...(res.ETag ? { etag: res.ETag } : {}) };
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
     }
   };
+  const getText = async (key: string) => (await getObjectText(key))?.text;
 
   /** Deletes the failure report of `source` if it is this version's, and only if no other run replaced it meanwhile. */
   const removeFailureReport = async (source: ChunkSource): Promise<void> => {
     const key = failureReportKey(source.key);
-    let found;
-    try {
-      const res = await s3.send(new GetObjectCommand({ Bucket: outputBucket, Key: key }));
-      found = { etag: res.ETag, report: JSON.parse(await res.Body!.transformToString()) as FailedRun };
-    } catch (err) {
-      if (isNotFound(err)) return;
-      throw err;
-    }
-    const failed = found.report.object ?? {};
+    const found = await getObjectText(key);
+    if (!found) return;
+    const failed = (JSON.parse(found.text) as FailedRun).object ?? {};
     if (failed.etag !== source.etag || (failed.versionId ?? source.versionId) !== source.versionId) return;
     try {
       await s3.send(new DeleteObjectCommand({ Bucket: outputBucket, Key: key, IfMatch: found.etag }));
