@@ -4,7 +4,7 @@
  */
 import type { SubmitJobCommandInput } from '@aws-sdk/client-batch';
 import type { RunTaskCommandInput } from '@aws-sdk/client-ecs';
-import { JOB_TAGS } from '../common/jobs';
+import { JOB_TAGS } from '../contract/jobs';
 import type { ProcessorRun } from './compute';
 
 export interface BatchSettings {

@@ -1,7 +1,7 @@
 /** The compute backend of each route, for a compute mode: AWS Batch and ECS, or local processes mirroring them. */
 import type { BatchClient } from '@aws-sdk/client-batch';
 import type { ECSClient } from '@aws-sdk/client-ecs';
-import type { Route } from '../workflows/definitions';
+import type { Route } from '../contract/workflow';
 import { runTaskRequest, submitJobRequest, type BatchSettings, type EcsSettings } from './aws-requests';
 import { createBatchBackend } from './batch-backend';
 import type { ComputeBackend } from './compute';

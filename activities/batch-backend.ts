@@ -7,7 +7,7 @@ import {
   type JobDetail,
 } from '@aws-sdk/client-batch';
 import { ApplicationFailure } from '@temporalio/common';
-import { FailureType } from '../workflows/definitions';
+import { FailureType } from '../contract/workflow';
 import { submitJobRequest, type BatchSettings } from './aws-requests';
 import type { ComputeBackend, JobHandle, ProcessorOutcome, ProcessorRun } from './compute';
 

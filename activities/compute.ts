@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { JOB_TAGS, PERMANENT_EXIT_CODES, type JobName } from '../common/jobs';
-import { FailureType, type Route } from '../workflows/definitions';
+import { JOB_TAGS, PERMANENT_EXIT_CODES, type JobName } from '../contract/jobs';
+import { FailureType, type Route } from '../contract/workflow';
 
 /** What the workflow asks for. */
 export interface ComputeRequest {

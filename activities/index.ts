@@ -1,8 +1,8 @@
 /** All activities of the `processFile` workflow, built from injected clients. */
-import { createChunkActivities } from './chunks';
+import { createChunkActivities } from './staging';
 import { createComputeActivities, type ComputeDeps } from './compute';
 import { createQueueActivities, type QueueDeps } from './queue';
-import { createStorageActivities, type StorageDeps } from './storage';
+import { createStorageActivities, type StorageDeps } from './objects';
 
 export type ActivityDeps = StorageDeps & QueueDeps & ComputeDeps;
 

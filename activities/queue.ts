@@ -18,7 +18,7 @@ import {
   type DeadLetterReason,
   type Redrive,
 } from '../common/dead-letters';
-import type { QueueMessage } from '../workflows/definitions';
+import type { QueueMessage } from '../contract/workflow';
 
 export interface QueueDeps {
   sqs: SQSClient;

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
-import { reportKeyFor } from '../common/staging';
+import { reportKeyFor } from '../contract/layout';
 import { awaitWorkflow, uploadFile } from '../scripts/pipeline-client';
 import { startStack } from '../scripts/stack';
 import { exec, inputFile, parseArgs, PEERS, ROOT, workFolder, writeResults } from './data';

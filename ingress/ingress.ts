@@ -31,7 +31,7 @@ import {
   SA,
   type ObjectRef,
   type ProcessFileOptions,
-} from '../workflows/definitions';
+} from '../contract/workflow';
 import { processFile } from '../workflows/process-file';
 import { parseMessageBody, type NotifiedObject } from './parse';
 

@@ -3,7 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { createAwsClients } from '../common/aws';
 import { loadConfig } from '../common/config';
 import { noRedrivePolicy, readRedrivePolicy } from '../common/dead-letters';
-import { runMain } from '../common/main';
+import { runMain } from '../common/run-main';
 import { createLogger } from '../common/log';
 import { TEMPORAL_ENV, temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
 import { createIngress, PROBE_MAX_MS } from './ingress';

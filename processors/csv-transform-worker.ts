@@ -3,7 +3,7 @@
  * that the main thread cut from the input, each on its own scanner, and sends each block's output back.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { CsvSyntaxError } from './csv-scanner';
+import { CsvSyntaxError } from '../csv/scanner';
 import {
   transformBlock,
   type BlockRequest,

@@ -21,7 +21,7 @@ import {
   writeAhead,
   type CsvChunkOptions,
   type CsvRecordHandler,
-} from './csv-scanner';
+} from '../csv/scanner';
 
 /** Name of the appended column. */
 export const PROCESSED_AT_COLUMN = 'processed_at';

@@ -21,8 +21,8 @@ import {
   writeAhead,
   type CsvChunkOptions,
   type CsvRecordHandler,
-} from './csv-scanner';
-import { InvalidInputError } from './errors';
+} from '../csv/scanner';
+import { InvalidInputError } from '../contract/errors';
 import type { ColumnSchema, CsvSchema } from './schema';
 
 /** A record longer than this is rejected without being held in memory (rule `record_too_long`). */

@@ -37,11 +37,11 @@ import {
   OUTPUT_METADATA,
   isJobName,
   type JobName,
-} from '../common/jobs';
+} from '../contract/jobs';
 import { createLogger, type Logger } from '../common/log';
-import { rejectsKeyFor } from '../common/staging';
-import { refuseWideEncodings } from './encoding';
-import { InputMissingError, InvalidInputError } from './errors';
+import { rejectsKeyFor } from '../contract/layout';
+import { refuseWideEncodings } from '../csv/encoding';
+import { InputMissingError, InvalidInputError } from '../contract/errors';
 import { loadSchema, type CsvSchema } from './schema';
 import {
   RangeNotSatisfiableError,
@@ -54,7 +54,7 @@ import {
   type Location,
   type OutputHandle,
   type StoredOutput,
-} from './storage';
+} from './object-io';
 
 const STATS_CONTENT_TYPE = 'application/json';
 

@@ -13,9 +13,9 @@ import {
   type UploadOptions,
   type WorkflowOutcome,
 } from './pipeline-client';
-import type { Route } from '../workflows/definitions';
+import type { Route } from '../contract/workflow';
 import { startStack, type Stack } from './stack';
-import { runMain } from '../common/main';
+import { runMain } from '../common/run-main';
 
 const SAMPLES = join(__dirname, 'samples');
 

@@ -6,7 +6,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { loadConfig } from '../common/config';
 import { STACK_FILE, startStack, type RunningStack } from './stack';
-import { runMain } from '../common/main';
+import { runMain } from '../common/run-main';
 
 async function main(): Promise<void> {
   const { MOTO_PORT } = loadConfig('dev', ['MOTO_PORT']);

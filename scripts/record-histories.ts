@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { runMain } from '../common/main';
+import { runMain } from '../common/run-main';
 import { writeTransactions } from './transactions';
 import { awaitWorkflow, uploadFile, type UploadOptions } from './pipeline-client';
 import { startStack } from './stack';

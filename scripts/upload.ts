@@ -9,7 +9,7 @@ import { createAwsClients } from '../common/aws';
 import { workflowIdFor } from '../common/ids';
 import { uploadFile } from './pipeline-client';
 import { STACK_FILE, type RunningStack } from './stack';
-import { runMain } from '../common/main';
+import { runMain } from '../common/run-main';
 
 const USAGE =
   'usage: npm run upload -- FILE [--key KEY] [--processor-type pool] [--job NAME] [--meta NAME=VALUE ...]';

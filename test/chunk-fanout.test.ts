@@ -10,16 +10,16 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../activities';
-import { summarize } from '../activities/chunks';
+import { summarize } from '../activities/staging';
 import type { ComputeRequest } from '../activities/compute';
-import type { ObjectInfo } from '../activities/storage';
+import type { ObjectInfo } from '../activities/objects';
 import {
   FailureType,
   messageReceivedSignal,
   SA,
   type ProcessFileOptions,
   type ProcessFileResult,
-} from '../workflows/definitions';
+} from '../contract/workflow';
 import { processFile } from '../workflows/process-file';
 import { stubActivities } from './support/stubs';
 import { createTestEnvironment, withWorkers } from './support/temporal';

@@ -18,12 +18,12 @@ import {
 import { temporal } from '@temporalio/proto';
 import type { Client } from '@temporalio/client';
 import { workflowIdFor } from '../common/ids';
-import { OUTPUT_METADATA } from '../common/jobs';
-import { failureReportKey, reportKeyFor } from '../common/staging';
+import { OUTPUT_METADATA } from '../contract/jobs';
+import { failureReportKey, reportKeyFor } from '../contract/layout';
 import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-client';
 import type { Stack } from '../scripts/stack';
 import { REPO_ROOT } from '../scripts/tools';
-import type { ObjectRef } from '../workflows/definitions';
+import type { ObjectRef } from '../contract/workflow';
 import { startEndToEnd, type EndToEnd } from './support/end-to-end';
 import { eventually } from './support/eventually';
 import { writeTransactions } from '../scripts/transactions';

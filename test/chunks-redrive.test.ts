@@ -19,7 +19,7 @@ import { workflowIdFor } from '../common/ids';
 import { uploadFile } from '../scripts/pipeline-client';
 import { redrive } from '../scripts/redrive';
 import { startStack, type Stack } from '../scripts/stack';
-import { FailureType, type ProcessFileResult } from '../workflows/definitions';
+import { FailureType, type ProcessFileResult } from '../contract/workflow';
 import { processFile } from '../workflows/process-file';
 import { withWorkers } from './support/temporal';
 import { TRANSACTIONS_HEADER, writeTransactions } from '../scripts/transactions';

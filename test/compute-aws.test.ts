@@ -19,8 +19,8 @@ import { NativeConnection } from '@temporalio/worker';
 import type { Activities } from '../activities';
 import { createBackends, type BackendSettings } from '../activities/backends';
 import { createComputeActivities } from '../activities/compute';
-import type { ObjectInfo } from '../activities/storage';
-import { JOB_TAGS, OUTPUT_METADATA } from '../common/jobs';
+import type { ObjectInfo } from '../activities/objects';
+import { JOB_TAGS, OUTPUT_METADATA } from '../contract/jobs';
 import { queueDepth } from '../scripts/pipeline-client';
 import { startStack, type Stack } from '../scripts/stack';
 import { REPO_ROOT } from '../scripts/tools';
@@ -29,7 +29,7 @@ import {
   messageReceivedSignal,
   type ProcessFileOptions,
   type ProcessFileResult,
-} from '../workflows/definitions';
+} from '../contract/workflow';
 import { processFile } from '../workflows/process-file';
 import { createAwsClients, type AwsClients } from '../common/aws';
 import { recordingCalls } from './support/aws-calls';
@@ -37,8 +37,8 @@ import { batchJobs, ecsTasks, provisionCompute } from './support/aws-compute';
 import { withWorkers } from './support/temporal';
 import { eventually } from './support/eventually';
 import { stubActivities } from './support/stubs';
-import { stagingPrefixFor } from '../activities/chunks';
-import { stagingKeys } from '../common/staging';
+import { stagingPrefixFor } from '../activities/staging';
+import { stagingKeys } from '../contract/layout';
 
 interface World {
   stack: Stack;

@@ -19,7 +19,7 @@ import {
 } from '../activities/compute';
 import { ecsOutcome } from '../activities/ecs-backend';
 import { createLocalBackend } from '../activities/local-backend';
-import { FailureType } from '../workflows/definitions';
+import { FailureType } from '../contract/workflow';
 
 const REQUEST: ComputeRequest = {
   route: 'batch',

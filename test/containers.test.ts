@@ -18,7 +18,7 @@ import { CONTAINER_USER, dockerfileOf, REPO_ROOT, type ImageName } from '../infr
 import { requiredVariables, variablesRead, type ProcessName } from '../infra/lib/process-contract';
 import { STACK_NAMES } from '../scripts/stack';
 import { ensureDockerCompose, ensureHadolint } from '../scripts/tools';
-import { SA } from '../workflows/definitions';
+import { SA } from '../contract/workflow';
 
 const IMAGES: Record<ImageName, { entrypoint: string; healthcheck?: string }> = {
   worker: { entrypoint: 'workers/main.ts', healthcheck: WORKER_HEALTHCHECK },

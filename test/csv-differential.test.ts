@@ -1,5 +1,5 @@
 /**
- * Differential test of the CSV engine (processors/csv-scanner.ts): the scanner, the field splitter and the
+ * Differential test of the CSV engine (csv/scanner.ts): the scanner, the field splitter and the
  * field decoder, fed in random chunk sizes, must read every file exactly as csv-parse does, record for
  * record and field for field, and fail on the same broken files.
  *
@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { parse } from 'csv-parse/sync';
-import { CsvScanner, FieldSplitter, stripBom, type CsvRecordHandler } from '../processors/csv-scanner';
+import { CsvScanner, FieldSplitter, stripBom, type CsvRecordHandler } from '../csv/scanner';
 import { seeded } from '../scripts/transactions';
 
 const CSV_PARSE_OPTIONS = {

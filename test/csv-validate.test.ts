@@ -10,14 +10,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { chooseJob, outputKeyFor } from '../common/jobs';
+import { chooseJob, outputKeyFor } from '../contract/jobs';
 import {
   MAX_RECORD_BYTES,
   REJECTS_HEADER,
   RejectThresholdError,
   csvValidate,
 } from '../processors/csv-validate';
-import { InvalidInputError } from '../processors/errors';
+import { InvalidInputError } from '../contract/errors';
 import { loadSchema, parseSchema, type CsvSchema } from '../processors/schema';
 import { runProcessor } from './support/processor';
 import { collector, pieces } from './support/streams';

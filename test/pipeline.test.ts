@@ -23,17 +23,17 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Client } from '@temporalio/client';
 import { DLQ_ATTRIBUTES } from '../common/dead-letters';
-import type { FailureReport } from '../activities/storage';
-import { failureReportKey } from '../common/staging';
+import type { FailureReport } from '../activities/objects';
+import { failureReportKey } from '../contract/layout';
 import { isNotFound } from '../common/aws';
 import { workflowIdFor } from '../common/ids';
-import { OUTPUT_METADATA } from '../common/jobs';
+import { OUTPUT_METADATA } from '../contract/jobs';
 import { printable } from '../common/text';
 import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
 import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-client';
 import { REPO_ROOT } from '../scripts/tools';
 import { STACK_NAMES, type Stack } from '../scripts/stack';
-import { FailureType, type ObjectRef } from '../workflows/definitions';
+import { FailureType, type ObjectRef } from '../contract/workflow';
 import { startEndToEnd, type EndToEnd } from './support/end-to-end';
 import { eventually } from './support/eventually';
 

@@ -20,10 +20,10 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { containerSandbox } from '../activities/local-backend';
-import { OUTPUT_METADATA } from '../common/jobs';
+import { OUTPUT_METADATA } from '../contract/jobs';
 import { csvTransform } from '../processors/csv-transform';
 import { csvValidate } from '../processors/csv-validate';
-import { InvalidInputError } from '../processors/errors';
+import { InvalidInputError } from '../contract/errors';
 import { loadSchema } from '../processors/schema';
 import { ensureTools } from '../scripts/tools';
 import { writeTransactions } from '../scripts/transactions';

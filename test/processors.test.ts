@@ -8,14 +8,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { csvTransform } from '../processors/csv-transform';
-import { InputMissingError, InvalidInputError } from '../processors/errors';
+import { InputMissingError, InvalidInputError } from '../contract/errors';
 import {
   RangeNotSatisfiableError,
   openInput,
   openOutput,
   parseLocation,
   s3MetadataValue,
-} from '../processors/storage';
+} from '../processors/object-io';
 import { seeded } from '../scripts/transactions';
 import { runProcessor } from './support/processor';
 import { collector, pieces } from './support/streams';

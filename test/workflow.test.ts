@@ -11,7 +11,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../activities';
 import type { ComputeRequest, ComputeResult } from '../activities/compute';
 import type { DeadLetterReason } from '../common/dead-letters';
-import type { FailureReport, ObjectInfo } from '../activities/storage';
+import type { FailureReport, ObjectInfo } from '../activities/objects';
 import {
   FailureType,
   messageReceivedSignal,
@@ -20,7 +20,7 @@ import {
   type ObjectRef,
   type ProcessFileResult,
   type QueueMessage,
-} from '../workflows/definitions';
+} from '../contract/workflow';
 import { processFile } from '../workflows/process-file';
 import { createTestEnvironment, withWorkers } from './support/temporal';
 import { eventually } from './support/eventually';

@@ -9,9 +9,9 @@ import { createBackends } from '../activities/backends';
 import { createAwsClients } from '../common/aws';
 import { loadConfig } from '../common/config';
 import { createLogger } from '../common/log';
-import { runMain } from '../common/main';
+import { runMain } from '../common/run-main';
 import { TEMPORAL_ENV, temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
-import { computeTaskQueue } from '../workflows/definitions';
+import { computeTaskQueue } from '../contract/workflow';
 
 async function main(): Promise<void> {
   const config = loadConfig('worker', [

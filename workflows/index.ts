@@ -1,3 +1,3 @@
 /** Entry point of the workflow bundle: every workflow the worker hosts. */
-export { processChunks } from './chunks';
+export { processChunks } from './process-chunks';
 export { processFile } from './process-file';

@@ -16,8 +16,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { RunPlan, Summary } from '../activities/chunks';
-import type { VerifiedOutput } from '../activities/storage';
+import type { RunPlan, Summary } from '../activities/staging';
+import type { VerifiedOutput } from '../activities/objects';
 import {
   chooseJob,
   isJobName,
@@ -26,15 +26,15 @@ import {
   OUTPUT_METADATA,
   outputKeyFor,
   type JobName,
-} from '../common/jobs';
-import { rejectsKeyFor, stagingKeys } from '../common/staging';
+} from '../contract/jobs';
+import { rejectsKeyFor, stagingKeys } from '../contract/layout';
 import {
   chunkSettings,
   computeActivities,
   fanOutChunks,
   INTERRUPTED_ATTEMPTS,
   toleratedFailures,
-} from './chunks';
+} from './process-chunks';
 import {
   chunkProgressSignal,
   DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
@@ -50,7 +50,7 @@ import {
   type QueueMessage,
   type Route,
   type Stage,
-} from './definitions';
+} from '../contract/workflow';
 
 const quick = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',

@@ -12,7 +12,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import { OUTPUTS_PREFIX, REJECTS_PREFIX, STAGING_PREFIX } from '../../common/staging';
+import { OUTPUTS_PREFIX, REJECTS_PREFIX, STAGING_PREFIX } from '../../contract/layout';
 import { CONTAINER_USER, dockerImage, hardenedContainer } from './images';
 import type { PipelineLogs } from './logging';
 
@@ -20,7 +20,7 @@ import type { PipelineLogs } from './logging';
 const PROCESSOR_WRITE_PREFIXES = [OUTPUTS_PREFIX, REJECTS_PREFIX, STAGING_PREFIX] as const;
 
 /**
- * The processor's S3 calls (processors/storage.ts): GetObject of the notified version of its input; uploads
+ * The processor's S3 calls (processors/object-io.ts): GetObject of the notified version of its input; uploads
  * (single or multipart, aborted on failure) of its output, rejects and statistics; and for a whole CSV file a
  * CopyObject of its output onto itself, to set the row counts known only at the end, which reads the output
  * as its source. It never deletes.

@@ -15,7 +15,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { EnvName } from '../../common/config';
-import { JOB_TAGS } from '../../common/jobs';
+import { JOB_TAGS } from '../../contract/jobs';
 import { PROCESSOR_CONTAINER, type ProcessorCompute } from './compute';
 import { HEALTHCHECK_TIMING, INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from './healthchecks';
 import { dockerImage, hardenedContainer } from './images';
@@ -26,10 +26,10 @@ import {
   REJECTS_PREFIX,
   REPORTS_PREFIX,
   STAGING_PREFIX,
-} from '../../common/staging';
+} from '../../contract/layout';
 
 /**
- * Where the worker writes in the output bucket (activities/storage.ts and chunks.ts): reports, the chunk
+ * Where the worker writes in the output bucket (activities/objects.ts and staging.ts): reports, the chunk
  * plan in staging, and the outputs and rejects it assembles from chunk parts.
  */
 const WORKER_WRITE_PREFIXES = [REPORTS_PREFIX, STAGING_PREFIX, OUTPUTS_PREFIX, REJECTS_PREFIX] as const;

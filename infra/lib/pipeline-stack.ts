@@ -11,7 +11,7 @@ import { Observability } from './observability';
 import { Orchestration } from './orchestration';
 import { PipelineQueue } from './queue';
 import { resolveSettings, type PipelineSettings, type ResolvedSettings } from './settings';
-import { PipelineStorage } from './storage';
+import { PipelineStorage } from './buckets';
 
 /** Retention of every log group (processes, processor runs, VPC flow logs). */
 export const LOG_RETENTION = logs.RetentionDays.ONE_MONTH;

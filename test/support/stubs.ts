@@ -1,8 +1,8 @@
 /** Stand-ins for the S3 and SQS activities of `processFile`, for tests that stub them. */
 import type { Activities } from '../../activities';
-import { summarize } from '../../activities/chunks';
-import type { ObjectInfo } from '../../activities/storage';
-import { failureReportKey } from '../../common/staging';
+import { summarize } from '../../activities/staging';
+import type { ObjectInfo } from '../../activities/objects';
+import { failureReportKey } from '../../contract/layout';
 
 /**
  * Every activity but the compute one: the object is `info`, every output verifies, every message operation

@@ -8,7 +8,7 @@ import {
   type NativeConnection,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
-import { computeTaskQueue, SA } from '../../workflows/definitions';
+import { computeTaskQueue, SA } from '../../contract/workflow';
 import { ensureTools } from '../../scripts/tools';
 
 /** @param dynamicConfig server settings, e.g. lowered limits: `{ 'limit.historyCount.error': 2000 }`. */

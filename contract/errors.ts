@@ -2,7 +2,7 @@
  * The two permanent processor failures. Each maps to an exit code that tells the workflow not to retry:
  * rerunning the same job on the same bytes cannot succeed, only a new upload can.
  */
-import { EXIT_INPUT_MISSING, EXIT_INVALID_INPUT } from '../common/jobs';
+import { EXIT_INPUT_MISSING, EXIT_INVALID_INPUT } from './jobs';
 
 /** The input's content cannot be processed (e.g. broken CSV quoting). Exit code 65 (EX_DATAERR). */
 export class InvalidInputError extends Error {

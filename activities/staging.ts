@@ -28,14 +28,14 @@ import { activityInfo, Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { isNoSuchBucket, isNotFound, isPreconditionFailed } from '../common/aws';
 import { addDecimals, compareDecimals } from '../common/decimal';
-import { OUTPUT_METADATA } from '../common/jobs';
-import { failureReportKey, reportKeyFor, STAGING_PREFIX, stagingKeys } from '../common/staging';
-import { planChunks, type ChunkPlan, type PlannedChunk } from '../processors/csv-chunks';
-import { refuseWideEncodings } from '../processors/encoding';
-import { InvalidInputError } from '../processors/errors';
-import { s3MetadataValue } from '../processors/storage';
-import { bucketMissing } from './storage';
-import { FailureType } from '../workflows/definitions';
+import { OUTPUT_METADATA } from '../contract/jobs';
+import { failureReportKey, reportKeyFor, STAGING_PREFIX, stagingKeys } from '../contract/layout';
+import { planChunks, type ChunkPlan, type PlannedChunk } from '../csv/chunk-plan';
+import { refuseWideEncodings } from '../csv/encoding';
+import { InvalidInputError } from '../contract/errors';
+import { s3MetadataValue } from '../processors/object-io';
+import { bucketMissing } from './objects';
+import { FailureType } from '../contract/workflow';
 
 /** S3's smallest part, except for the last part of an upload. */
 export const MIN_PART_BYTES = 5 * 1024 * 1024;

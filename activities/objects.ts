@@ -3,9 +3,9 @@ import { HeadBucketCommand, HeadObjectCommand, PutObjectCommand, type S3Client }
 import { activityInfo } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { isNoSuchBucket, isNotFound, isPreconditionFailed } from '../common/aws';
-import { OUTPUT_METADATA } from '../common/jobs';
-import { failureReportKey } from '../common/staging';
-import { FailureType, type ObjectRef } from '../workflows/definitions';
+import { OUTPUT_METADATA } from '../contract/jobs';
+import { failureReportKey } from '../contract/layout';
+import { FailureType, type ObjectRef } from '../contract/workflow';
 
 export interface StorageDeps {
   s3: S3Client;

@@ -1,9 +1,9 @@
 /** Chunk planning: every split lands on a record boundary, even with quoted newlines right at the target. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_CHUNKS, planChunks } from '../processors/csv-chunks';
-import { CsvScanner, stripBom } from '../processors/csv-scanner';
-import { InvalidInputError } from '../processors/errors';
+import { MAX_CHUNKS, planChunks } from '../csv/chunk-plan';
+import { CsvScanner, stripBom } from '../csv/scanner';
+import { InvalidInputError } from '../contract/errors';
 
 async function* pieces(buf: Buffer, size: () => number): AsyncGenerator<Buffer> {
   for (let i = 0; i < buf.length;) {

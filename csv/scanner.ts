@@ -13,7 +13,7 @@
  * look at, and only those that are quoted need more than a byte range.
  */
 import { PassThrough } from 'node:stream';
-import { InvalidInputError } from './errors';
+import { InvalidInputError } from '../contract/errors';
 
 // Not exported: compiled CommonJS would read an exported constant as a property of `exports` in every loop.
 const LF = 0x0a;

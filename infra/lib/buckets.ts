@@ -5,7 +5,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { STAGING_PREFIX } from '../../common/staging';
+import { STAGING_PREFIX } from '../../contract/layout';
 import { skipCheckov } from './checks';
 
 /** Props of {@link PipelineStorage}. */

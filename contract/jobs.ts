@@ -2,7 +2,7 @@
  * The processor jobs and the rules that pick one for an object. Pure code: it is shared by the workflow
  * (inside Temporal's sandbox), the activities and the processors.
  */
-import { OUTPUTS_PREFIX } from './staging';
+import { OUTPUTS_PREFIX } from './layout';
 
 export interface JobSpec {
   /** Key suffixes (lower case) that select this job when the object has no `job` metadata. */

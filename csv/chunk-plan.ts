@@ -3,7 +3,7 @@
  * of the quote state (a newline inside a quoted field never ends a chunk). The plan is small data: offsets
  * and counts only, never file content.
  */
-import { CsvScanner, stripBom, UTF8_BOM } from './csv-scanner';
+import { CsvScanner, stripBom, UTF8_BOM } from './scanner';
 
 /** S3 assembles at most this many parts into one object: a plan never has more chunks. */
 export const MAX_CHUNKS = 10_000;

@@ -19,7 +19,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ComputeRequest, ComputeResult } from '../activities/compute';
-import { stagingKeys } from '../common/staging';
+import { stagingKeys } from '../contract/layout';
 import {
   chunkProgressSignal,
   computeTaskQueue,
@@ -28,7 +28,7 @@ import {
   type ChunkSpec,
   type ProcessFileOptions,
   type Route,
-} from './definitions';
+} from '../contract/workflow';
 
 export const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
 export const DEFAULT_MAX_CONCURRENT_CHUNKS = 10;
