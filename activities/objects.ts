@@ -5,7 +5,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { isNoSuchBucket, isNotFound, isPreconditionFailed } from '../common/aws';
 import { OUTPUT_METADATA } from '../contract/jobs';
 import { failureReportKey } from '../contract/layout';
-import { FailureType, type ObjectRef } from '../contract/workflow';
+import { FailureType } from '../contract/workflow';
+import type { ObjectRef } from '../contract/objects';
 
 export interface StorageDeps {
   s3: S3Client;

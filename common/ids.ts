@@ -1,6 +1,6 @@
 /** Deterministic workflow IDs: every notification of one object version maps to the same workflow. */
 import { createHash } from 'node:crypto';
-import type { ObjectRef } from '../contract/workflow';
+import type { ObjectRef } from '../contract/objects';
 
 /** Room left for a readable ID; Temporal accepts 1000 bytes, but UIs and logs prefer short ones. */
 const MAX_READABLE_BYTES = 200;

@@ -4,23 +4,13 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { ObjectRef } from './objects';
 
 /** Default task queue; `TEMPORAL_TASK_QUEUE` overrides it. */
 export const TASK_QUEUE = 'file-pipeline';
 
 /** Default of {@link ProcessFileOptions.visibilityTimeoutSeconds}. */
 export const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 300;
-
-/** One S3 object version, as notified. */
-export interface ObjectRef {
-  bucket: string;
-  key: string;
-  /** ETag without quotes. */
-  etag?: string;
-  /** S3 versionId on a versioned bucket. */
-  versionId?: string;
-  size?: number;
-}
 
 /** One SQS message that notified the object; the workflow deletes it once the output is verified. */
 export interface QueueMessage {

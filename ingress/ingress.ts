@@ -29,9 +29,9 @@ import {
   FailureType,
   messageReceivedSignal,
   SA,
-  type ObjectRef,
   type ProcessFileOptions,
 } from '../contract/workflow';
+import type { ObjectRef } from '../contract/objects';
 import { processFile } from '../workflows/process-file';
 import { parseMessageBody, type NotifiedObject } from './parse';
 

@@ -2,7 +2,7 @@
  * What an SQS message body says: S3 event notifications (possibly several records, possibly wrapped in an
  * SNS envelope), S3's `s3:TestEvent`, or EventBridge "Object Created" events. Pure functions: no I/O.
  */
-import type { ObjectRef } from '../contract/workflow';
+import type { ObjectRef } from '../contract/objects';
 
 export type ParsedMessage =
   /** Objects to process, each with the body of a message that notifies that object alone. */

@@ -5,7 +5,8 @@ import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { Upload } from '@aws-sdk/lib-storage';
 import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { workflowIdFor } from '../common/ids';
-import type { ObjectRef, ProcessFileResult } from '../contract/workflow';
+import type { ProcessFileResult } from '../contract/workflow';
+import type { ObjectRef } from '../contract/objects';
 
 export interface UploadOptions {
   /** `pool` routes to AWS Batch; anything else to ECS. */

@@ -23,7 +23,7 @@ import { failureReportKey, reportKeyFor } from '../contract/layout';
 import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-client';
 import type { Stack } from '../scripts/stack';
 import { REPO_ROOT } from '../scripts/tools';
-import type { ObjectRef } from '../contract/workflow';
+import type { ObjectRef } from '../contract/objects';
 import { startEndToEnd, type EndToEnd } from './support/end-to-end';
 import { eventually } from './support/eventually';
 import { writeTransactions } from '../scripts/transactions';

@@ -14,7 +14,8 @@ import { workflowIdFor } from '../common/ids';
 import { OUTAGE_MESSAGE, RECOVERED_MESSAGE } from '../ingress/ingress';
 import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-client';
 import { STACK_NAMES, type Stack } from '../scripts/stack';
-import { messageReceivedSignal, type ObjectRef, type QueueMessage } from '../contract/workflow';
+import { messageReceivedSignal, type QueueMessage } from '../contract/workflow';
+import type { ObjectRef } from '../contract/objects';
 import { startEndToEnd, type EndToEnd } from './support/end-to-end';
 
 /** How soon SQS redelivers a message the ingress received but did not hand over. */

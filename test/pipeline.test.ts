@@ -33,7 +33,8 @@ import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
 import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-client';
 import { REPO_ROOT } from '../scripts/tools';
 import { STACK_NAMES, type Stack } from '../scripts/stack';
-import { FailureType, type ObjectRef } from '../contract/workflow';
+import { FailureType } from '../contract/workflow';
+import type { ObjectRef } from '../contract/objects';
 import { startEndToEnd, type EndToEnd } from './support/end-to-end';
 import { eventually } from './support/eventually';
 

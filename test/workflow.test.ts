@@ -17,10 +17,10 @@ import {
   messageReceivedSignal,
   progressQuery,
   SA,
-  type ObjectRef,
   type ProcessFileResult,
   type QueueMessage,
 } from '../contract/workflow';
+import type { ObjectRef } from '../contract/objects';
 import { processFile } from '../workflows/process-file';
 import { createTestEnvironment, withWorkers } from './support/temporal';
 import { eventually } from './support/eventually';
