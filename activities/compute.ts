@@ -6,14 +6,17 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { JOB_TAGS, PERMANENT_EXIT_CODES, type JobName } from '../contract/jobs';
+import { PERMANENT_EXIT_CODES } from '../contract/errors';
+import { JOB_TAGS, type JobName } from '../contract/jobs';
+import type { PlannedChunk, SourceVersion } from '../contract/objects';
+import type { MissingGlyphs, ProcessorStats } from '../contract/reports';
 import { FailureType, type Route } from '../contract/workflow';
 
 /** What the workflow asks for. */
 export interface ComputeRequest {
   route: Route;
   job: JobName;
-  source: { bucket: string; key: string; etag: string; versionId?: string };
+  source: SourceVersion;
   destinationKey: string;
   /** Stamped on the output; fixed by the workflow so that retries write identical bytes. */
   processedAt: string;
@@ -21,23 +24,13 @@ export interface ComputeRequest {
   statsKey?: string;
   /** Where csv-validate writes its rejects in the output bucket (default `rejects/<destinationKey>`). */
   rejectsKey?: string;
-  /** One chunk of a large CSV file instead of the whole file. */
-  chunk?: ChunkRange;
+  /** One chunk of a large CSV file instead of the whole file; all but the first get the header, which they lack. */
+  chunk?: PlannedChunk & { header?: string };
   /**
    * Longest the job may run in this attempt: then it is stopped and the attempt fails as a processor
    * failure, which the workflow counts, unlike an interrupted attempt, which Temporal retries.
    */
   timeoutSeconds: number;
-}
-
-/** A byte range of whole records; all but the first chunk get the header, which they do not contain. */
-export interface ChunkRange {
-  index: number;
-  start: number;
-  end: number;
-  firstRow: number;
-  firstLine: number;
-  header?: string;
 }
 
 /** A submitted job: enough to find it again from another attempt. */
@@ -91,7 +84,7 @@ export interface ProcessorOutcome {
   /** Where to find the full logs (log stream, local process). */
   logRef: string;
   /** The JSON line the processor printed on success, where the backend can read it. */
-  report?: Record<string, unknown>;
+  report?: ProcessorStats;
 }
 
 export interface ComputeBackend {
@@ -120,12 +113,6 @@ export interface ComputeResult {
   stats: Record<string, number>;
   /** text-to-pdf: the characters no font had, by script, as the processor reported them. */
   missingGlyphs?: MissingGlyphs;
-}
-
-/** Characters a PDF shows as U+FFFD because no font has them: how many, and per Unicode script. */
-export interface MissingGlyphs {
-  count: number;
-  scripts: Record<string, number>;
 }
 
 /** The environment of the processor contract, identical for Batch, ECS and local runs. */
@@ -248,7 +235,7 @@ export function createComputeActivities(deps: ComputeDeps) {
       const stats = Object.fromEntries(
         Object.entries(outcome.report ?? {}).filter((e): e is [string, number] => typeof e[1] === 'number'),
       );
-      const missingGlyphs = outcome.report?.missingGlyphs as MissingGlyphs | undefined;
+      const missingGlyphs = outcome.report?.missingGlyphs;
       if (missingGlyphs) {
         ctx.log.warn(`${uri}: ${missingGlyphs.count} characters have no glyph in any font, shown as U+FFFD`, {
           scripts: missingGlyphs.scripts,

@@ -1,15 +1,17 @@
 /** All activities of the `processFile` workflow, built from injected clients. */
-import { createChunkActivities } from './staging';
 import { createComputeActivities, type ComputeDeps } from './compute';
+import { createObjectActivities, type ObjectDeps } from './objects';
 import { createQueueActivities, type QueueDeps } from './queue';
-import { createStorageActivities, type StorageDeps } from './objects';
+import { createReportActivities } from './reports';
+import { createStagingActivities } from './staging';
 
-export type ActivityDeps = StorageDeps & QueueDeps & ComputeDeps;
+export type ActivityDeps = ObjectDeps & QueueDeps & ComputeDeps;
 
 export function createActivities(deps: ActivityDeps) {
   return {
-    ...createStorageActivities(deps),
-    ...createChunkActivities(deps),
+    ...createObjectActivities(deps),
+    ...createStagingActivities(deps),
+    ...createReportActivities(deps),
     ...createQueueActivities(deps),
     ...createComputeActivities(deps),
   };

@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { extname, join } from 'node:path';
+import type { ProcessorStats } from '../contract/reports';
 import type { ComputeBackend, ProcessorOutcome, ProcessorRun } from './compute';
 
 export interface LocalBackendOptions {
@@ -126,10 +127,9 @@ export function createLocalBackend(options: LocalBackendOptions): ComputeBackend
           const exitCode = code ?? 128 + (sig ? constants.signals[sig] : 0);
           heartbeat({ ...handle, status: exitCode === 0 ? 'SUCCEEDED' : 'FAILED' });
           const lastLine = stdout.trim().split('\n').pop() ?? '';
-          let report: Record<string, unknown> | undefined;
+          let report: ProcessorStats | undefined;
           try {
-            report =
-              exitCode === 0 && lastLine ? (JSON.parse(lastLine) as Record<string, unknown>) : undefined;
+            report = exitCode === 0 && lastLine ? (JSON.parse(lastLine) as ProcessorStats) : undefined;
           } catch {
             report = undefined;
           }

@@ -1,54 +1,32 @@
-/** S3 activities: inspect the notified object, verify the processor's output. */
-import { HeadBucketCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { activityInfo } from '@temporalio/activity';
+/** S3 activities on objects: inspect the notified object, verify the processor's output. */
+import { HeadBucketCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import { isNoSuchBucket, isNotFound, isPreconditionFailed } from '../common/aws';
-import { OUTPUT_METADATA } from '../contract/jobs';
-import { failureReportKey } from '../contract/layout';
+import { OUTPUT_METADATA } from '../contract/layout';
+import { unquoteEtag, type ObjectRef, type SourceVersion } from '../contract/objects';
+import type { VerifiedOutput } from '../contract/reports';
 import { FailureType } from '../contract/workflow';
-import type { ObjectRef } from '../contract/objects';
 
-export interface StorageDeps {
+export interface ObjectDeps {
   s3: S3Client;
   /** Bucket the processors write to; verification reads it. */
   outputBucket: string;
 }
 
 /** What HeadObject says of the notified object version. */
-export interface ObjectInfo {
-  bucket: string;
-  key: string;
+export interface ObjectInfo extends SourceVersion {
   size: number;
   contentType?: string;
-  etag: string;
-  versionId?: string;
   /** User metadata (`x-amz-meta-*`), keys in lower case. */
   metadata: Record<string, string>;
 }
 
 export interface VerifyOutputInput {
   key: string;
-  source: { etag: string; versionId?: string };
+  source: Pick<SourceVersion, 'etag' | 'versionId'>;
   /** An empty source legitimately gives an empty output (an empty CSV stays empty). */
   allowEmpty: boolean;
 }
-
-/** What a failed run leaves behind for people: why, for which object, from which workflow. */
-export interface FailureReport {
-  object: ObjectRef;
-  type: string;
-  message: string;
-  /** `dead-letter` (permanent) or `redelivery` (transient). */
-  disposition: 'dead-letter' | 'redelivery';
-}
-
-export interface VerifiedOutput {
-  bucket: string;
-  key: string;
-  size: number;
-}
-
-const unquote = (etag: string | undefined) => (etag ?? '').replace(/^"|"$/g, '');
 
 /** The permanent failure of a notification naming a bucket that does not exist. */
 export function bucketMissing(bucket: string, uri: string, cause: unknown): ApplicationFailure {
@@ -60,7 +38,7 @@ export function bucketMissing(bucket: string, uri: string, cause: unknown): Appl
   });
 }
 
-export function createStorageActivities({ s3, outputBucket }: StorageDeps) {
+export function createObjectActivities({ s3, outputBucket }: ObjectDeps) {
   /** A HEAD answers 404 without a body, for a missing key and a missing bucket alike: ask the bucket. */
   const bucketExists = (bucket: string) =>
     s3.send(new HeadBucketCommand({ Bucket: bucket })).then(
@@ -97,7 +75,7 @@ export function createStorageActivities({ s3, outputBucket }: StorageDeps) {
           key: ref.key,
           size: head.ContentLength ?? 0,
           ...(head.ContentType ? { contentType: head.ContentType } : {}),
-          etag: unquote(head.ETag),
+          etag: unquoteEtag(head.ETag ?? ''),
           ...(head.VersionId && head.VersionId !== 'null' ? { versionId: head.VersionId } : {}),
           metadata: Object.fromEntries(
             Object.entries(head.Metadata ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
@@ -125,21 +103,6 @@ export function createStorageActivities({ s3, outputBucket }: StorageDeps) {
         }
         throw err;
       }
-    },
-
-    /** Writes the failure report next to the outputs, where people look for results. */
-    async writeFailureReport(report: FailureReport): Promise<{ bucket: string; key: string }> {
-      const key = failureReportKey(report.object.key);
-      const { workflowId, runId } = activityInfo().workflowExecution ?? {};
-      await s3.send(
-        new PutObjectCommand({
-          Bucket: outputBucket,
-          Key: key,
-          ContentType: 'application/json',
-          Body: JSON.stringify({ ...report, workflowId, runId, failedAt: new Date().toISOString() }, null, 2),
-        }),
-      );
-      return { bucket: outputBucket, key };
     },
 
     /** The output exists, is not empty and was produced from this object version. Retryable otherwise. */

@@ -1,7 +1,7 @@
 /**
- * Activities of chunked CSV processing: plan the chunks (one streaming scan of the quote state), find the
+ * Activities of a run's staging folder: plan the chunks (one streaming scan of the quote state), find the
  * chunks an earlier run already finished, add up the chunks' statistics, assemble the output from the parts
- * with S3 multipart copy, write the report, remove the staging parts.
+ * with S3 multipart copy, remove the staging folder.
  *
  * Staging layout in the output bucket, all keys deterministic so that a retry or a rerun overwrites:
  *   staging/<hash of bucket, key and version>/plan.json
@@ -13,29 +13,27 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
   UploadPartCommand,
   UploadPartCopyCommand,
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { activityInfo, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { isNoSuchBucket, isNotFound, isPreconditionFailed } from '../common/aws';
+import { isNoSuchBucket, isNotFound, isPreconditionFailed, s3Metadata } from '../common/aws';
 import { addDecimals, compareDecimals } from '../common/decimal';
-import { OUTPUT_METADATA } from '../contract/jobs';
-import { failureReportKey, reportKeyFor, STAGING_PREFIX, stagingKeys } from '../contract/layout';
-import { planChunks, type ChunkPlan, type PlannedChunk } from '../csv/chunk-plan';
-import { refuseWideEncodings } from '../csv/encoding';
 import { InvalidInputError } from '../contract/errors';
-import { s3MetadataValue } from '../processors/object-io';
-import { bucketMissing } from './objects';
+import { OUTPUT_METADATA, STAGING_PREFIX, stagingKeys } from '../contract/layout';
+import type { ChunkRange, PlannedChunk, SourceVersion } from '../contract/objects';
+import type { ProcessorStats, Summary } from '../contract/reports';
 import { FailureType } from '../contract/workflow';
+import { planChunks, type ChunkPlan } from '../csv/chunk-plan';
+import { refuseWideEncodings } from '../csv/encoding';
+import { bucketMissing } from './objects';
+import { outputBucketOf } from './output-bucket';
 
 /** S3's smallest part, except for the last part of an upload. */
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
@@ -45,15 +43,8 @@ const MAX_PARTS = 10_000;
 /** Parallel S3 requests of one activity. */
 const PARALLEL = 16;
 
-export interface ChunkSource {
-  bucket: string;
-  key: string;
-  etag: string;
-  versionId?: string;
-}
-
 export interface PlanInput {
-  source: ChunkSource;
+  source: SourceVersion;
   size: number;
   /** CSV files above this size are split; others (and files of other jobs) run whole. */
   chunkSize: number;
@@ -65,8 +56,6 @@ export interface PlanInput {
 export interface RunPlan {
   stagingPrefix: string;
   processedAt: string;
-  /** Whether the plan was an earlier run's (a redrive or a rerun of the same version). */
-  reused: boolean;
   /** The chunk size used (raised above the one asked for when S3's 10,000 parts require it). */
   chunkSize: number;
   /** The header record's text, when the file was scanned. */
@@ -74,31 +63,7 @@ export interface RunPlan {
   /** Data rows the scan counted, when the file was scanned. */
   rows?: number;
   /** Byte ranges of whole records, the first from 0; a single chunk when the file runs whole. */
-  chunks: PlannedChunk[];
-}
-
-/** One chunk's statistics, as the processor writes them to its stats key (all fields optional by job). */
-export interface ChunkStats {
-  rowsIn?: number;
-  rowsOut?: number;
-  rowsRejected?: number;
-  bytesIn?: number;
-  maxRejectedPercent?: number;
-  rejectsByRule?: Record<string, number>;
-  columns?: Record<string, { count: number; sum: string; min: string | null; max: string | null }>;
-  totals?: Record<string, Record<string, { count: number; sum: string }>>;
-  range?: { start: number; end: number };
-}
-
-export interface Summary {
-  rowsIn: number;
-  rowsOut: number;
-  rowsRejected: number;
-  bytesIn: number;
-  maxRejectedPercent?: number;
-  rejectsByRule: Record<string, number>;
-  columns: NonNullable<ChunkStats['columns']>;
-  totals: NonNullable<ChunkStats['totals']>;
+  chunks: ChunkRange[];
 }
 
 export interface MergeInput {
@@ -112,23 +77,8 @@ export interface MergeInput {
   metadata: Record<string, string>;
 }
 
-export interface ReportInput {
-  /**
-   * The version processed. The report goes to `reports/YYYY-MM-DD/<source key>.json`, the date of
-   * `processedAt`; a failure report an earlier run of this version left is removed.
-   */
-  source: ChunkSource;
-  processedAt: string;
-  report: Record<string, unknown>;
-}
-
-/** What {@link ReportInput} needs of a failure report: the version that failed. */
-interface FailedRun {
-  object?: { etag?: string; versionId?: string };
-}
-
 /** The staging folder of one object version. */
-export function stagingPrefixFor(source: ChunkSource): string {
+export function stagingPrefixFor(source: SourceVersion): string {
   const id = `${source.bucket}/${source.key}@${source.versionId ?? source.etag}`;
   return `${STAGING_PREFIX}${createHash('sha256').update(id).digest('hex').slice(0, 32)}/`;
 }
@@ -147,49 +97,12 @@ async function mapParallel<T, R>(items: readonly T[], fn: (item: T) => Promise<R
   return results;
 }
 
-export function createChunkActivities({ s3, outputBucket }: { s3: S3Client; outputBucket: string }) {
-  /** An object of the output bucket as text, with its ETag; undefined when there is none. */
-  const getObjectText = async (key: string): Promise<{ text: string; etag?: string } | undefined> => {
-    try {
-      const res = await s3.send(new GetObjectCommand({ Bucket: outputBucket, Key: key }));
-      return { text: await res.Body!.transformToString(), ...(res.ETag ? { etag: res.ETag } : {}) };
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  };
-  const getText = async (key: string) => (await getObjectText(key))?.text;
+export function createStagingActivities({ s3, outputBucket }: { s3: S3Client; outputBucket: string }) {
+  const bucket = outputBucketOf(s3, outputBucket);
+  const getText = async (key: string) => (await bucket.getText(key))?.text;
+  const list = (prefix: string) => bucket.list(prefix);
 
-  /** Deletes the failure report of `source` if it is this version's, and only if no other run replaced it meanwhile. */
-  const removeFailureReport = async (source: ChunkSource): Promise<void> => {
-    const key = failureReportKey(source.key);
-    const found = await getObjectText(key);
-    if (!found) return;
-    const failed = (JSON.parse(found.text) as FailedRun).object ?? {};
-    if (failed.etag !== source.etag || (failed.versionId ?? source.versionId) !== source.versionId) return;
-    try {
-      await s3.send(new DeleteObjectCommand({ Bucket: outputBucket, Key: key, IfMatch: found.etag }));
-    } catch (err) {
-      // Rewritten since it was read: by a run of another version, whose failure stays.
-      if (!isPreconditionFailed(err) && !isNotFound(err)) throw err;
-    }
-  };
-
-  /** Keys and sizes under `prefix`. */
-  const list = async (prefix: string): Promise<Map<string, number>> => {
-    const found = new Map<string, number>();
-    let token: string | undefined;
-    do {
-      const page = await s3.send(
-        new ListObjectsV2Command({ Bucket: outputBucket, Prefix: prefix, ContinuationToken: token }),
-      );
-      for (const o of page.Contents ?? []) if (o.Key) found.set(o.Key, o.Size ?? 0);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    return found;
-  };
-
-  const readStats = async (prefix: string, index: number): Promise<ChunkStats> => {
+  const readStats = async (prefix: string, index: number): Promise<ProcessorStats> => {
     const text = await getText(stagingKeys(prefix, index).stats);
     if (text === undefined) {
       throw ApplicationFailure.create({
@@ -197,7 +110,7 @@ export function createChunkActivities({ s3, outputBucket }: { s3: S3Client; outp
         type: FailureType.outputInvalid,
       });
     }
-    return JSON.parse(text) as ChunkStats;
+    return JSON.parse(text) as ProcessorStats;
   };
 
   return {
@@ -213,29 +126,21 @@ export function createChunkActivities({ s3, outputBucket }: { s3: S3Client; outp
       if (earlier !== undefined) {
         const saved = JSON.parse(earlier) as {
           plan: RunPlan;
-          source: ChunkSource;
+          source: SourceVersion;
           requestedChunkSize: number;
         };
         if (saved.source.etag === source.etag && saved.requestedChunkSize === chunkSize) {
-          return { ...saved.plan, reused: true };
+          return saved.plan;
         }
       }
       const save = async (plan: RunPlan) => {
-        await s3.send(
-          new PutObjectCommand({
-            Bucket: outputBucket,
-            Key: planKey,
-            ContentType: 'application/json',
-            Body: JSON.stringify({ plan, source, requestedChunkSize: chunkSize }),
-          }),
-        );
+        await bucket.putJson(planKey, { plan, source, requestedChunkSize: chunkSize });
         return plan;
       };
       if (!csv || size <= chunkSize) {
         return save({
           stagingPrefix,
           processedAt,
-          reused: false,
           chunkSize,
           header: '',
           chunks: [{ start: 0, end: size, firstRow: 1, firstLine: 1 }],
@@ -289,7 +194,6 @@ export function createChunkActivities({ s3, outputBucket }: { s3: S3Client; outp
       return save({
         stagingPrefix,
         processedAt,
-        reused: false,
         chunkSize: plan.chunkSize,
         header: plan.header,
         rows: plan.rows,
@@ -303,7 +207,7 @@ export function createChunkActivities({ s3, outputBucket }: { s3: S3Client; outp
      */
     async completedChunks(input: {
       stagingPrefix: string;
-      chunks: { index: number; start: number; end: number }[];
+      chunks: PlannedChunk[];
       sourceEtag: string;
       processedAt: string;
     }): Promise<number[]> {
@@ -358,9 +262,7 @@ export function createChunkActivities({ s3, outputBucket }: { s3: S3Client; outp
           )
           .catch(() => undefined);
       }
-      const Metadata = Object.fromEntries(
-        Object.entries(input.metadata).map(([name, value]) => [name, s3MetadataValue(value)]),
-      );
+      const Metadata = s3Metadata(input.metadata);
       const sizes = await list(input.stagingPrefix);
       const sources = input.indices.map((index) => {
         const key = stagingKeys(input.stagingPrefix, index)[input.kind];
@@ -473,48 +375,17 @@ export function createChunkActivities({ s3, outputBucket }: { s3: S3Client; outp
       return { key: input.destinationKey, size: total, parts: parts.length };
     },
 
-    /**
-     * Writes the file's JSON report under `reports/YYYY-MM-DD/`, then removes the failure report of an
-     * earlier failed run of the same version: the file is processed, and people look there for failures.
-     * A failure report of another version (a newer upload that failed) stays.
-     */
-    async writeReport({
-      source,
-      processedAt,
-      report,
-    }: ReportInput): Promise<{ bucket: string; key: string }> {
-      const key = reportKeyFor(source.key, processedAt);
-      const { workflowId, runId } = activityInfo().workflowExecution ?? {};
-      await s3.send(
-        new PutObjectCommand({
-          Bucket: outputBucket,
-          Key: key,
-          ContentType: 'application/json',
-          Body: JSON.stringify({ workflowId, runId, ...report }, null, 2),
-        }),
-      );
-      await removeFailureReport(source);
-      return { bucket: outputBucket, key };
-    },
-
     /** Removes a file's staging folder (parts, rejects, statistics, plan). */
     async deleteStaging(stagingPrefix: string): Promise<number> {
       const keys = [...(await list(stagingPrefix)).keys()];
-      for (let i = 0; i < keys.length; i += 1000) {
-        await s3.send(
-          new DeleteObjectsCommand({
-            Bucket: outputBucket,
-            Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true },
-          }),
-        );
-      }
+      await bucket.deleteKeys(keys);
       return keys.length;
     },
   };
 }
 
 /** The statistics of a whole file from those of its chunks (the same numbers one run would give). */
-export function summarize(all: readonly ChunkStats[]): Summary {
+export function summarize(all: readonly Partial<ProcessorStats>[]): Summary {
   const summary: Summary = {
     rowsIn: 0,
     rowsOut: 0,

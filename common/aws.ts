@@ -141,3 +141,16 @@ export function isPreconditionFailed(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
   return e?.name === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412;
 }
+
+/**
+ * User metadata as S3 takes it. It travels in HTTP headers, which only carry ASCII: other values are sent
+ * RFC 2047 encoded (`=?UTF-8?B?…?=`), which S3 documents for non-ASCII metadata and returns in the same form.
+ */
+export function s3Metadata(metadata: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(metadata).map(([name, value]) => [
+      name,
+      /^[\x20-\x7e]*$/.test(value) ? value : `=?UTF-8?B?${Buffer.from(value, 'utf8').toString('base64')}?=`,
+    ]),
+  );
+}

@@ -11,17 +11,28 @@ export interface JobSpec {
   outputExtension: string;
   /** Content-Type of the output object. */
   contentType: string;
+  /** A CSV job: its input is scanned, split into chunks when large, and its rows counted and checked. */
+  csv: boolean;
 }
 
+/** Content-Type of every CSV output (outputs, rejects). */
+export const CSV_CONTENT_TYPE = 'text/csv; charset=utf-8';
+
 export const JOBS = {
-  'csv-transform': { extensions: ['.csv'], outputExtension: '.csv', contentType: 'text/csv; charset=utf-8' },
+  'csv-transform': {
+    extensions: ['.csv'],
+    outputExtension: '.csv',
+    contentType: CSV_CONTENT_TYPE,
+    csv: true,
+  },
   'text-to-pdf': {
     extensions: ['.txt', '.md', '.log'],
     outputExtension: '.pdf',
     contentType: 'application/pdf',
+    csv: false,
   },
   // Chosen only by `job` metadata: a .csv key alone keeps meaning csv-transform.
-  'csv-validate': { extensions: [], outputExtension: '.csv', contentType: 'text/csv; charset=utf-8' },
+  'csv-validate': { extensions: [], outputExtension: '.csv', contentType: CSV_CONTENT_TYPE, csv: true },
 } as const satisfies Record<string, JobSpec>;
 
 export type JobName = keyof typeof JOBS;
@@ -29,6 +40,13 @@ export const JOB_NAMES = Object.keys(JOBS) as JobName[];
 
 export function isJobName(name: string): name is JobName {
   return Object.prototype.hasOwnProperty.call(JOBS, name);
+}
+
+/** The jobs that read CSV. */
+export type CsvJobName = { [J in JobName]: (typeof JOBS)[J]['csv'] extends true ? J : never }[JobName];
+
+export function isCsvJob(job: JobName): job is CsvJobName {
+  return JOBS[job].csv;
 }
 
 /** The job named by `job` metadata if any, otherwise the one whose extension the key has; undefined if none. */
@@ -45,14 +63,6 @@ export function outputKeyFor(key: string, job: JobName): string {
 }
 
 /**
- * Processor exit codes (sysexits.h): 0 is success, these two are permanent (rerunning cannot help),
- * any other non-zero code is a transient failure worth retrying.
- */
-export const EXIT_INVALID_INPUT = 65;
-export const EXIT_INPUT_MISSING = 66;
-export const PERMANENT_EXIT_CODES: readonly number[] = [EXIT_INVALID_INPUT, EXIT_INPUT_MISSING];
-
-/**
  * Tags of every Batch job and ECS task the worker starts, tying it to its file and workflow. A Batch job also
  * carries its job queue, by which the worker's role may terminate the pipeline's own jobs and no other.
  */
@@ -61,21 +71,4 @@ export const JOB_TAGS = {
   key: 'pipeline:key',
   workflowId: 'pipeline:workflow-id',
   jobQueue: 'pipeline:job-queue',
-} as const;
-
-/** User metadata the processors put on every output, checked by the workflow before it acknowledges. */
-export const OUTPUT_METADATA = {
-  sourceBucket: 'source-bucket',
-  sourceKey: 'source-key',
-  sourceEtag: 'source-etag',
-  sourceVersionId: 'source-version-id',
-  job: 'job',
-  processedAt: 'processed-at',
-  /** A chunk's byte range of the source, `[range-start, range-end)`: only on the part a chunk run writes. */
-  rangeStart: 'range-start',
-  rangeEnd: 'range-end',
-  /** Row counts of the CSV jobs (data rows: header and blank lines excluded); rows-in = rows-out + rows-rejected. */
-  rowsIn: 'rows-in',
-  rowsOut: 'rows-out',
-  rowsRejected: 'rows-rejected',
 } as const;

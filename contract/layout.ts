@@ -35,3 +35,36 @@ export const failureReportKey = (sourceKey: string) => `${FAILURE_REPORTS_PREFIX
 
 /** Where csv-validate puts the rows it rejected from the output `outputKey`. */
 export const rejectsKeyFor = (outputKey: string) => `${REJECTS_PREFIX}${outputKey}`;
+
+/** User metadata the processors put on every output, checked by the workflow before it acknowledges. */
+export const OUTPUT_METADATA = {
+  sourceBucket: 'source-bucket',
+  sourceKey: 'source-key',
+  sourceEtag: 'source-etag',
+  sourceVersionId: 'source-version-id',
+  job: 'job',
+  processedAt: 'processed-at',
+  /** A chunk's byte range of the source, `[range-start, range-end)`: only on the part a chunk run writes. */
+  rangeStart: 'range-start',
+  rangeEnd: 'range-end',
+  /** Row counts of the CSV jobs (data rows: header and blank lines excluded); rows-in = rows-out + rows-rejected. */
+  rowsIn: 'rows-in',
+  rowsOut: 'rows-out',
+  rowsRejected: 'rows-rejected',
+  /** A chunked file's merged output: how many chunks it was made of, and how many failed (tolerated). */
+  chunks: 'chunks',
+  chunksFailed: 'chunks-failed',
+} as const;
+
+/** User metadata of an input object (`x-amz-meta-*`) that tells the workflow how to process it. */
+export const INPUT_METADATA = {
+  /** `pool` routes to AWS Batch (Fargate Spot); anything else to an ECS Fargate task. */
+  processorType: 'processor-type',
+  /** The job to run, instead of the one the key's extension selects. */
+  job: 'job',
+  /** Chunk size of a large CSV file: bytes, or a number with KiB, MiB or GiB. */
+  chunkSize: 'chunk-size',
+  maxConcurrency: 'max-concurrency',
+  toleratedFailureCount: 'tolerated-failure-count',
+  toleratedFailurePercent: 'tolerated-failure-percent',
+} as const;

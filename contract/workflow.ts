@@ -6,12 +6,6 @@ import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { ObjectRef } from './objects';
 
-/** Default task queue; `TEMPORAL_TASK_QUEUE` overrides it. */
-export const TASK_QUEUE = 'file-pipeline';
-
-/** Default of {@link ProcessFileOptions.visibilityTimeoutSeconds}. */
-export const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 300;
-
 /** One SQS message that notified the object; the workflow deletes it once the output is verified. */
 export interface QueueMessage {
   queueUrl: string;
@@ -27,36 +21,36 @@ export interface QueueMessage {
 export interface ProcessFileOptions {
   /**
    * How long each extension keeps the message invisible; the workflow extends every third of it.
-   * @default 300
+   * @default 300: `DEFAULTS.visibilityTimeoutSeconds` of contract/defaults.ts
    */
   visibilityTimeoutSeconds?: number;
   /**
    * Longest time one processor run may take: then it is stopped, and counts as a failed run.
-   * @default 3600
+   * @default 3600: `DEFAULTS.computeTimeoutSeconds` of contract/defaults.ts
    */
   computeTimeoutSeconds?: number;
   /**
    * Runs of the processor a file gets when it fails (a non-zero exit, a stopped job, the time limit), and
    * the first backoff (exponential, factor 2). Interrupted attempts (a worker crash or deploy) do not count:
    * Temporal retries them on their own, resuming the job.
-   * @default { maximumAttempts: 3, initialIntervalSeconds: 5 }
+   * @default 3 runs, 5 s: `DEFAULTS.computeRetry` of contract/defaults.ts
    */
   computeRetry?: { maximumAttempts: number; initialIntervalSeconds: number };
   /**
    * How long the compute activity may go without a heartbeat before Temporal retries it elsewhere
    * (a retried attempt resumes the job already submitted).
-   * @default 60
+   * @default 60: `DEFAULTS.heartbeatTimeoutSeconds` of contract/defaults.ts
    */
   heartbeatTimeoutSeconds?: number;
   /**
    * CSV files larger than this are split into chunks of about this size, processed in parallel
    * (object metadata `chunk-size` overrides: bytes, or a number with KiB, MiB or GiB).
-   * @default 67108864 (64 MiB)
+   * @default 64 MiB: `DEFAULTS.chunkSizeBytes` of contract/defaults.ts
    */
   chunkSizeBytes?: number;
   /**
    * Chunks processed at the same time (metadata `max-concurrency`).
-   * @default 10
+   * @default 10: `DEFAULTS.maxConcurrentChunks` of contract/defaults.ts
    */
   maxConcurrentChunks?: number;
   /**
@@ -69,7 +63,7 @@ export interface ProcessFileOptions {
   /**
    * Chunks per child workflow: keeps every history far below Temporal's limits (10,000 chunks make 10
    * children of a few thousand events each).
-   * @default 1000
+   * @default 1000: `DEFAULTS.chunksPerChildWorkflow` of contract/defaults.ts
    */
   chunksPerChildWorkflow?: number;
 }
@@ -82,17 +76,6 @@ export function computeTaskQueue(taskQueue: string): string {
 export interface ProcessFileInput {
   object: ObjectRef;
   options?: ProcessFileOptions;
-  /** Set by `npm run redrive`: a rerun that reuses the chunks an earlier run finished. */
-  redrive?: boolean;
-}
-
-/** One chunk of a file, as the child workflows see it. */
-export interface ChunkSpec {
-  index: number;
-  start: number;
-  end: number;
-  firstRow: number;
-  firstLine: number;
 }
 
 /** How one chunk went. */

@@ -3,20 +3,11 @@
  * of the quote state (a newline inside a quoted field never ends a chunk). The plan is small data: offsets
  * and counts only, never file content.
  */
-import { CsvScanner, stripBom, UTF8_BOM } from './scanner';
+import type { ChunkRange } from '../contract/objects';
+import { countLf, CsvScanner, stripBom, UTF8_BOM } from './scanner';
 
 /** S3 assembles at most this many parts into one object: a plan never has more chunks. */
 export const MAX_CHUNKS = 10_000;
-
-/** One chunk: bytes `[start, end)` of the file, whole records only. */
-export interface PlannedChunk {
-  start: number;
-  end: number;
-  /** 1-based data row of its first record (rows counted without the header and blank lines). */
-  firstRow: number;
-  /** 1-based file line of its first byte. */
-  firstLine: number;
-}
 
 export interface ChunkPlan {
   /** Total bytes of the file. */
@@ -33,7 +24,7 @@ export interface ChunkPlan {
    * Contiguous ranges covering the file. The first starts at 0 and so holds the BOM and the header; the
    * others start on a record. One chunk for a file without data rows, none for an empty file.
    */
-  chunks: PlannedChunk[];
+  chunks: ChunkRange[];
 }
 
 /**
@@ -56,9 +47,9 @@ export async function planChunks(
   let header: string | undefined;
   let headerEnd = 0;
   let rows = 0;
-  let cursor: PlannedChunk = { start: 0, end: 0, firstRow: 1, firstLine: 1 };
+  let cursor: ChunkRange = { start: 0, end: 0, firstRow: 1, firstLine: 1 };
   let lastRecordEnd = 0;
-  const chunks: PlannedChunk[] = [];
+  const chunks: ChunkRange[] = [];
   const headerPieces: Buffer[] = [];
 
   const scanner = new CsvScanner(name, {
@@ -83,7 +74,7 @@ export async function planChunks(
           start: at,
           end: 0,
           firstRow: rows + 1,
-          firstLine: 1 + linesBefore + countLf(current, inPiece),
+          firstLine: 1 + linesBefore + (current ? countLf(current, 0, inPiece) : 0),
         };
       }
     },
@@ -92,7 +83,7 @@ export async function planChunks(
     current = piece;
     scanner.push(piece);
     offset += piece.length;
-    linesBefore += countLf(piece, piece.length);
+    linesBefore += countLf(piece, 0, piece.length);
   }
   current = undefined;
   scanner.finish();
@@ -106,12 +97,4 @@ export async function planChunks(
   if (lastRecordEnd > cursor.start) chunks.push({ ...cursor, end: total });
   else chunks[chunks.length - 1]!.end = total;
   return { ...plan, chunks };
-}
-
-/** LFs in `piece[0, to)`. */
-function countLf(piece: Buffer | undefined, to: number): number {
-  let count = 0;
-  if (!piece) return count;
-  for (let at = piece.indexOf(0x0a); at !== -1 && at < to; at = piece.indexOf(0x0a, at + 1)) count++;
-  return count;
 }

@@ -265,7 +265,8 @@ function indexOrEnd(chunk: Buffer, byte: number, from: number): number {
   return at === -1 ? chunk.length : at;
 }
 
-function countLf(chunk: Buffer, from: number, to: number): number {
+/** LFs in `chunk[from, to)`. */
+export function countLf(chunk: Buffer, from: number, to: number): number {
   let count = 0;
   for (let at = chunk.indexOf(LF, from); at !== -1 && at < to; at = chunk.indexOf(LF, at + 1)) count++;
   return count;

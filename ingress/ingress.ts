@@ -24,13 +24,8 @@ import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { deadLetterRequest, type DeadLetterReason } from '../common/dead-letters';
 import { workflowIdFor } from '../common/ids';
 import type { Logger } from '../common/log';
-import {
-  DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
-  FailureType,
-  messageReceivedSignal,
-  SA,
-  type ProcessFileOptions,
-} from '../contract/workflow';
+import { FailureType, messageReceivedSignal, SA, type ProcessFileOptions } from '../contract/workflow';
+import { DEFAULTS } from '../contract/defaults';
 import type { ObjectRef } from '../contract/objects';
 import { processFile } from '../workflows/process-file';
 import { parseMessageBody, type NotifiedObject } from './parse';
@@ -138,7 +133,7 @@ export function createIngress(o: IngressOptions) {
         new ChangeMessageVisibilityCommand({
           QueueUrl: o.queueUrl,
           ReceiptHandle: m.ReceiptHandle,
-          VisibilityTimeout: o.workflowOptions.visibilityTimeoutSeconds ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
+          VisibilityTimeout: o.workflowOptions.visibilityTimeoutSeconds ?? DEFAULTS.visibilityTimeoutSeconds,
         }),
       )
       // The workflow extends it too: this one only buys time until it runs.

@@ -2,7 +2,7 @@
  * What an SQS message body says: S3 event notifications (possibly several records, possibly wrapped in an
  * SNS envelope), S3's `s3:TestEvent`, or EventBridge "Object Created" events. Pure functions: no I/O.
  */
-import type { ObjectRef } from '../contract/objects';
+import { unquoteEtag, type ObjectRef } from '../contract/objects';
 
 export type ParsedMessage =
   /** Objects to process, each with the body of a message that notifies that object alone. */
@@ -36,7 +36,8 @@ function objectRef(
   size: unknown,
 ): ObjectRef {
   const ref: ObjectRef = { bucket: bucket as string, key };
-  const e = str(etag)?.replace(/^"|"$/g, '');
+  const quoted = str(etag);
+  const e = quoted === undefined ? undefined : unquoteEtag(quoted);
   const v = str(versionId);
   const s = num(size);
   if (e) ref.etag = e;

@@ -10,8 +10,9 @@ import { Readable, Transform, type TransformCallback, type Writable } from 'node
 import { finished } from 'node:stream/promises';
 import { CopyObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { isNoSuchBucket, isNotFound, isPreconditionFailed, parseS3Uri } from '../common/aws';
+import { isNoSuchBucket, isNotFound, isPreconditionFailed, parseS3Uri, s3Metadata } from '../common/aws';
 import { InputMissingError } from '../contract/errors';
+import { unquoteEtag } from '../contract/objects';
 
 /** A local file or an S3 object; for an input, `etag` / `versionId` pin the exact version to read. */
 export type Location =
@@ -40,7 +41,7 @@ export interface InputHandle {
 /** What an output is written with. */
 export interface OutputOptions {
   contentType: string;
-  /** S3 user metadata (`x-amz-meta-*`); ignored for local files. Values are encoded by {@link s3MetadataValue}. */
+  /** S3 user metadata (`x-amz-meta-*`); ignored for local files. Values are encoded by {@link s3Metadata}. */
   metadata: Record<string, string>;
 }
 
@@ -81,18 +82,6 @@ export function parseLocation(arg: string): Location {
   }
   return { kind: 'file', path: arg };
 }
-
-/**
- * S3 user metadata travels in HTTP headers, which only carry ASCII: other values are sent RFC 2047 encoded
- * (`=?UTF-8?B?…?=`), which S3 documents for non-ASCII metadata and returns in the same form.
- */
-export function s3MetadataValue(value: string): string {
-  return /^[\x20-\x7e]*$/.test(value)
-    ? value
-    : `=?UTF-8?B?${Buffer.from(value, 'utf8').toString('base64')}?=`;
-}
-
-const unquote = (etag: string) => etag.replace(/^"|"$/g, '');
 
 /**
  * A ranged read asked for bytes the file or object does not have: the range was planned for another version
@@ -144,7 +133,7 @@ export async function openInput(location: Location, s3?: S3Client, range?: ByteR
       new GetObjectCommand({
         Bucket: location.bucket,
         Key: location.key,
-        ...(location.etag ? { IfMatch: `"${unquote(location.etag)}"` } : {}),
+        ...(location.etag ? { IfMatch: `"${unquoteEtag(location.etag)}"` } : {}),
         ...(location.versionId ? { VersionId: location.versionId } : {}),
         ...(range ? { Range: `bytes=${range.start}-${range.end - 1}` } : {}),
       }),
@@ -159,7 +148,7 @@ export async function openInput(location: Location, s3?: S3Client, range?: ByteR
       stream: res.Body,
       ...(res.ContentLength !== undefined ? { contentLength: res.ContentLength } : {}),
       ...(size !== undefined ? { size } : {}),
-      ...(res.ETag ? { etag: unquote(res.ETag) } : {}),
+      ...(res.ETag ? { etag: unquoteEtag(res.ETag) } : {}),
       ...(res.VersionId && res.VersionId !== 'null' ? { versionId: res.VersionId } : {}),
     };
   } catch (err) {
@@ -248,7 +237,7 @@ export async function openOutput(
   });
   const done = upload
     .done()
-    .then((res) => ({ bytes: body.bytes, ...(res.ETag ? { etag: unquote(res.ETag) } : {}) }));
+    .then((res) => ({ bytes: body.bytes, ...(res.ETag ? { etag: unquoteEtag(res.ETag) } : {}) }));
   // Observed here so that a failure while nobody awaits `done` yet cannot crash the process.
   done.catch(() => undefined);
   return {
@@ -332,8 +321,4 @@ export async function replaceMetadata(
     }),
   );
   return true;
-}
-
-function s3Metadata(metadata: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, s3MetadataValue(v)]));
 }

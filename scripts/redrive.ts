@@ -44,7 +44,7 @@ export async function redrive(client: Client, workflowId: string): Promise<{ run
   const started = await client.workflow.start(processFile, {
     workflowId,
     taskQueue: description.taskQueue,
-    args: [{ ...input, redrive: true }],
+    args: [input],
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
     typedSearchAttributes: [
       { key: SA.bucket, value: input.object.bucket },

@@ -16,7 +16,8 @@ import { temporal } from '@temporalio/proto';
 import { createAwsClients, type AwsClients } from '../common/aws';
 import { ExplainedError } from '../common/errors';
 import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
-import { computeTaskQueue, SA, TASK_QUEUE } from '../contract/workflow';
+import { DEFAULTS } from '../contract/defaults';
+import { computeTaskQueue, SA } from '../contract/workflow';
 import { ensureTools, REPO_ROOT } from './tools';
 
 export interface StackOptions {
@@ -281,7 +282,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       AWS_ENDPOINT_URL: awsEndpoint,
       TEMPORAL_ADDRESS: temporalAddress,
       TEMPORAL_NAMESPACE: namespace,
-      TEMPORAL_TASK_QUEUE: TASK_QUEUE,
+      TEMPORAL_TASK_QUEUE: DEFAULTS.taskQueue,
       QUEUE_URL: queueUrl,
       INPUT_BUCKETS: STACK_NAMES.inputBucket,
       OUTPUT_BUCKET: STACK_NAMES.outputBucket,

@@ -68,7 +68,6 @@ function chunked(
     planRun: async ({ processedAt }) => ({
       stagingPrefix: 'staging/big/',
       processedAt,
-      reused: false,
       chunkSize: CHUNK,
       header: 'a,b',
       rows: chunks,

@@ -18,7 +18,8 @@ import {
 import { temporal } from '@temporalio/proto';
 import type { Client } from '@temporalio/client';
 import { workflowIdFor } from '../common/ids';
-import { OUTPUT_METADATA } from '../contract/jobs';
+import { OUTPUT_METADATA } from '../contract/layout';
+import type { FileReport } from '../contract/reports';
 import { failureReportKey, reportKeyFor } from '../contract/layout';
 import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-client';
 import type { Stack } from '../scripts/stack';
@@ -65,18 +66,8 @@ async function stagingKeys(): Promise<string[]> {
   return (page.Contents ?? []).map((o) => o.Key!);
 }
 
-interface Report {
-  workflowId: string;
-  rows: { in: number; out: number; rejected: number };
-  chunks: {
-    total: number;
-    done: number;
-    failed: number;
-    list: { index: number; backend?: string; seconds?: number }[];
-  };
-  totals: Record<string, Record<string, { count: number; sum: string }>>;
-  columns: Record<string, { count: number; sum: string }>;
-}
+/** A CSV file's report, as the worker writes it. */
+type Report = FileReport & Required<Pick<FileReport, 'rows' | 'columns' | 'totals'>> & { workflowId: string };
 
 describe('large CSV files in chunks, end to end', () => {
   it('validates a 64 MiB file in 8+ parallel chunks: output and rejects identical to one run, report counts as the peers', async () => {

@@ -23,11 +23,11 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Client } from '@temporalio/client';
 import { DLQ_ATTRIBUTES } from '../common/dead-letters';
-import type { FailureReport } from '../activities/objects';
+import type { FailureReport, FileReport } from '../contract/reports';
 import { failureReportKey } from '../contract/layout';
 import { isNotFound } from '../common/aws';
 import { workflowIdFor } from '../common/ids';
-import { OUTPUT_METADATA } from '../contract/jobs';
+import { OUTPUT_METADATA } from '../contract/layout';
 import { printable } from '../common/text';
 import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
 import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-client';
@@ -207,7 +207,7 @@ describe('pipeline end to end', () => {
     await doc.destroy();
     const report = JSON.parse(
       (await bytesOf(stack.outputBucket, outcome.result.report!.key)).toString('utf8'),
-    ) as { pages: number; lines: number; missingGlyphs?: { count: number; scripts: Record<string, number> } };
+    ) as FileReport;
     assert.equal(report.pages, pages);
     assert.equal(report.lines, 151);
     assert.deepEqual(report.missingGlyphs, { count: 5, scripts: { Tamil: 5 } });

@@ -20,7 +20,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { containerSandbox } from '../activities/local-backend';
-import { OUTPUT_METADATA } from '../contract/jobs';
+import { OUTPUT_METADATA } from '../contract/layout';
 import { csvTransform } from '../processors/csv-transform';
 import { csvValidate } from '../processors/csv-validate';
 import { InvalidInputError } from '../contract/errors';

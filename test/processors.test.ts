@@ -9,13 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { csvTransform } from '../processors/csv-transform';
 import { InputMissingError, InvalidInputError } from '../contract/errors';
-import {
-  RangeNotSatisfiableError,
-  openInput,
-  openOutput,
-  parseLocation,
-  s3MetadataValue,
-} from '../processors/object-io';
+import { RangeNotSatisfiableError, openInput, openOutput, parseLocation } from '../processors/object-io';
+import { s3Metadata } from '../common/aws';
 import { seeded } from '../scripts/transactions';
 import { runProcessor } from './support/processor';
 import { collector, pieces } from './support/streams';
@@ -240,8 +235,10 @@ describe('storage', () => {
   });
 
   it('encodes non-ASCII metadata values', () => {
-    assert.equal(s3MetadataValue('inbox/a b.csv'), 'inbox/a b.csv');
-    assert.equal(s3MetadataValue('ü'), `=?UTF-8?B?${Buffer.from('ü').toString('base64')}?=`);
+    assert.deepEqual(s3Metadata({ key: 'inbox/a b.csv', name: 'ü' }), {
+      key: 'inbox/a b.csv',
+      name: `=?UTF-8?B?${Buffer.from('ü').toString('base64')}?=`,
+    });
   });
 
   it('reports a missing local input as InputMissingError', async () => {

@@ -11,7 +11,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../activities';
 import type { ComputeRequest, ComputeResult } from '../activities/compute';
 import type { DeadLetterReason } from '../common/dead-letters';
-import type { FailureReport, ObjectInfo } from '../activities/objects';
+import type { ObjectInfo } from '../activities/objects';
+import type { FailureReport } from '../contract/reports';
 import {
   FailureType,
   messageReceivedSignal,

@@ -7,38 +7,33 @@
  * signals its parent every few chunks, so the parent's history grows with the batches, not the chunks.
  */
 import {
-  ActivityCancellationType,
-  ActivityFailure,
   ApplicationFailure,
   executeChild,
   getExternalWorkflowHandle,
   isCancellation,
   proxyActivities,
-  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { ComputeRequest, ComputeResult } from '../activities/compute';
-import { stagingKeys } from '../contract/layout';
+import { DEFAULTS } from '../contract/defaults';
+import type { JobName } from '../contract/jobs';
+import { INPUT_METADATA, stagingKeys } from '../contract/layout';
+import type { PlannedChunk, SourceVersion } from '../contract/objects';
 import {
   chunkProgressSignal,
-  computeTaskQueue,
   FailureType,
   type ChunkOutcome,
-  type ChunkSpec,
   type ProcessFileOptions,
   type Route,
 } from '../contract/workflow';
-
-export const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
-export const DEFAULT_MAX_CONCURRENT_CHUNKS = 10;
-export const DEFAULT_CHUNKS_PER_CHILD = 1000;
+import { failureOf } from './failures';
+import { computeActivities } from './run-processor';
 
 /** What the chunks of one file share. */
 export interface ChunkJob {
   route: Route;
-  job: ComputeRequest['job'];
-  source: ComputeRequest['source'];
+  job: JobName;
+  source: SourceVersion;
   processedAt: string;
   stagingPrefix: string;
   /** The header record's text, handed to every chunk but the first. */
@@ -48,7 +43,7 @@ export interface ChunkJob {
 export interface ProcessChunksInput {
   parentWorkflowId: string;
   work: ChunkJob;
-  chunks: ChunkSpec[];
+  chunks: PlannedChunk[];
   maxConcurrent: number;
   /** Failures this batch may have before it stops starting chunks (the file's remaining tolerance). */
   failureBudget: number;
@@ -97,31 +92,33 @@ export function chunkSettings(metadata: Record<string, string>, options: Process
       throw invalidMetadata(name, value, `an integer from ${min} to ${max}`);
     return n;
   };
-  let chunkSize = options.chunkSizeBytes ?? DEFAULT_CHUNK_SIZE;
-  const size = metadata['chunk-size'];
+  let chunkSize = options.chunkSizeBytes ?? DEFAULTS.chunkSizeBytes;
+  const size = metadata[INPUT_METADATA.chunkSize];
   if (size !== undefined) {
     const m = SIZE.exec(size.trim());
     const bytes = m ? Number(m[1]) * UNITS[(m[2] ?? 'b').toLowerCase()]! : NaN;
     if (!(bytes >= 1024))
-      throw invalidMetadata('chunk-size', size, 'a size of at least 1 KiB, e.g. 8MiB or 8388608');
+      throw invalidMetadata(INPUT_METADATA.chunkSize, size, 'a size of at least 1 KiB, e.g. 8MiB or 8388608');
     chunkSize = bytes;
   }
-  const percent = metadata['tolerated-failure-percent'];
+  const percent = metadata[INPUT_METADATA.toleratedFailurePercent];
   let toleratedFailurePercent = options.toleratedFailurePercent;
   if (percent !== undefined) {
     const n = Number(percent);
     if (percent.trim() === '' || !(n >= 0 && n <= 100))
-      throw invalidMetadata('tolerated-failure-percent', percent, 'a number from 0 to 100');
+      throw invalidMetadata(INPUT_METADATA.toleratedFailurePercent, percent, 'a number from 0 to 100');
     toleratedFailurePercent = n;
   }
-  const count = integer('tolerated-failure-count', 0, 1_000_000) ?? options.toleratedFailureCount;
+  const count = integer(INPUT_METADATA.toleratedFailureCount, 0, 1_000_000) ?? options.toleratedFailureCount;
   return {
     chunkSize,
     maxConcurrent:
-      integer('max-concurrency', 1, 1000) ?? options.maxConcurrentChunks ?? DEFAULT_MAX_CONCURRENT_CHUNKS,
+      integer(INPUT_METADATA.maxConcurrency, 1, 1000) ??
+      options.maxConcurrentChunks ??
+      DEFAULTS.maxConcurrentChunks,
     ...(count !== undefined ? { toleratedFailureCount: count } : {}),
     ...(toleratedFailurePercent !== undefined ? { toleratedFailurePercent } : {}),
-    chunksPerChild: options.chunksPerChildWorkflow ?? DEFAULT_CHUNKS_PER_CHILD,
+    chunksPerChild: options.chunksPerChildWorkflow ?? DEFAULTS.chunksPerChildWorkflow,
   };
 }
 
@@ -138,7 +135,7 @@ export function toleratedFailures(settings: ChunkSettings, total: number): numbe
  */
 export async function fanOutChunks(
   work: ChunkJob,
-  chunks: ChunkSpec[],
+  chunks: PlannedChunk[],
   settings: ChunkSettings,
   options: ProcessFileOptions,
 ): Promise<ChunkOutcome[]> {
@@ -175,67 +172,6 @@ export async function fanOutChunks(
  * a handful of events (signal, workflow task, search attribute update).
  */
 const reportEvery = (chunks: number) => Math.max(1, Math.ceil(chunks / 10));
-
-/**
- * Attempts of one processor run that Temporal makes through interruptions: a worker that crashed (the
- * heartbeat stops) or shut down for a deploy, an AWS call that failed. Each retried attempt resumes the job
- * its predecessor submitted; none of them counts against `computeRetry`, which is for the processor's own
- * failures.
- */
-export const INTERRUPTED_ATTEMPTS = 10;
-/** Time the compute activity has beyond the processor's limit to stop the job and report it. */
-const STOP_MARGIN_SECONDS = 300;
-const LONGEST_BACKOFF_SECONDS = 600;
-
-/** Whether a compute activity failed because the processor failed (exit code, stopped job, time limit). */
-function isProcessorFailure(err: unknown): boolean {
-  return (
-    err instanceof ActivityFailure &&
-    err.cause instanceof ApplicationFailure &&
-    err.cause.type === FailureType.processorFailed
-  );
-}
-
-/**
- * The compute activity on its own task queue, with two retry budgets. Temporal retries an interrupted
- * attempt up to {@link INTERRUPTED_ATTEMPTS} times; a processor failure is not retried by Temporal but here,
- * up to `computeRetry.maximumAttempts` runs in all, with exponential backoff. Its cancellation is awaited.
- */
-export function computeActivities(options: ProcessFileOptions) {
-  const timeoutSeconds = options.computeTimeoutSeconds ?? 3600;
-  const { maximumAttempts, initialIntervalSeconds } = options.computeRetry ?? {
-    maximumAttempts: 3,
-    initialIntervalSeconds: 5,
-  };
-  const activities = proxyActivities<Activities>({
-    taskQueue: computeTaskQueue(workflowInfo().taskQueue),
-    // A cancelled workflow ends only once its job is stopped (TerminateJob, StopTask), not before.
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    // The activity stops the job at `timeoutSeconds` itself; this only catches a worker that could not.
-    startToCloseTimeout: `${timeoutSeconds + STOP_MARGIN_SECONDS} seconds`,
-    heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? 60} seconds`,
-    retry: {
-      // A crash was already noticed late (the heartbeat timeout): no need to wait long on top.
-      initialInterval: '1 second',
-      backoffCoefficient: 2,
-      maximumInterval: '1 minute',
-      maximumAttempts: INTERRUPTED_ATTEMPTS,
-      nonRetryableErrorTypes: [FailureType.processorFailed],
-    },
-  });
-  return {
-    async runProcessor(request: Omit<ComputeRequest, 'timeoutSeconds'>): Promise<ComputeResult> {
-      for (let run = 1; ; run++) {
-        try {
-          return await activities.runProcessor({ ...request, timeoutSeconds });
-        } catch (err) {
-          if (run >= maximumAttempts || !isProcessorFailure(err)) throw err;
-          await sleep(Math.min(initialIntervalSeconds * 2 ** (run - 1), LONGEST_BACKOFF_SECONDS) * 1000);
-        }
-      }
-    },
-  };
-}
 
 /**
  * Child workflow: one batch of a file's chunks, `maxConcurrent` at a time. A chunk whose part an earlier run
@@ -308,13 +244,13 @@ export async function processChunks(input: ProcessChunksInput): Promise<ChunkOut
       } catch (err) {
         if (isCancellation(err)) throw err;
         failures++;
-        const cause = err instanceof ActivityFailure ? err.cause : err;
+        const failure = failureOf(err);
         outcomes.push({
           index: chunk.index,
           status: 'failed',
           seconds: (Date.now() - started) / 1000,
-          error: cause instanceof Error ? cause.message : String(cause),
-          permanent: cause instanceof ApplicationFailure && cause.nonRetryable === true,
+          error: failure.message,
+          permanent: failure.permanent,
         });
         unreported.failed++;
       }

@@ -4,7 +4,6 @@
  * Mechanics live in the activities; this file only decides.
  */
 import {
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   condition,
@@ -16,34 +15,19 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { RunPlan, Summary } from '../activities/staging';
-import type { VerifiedOutput } from '../activities/objects';
-import {
-  chooseJob,
-  isJobName,
-  JOBS,
-  JOB_NAMES,
-  OUTPUT_METADATA,
-  outputKeyFor,
-  type JobName,
-} from '../contract/jobs';
-import { rejectsKeyFor, stagingKeys } from '../contract/layout';
-import {
-  chunkSettings,
-  computeActivities,
-  fanOutChunks,
-  INTERRUPTED_ATTEMPTS,
-  toleratedFailures,
-} from './process-chunks';
+import type { RunPlan } from '../activities/staging';
+import { DEFAULTS } from '../contract/defaults';
+import { chooseJob, isCsvJob, isJobName, JOBS, JOB_NAMES, outputKeyFor } from '../contract/jobs';
+import { INPUT_METADATA, OUTPUT_METADATA, rejectsKeyFor, stagingKeys } from '../contract/layout';
+import type { PlannedChunk, SourceVersion } from '../contract/objects';
+import type { ChunksReport, FileReport, Summary, VerifiedOutput } from '../contract/reports';
 import {
   chunkProgressSignal,
-  DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
   FailureType,
   messageReceivedSignal,
   progressQuery,
   SA,
   type ChunkCounts,
-  type ChunkSpec,
   type ProcessFileInput,
   type ProcessFileResult,
   type Progress,
@@ -51,6 +35,9 @@ import {
   type Route,
   type Stage,
 } from '../contract/workflow';
+import { failureOf } from './failures';
+import { chunkSettings, fanOutChunks, toleratedFailures } from './process-chunks';
+import { computeActivities, INTERRUPTED_ATTEMPTS } from './run-processor';
 
 const quick = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -62,35 +49,16 @@ const quick = proxyActivities<Activities>({
   },
 });
 
-/** Metadata key that routes a file: `pool` → AWS Batch (Fargate Spot); anything else → ECS Fargate. */
-const PROCESSOR_TYPE = 'processor-type';
 /** `patched()` ID of the failure report: runs started before it replay without the extra activity. */
 const FAILURE_REPORT_PATCH = 'failure-report';
 /** `patched()` ID of planning, chunked CSV processing and reports: older runs replay the single run. */
 const CHUNKS_PATCH = 'chunks-and-reports';
-const CSV_JOBS: readonly JobName[] = ['csv-transform', 'csv-validate'];
 /** Longest error text kept per failed chunk in the report. */
 const MAX_CHUNK_ERROR_CHARS = 500;
-const JOB = 'job';
 
-export function routeFor(processorType: string | undefined): Route {
+/** `pool` files go to AWS Batch (Fargate Spot), the others to an ECS Fargate task. */
+function routeFor(processorType: string | undefined): Route {
   return processorType === 'pool' ? 'batch' : 'ecs';
-}
-
-interface Failure {
-  type: string;
-  message: string;
-  permanent: boolean;
-}
-
-/** The application failure behind an error, whether thrown here or by an activity. */
-function failureOf(err: unknown): Failure {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof ApplicationFailure) {
-    return { type: cause.type ?? 'Error', message: cause.message, permanent: cause.nonRetryable === true };
-  }
-  const message = cause instanceof Error ? cause.message : String(cause);
-  return { type: 'Transient', message, permanent: false };
 }
 
 /** `rows in = rows out + rows rejected`, and the rows the scan counted, or an OutputInvalid failure. */
@@ -130,7 +98,7 @@ function checkRejectedShare(summary: Summary, rejectsKey: string): void {
 }
 
 export async function processFile({ object, options = {} }: ProcessFileInput): Promise<ProcessFileResult> {
-  const visibilitySeconds = options.visibilityTimeoutSeconds ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS;
+  const visibilitySeconds = options.visibilityTimeoutSeconds ?? DEFAULTS.visibilityTimeoutSeconds;
   const slow = proxyActivities<Activities>({
     startToCloseTimeout: '1 hour',
     heartbeatTimeout: '2 minutes',
@@ -214,9 +182,9 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
   try {
     setStage('inspecting');
     const info = await quick.inspectObject(object);
-    const processorType = info.metadata[PROCESSOR_TYPE] ?? 'default';
-    let route = routeFor(info.metadata[PROCESSOR_TYPE]);
-    const job = chooseJob(info.key, info.metadata[JOB]);
+    const processorType = info.metadata[INPUT_METADATA.processorType] ?? 'default';
+    let route = routeFor(info.metadata[INPUT_METADATA.processorType]);
+    const job = chooseJob(info.key, info.metadata[INPUT_METADATA.job]);
     Object.assign(progress, { route, processorType, ...(job ? { job } : {}) });
     upsertSearchAttributes([
       { key: SA.objectSize, value: info.size },
@@ -235,7 +203,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       });
     }
 
-    const source = {
+    const source: SourceVersion = {
       bucket: info.bucket,
       key: info.key,
       etag: info.etag,
@@ -245,7 +213,12 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
     const destinationKey = outputKeyFor(info.key, job);
     const rejectsKey = rejectsKeyFor(destinationKey);
     /** The file's report: what every report says, and for a CSV job its rows and statistics. */
-    const reportOf = (status: string, output: VerifiedOutput, summary: Summary, chunks: object) => ({
+    const reportOf = (
+      status: FileReport['status'],
+      output: VerifiedOutput,
+      summary: Summary,
+      chunks: ChunksReport,
+    ): FileReport => ({
       status,
       object: { ...source, size: info.size },
       job,
@@ -254,7 +227,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       processedAt,
       output,
       ...(job === 'csv-validate' ? { rejects: { bucket: output.bucket, key: rejectsKey } } : {}),
-      ...(CSV_JOBS.includes(job)
+      ...(isCsvJob(job)
         ? {
             rows: { in: summary.rowsIn, out: summary.rowsOut, rejected: summary.rowsRejected },
             rejectsByRule: summary.rejectsByRule,
@@ -264,6 +237,22 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
         : {}),
       chunks,
     });
+    /** The end of a processed file: acknowledge its messages, then say what was done. */
+    const processed = async (
+      outcome: Omit<ProcessFileResult, 'status' | 'object' | 'messagesAcknowledged'>,
+    ): Promise<ProcessFileResult> => {
+      await acknowledgeAndFinish();
+      return {
+        status: 'processed',
+        object: { ...object, size: info.size, etag: info.etag },
+        route,
+        processorType,
+        job,
+        processedAt,
+        ...outcome,
+        messagesAcknowledged: acknowledged.size,
+      };
+    };
     let plan: RunPlan | undefined;
     if (patched(CHUNKS_PATCH)) {
       const settings = chunkSettings(info.metadata, options);
@@ -272,13 +261,13 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
         source,
         size: info.size,
         chunkSize: settings.chunkSize,
-        csv: CSV_JOBS.includes(job),
+        csv: isCsvJob(job),
         processedAt,
       });
       processedAt = plan.processedAt;
       if (plan.chunks.length > 1) {
         const stagingPrefix = plan.stagingPrefix;
-        const chunks: ChunkSpec[] = plan.chunks.map((c, index) => ({ index, ...c }));
+        const chunks: PlannedChunk[] = plan.chunks.map((c, index) => ({ index, ...c }));
         const counts: ChunkCounts = { total: chunks.length, done: 0, reused: 0, failed: 0 };
         progress.chunks = counts;
         const showCounts = () =>
@@ -336,8 +325,8 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
           [OUTPUT_METADATA.rowsIn]: String(summary.rowsIn),
           [OUTPUT_METADATA.rowsOut]: String(summary.rowsOut),
           [OUTPUT_METADATA.rowsRejected]: String(summary.rowsRejected),
-          chunks: String(chunks.length),
-          'chunks-failed': String(failed.length),
+          [OUTPUT_METADATA.chunks]: String(chunks.length),
+          [OUTPUT_METADATA.chunksFailed]: String(failed.length),
         };
         if (job === 'csv-validate') {
           await slow.mergeParts({
@@ -386,20 +375,12 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
         // Failed chunks keep the staging folder, so that a redrive reruns only them.
         if (failed.length === 0) await slow.deleteStaging(stagingPrefix);
 
-        await acknowledgeAndFinish();
-        return {
-          status: 'processed',
-          object: { ...object, size: info.size, etag: info.etag },
-          route,
-          processorType,
-          job,
+        return processed({
           output,
-          processedAt,
           stats: { rowsIn: summary.rowsIn, rowsOut: summary.rowsOut, rowsRejected: summary.rowsRejected },
           chunks: counts,
           report,
-          messagesAcknowledged: acknowledged.size,
-        };
+        });
       }
     }
 
@@ -438,7 +419,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
     let report;
     if (plan) {
       const summary = await slow.summarizeChunks({ stagingPrefix: plan.stagingPrefix, indices: [0] });
-      if (CSV_JOBS.includes(job)) checkRows(summary, undefined);
+      if (isCsvJob(job)) checkRows(summary, undefined);
       setStage('reporting');
       // A PDF's report says what it holds, and which scripts it could not show.
       const pdf =
@@ -478,23 +459,15 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       await slow.deleteStaging(plan.stagingPrefix);
     }
 
-    await acknowledgeAndFinish();
-    return {
-      status: 'processed',
-      object: { ...object, size: info.size, etag: info.etag },
-      route,
-      processorType,
-      job,
+    return processed({
       executor: run.executor,
       jobId: run.jobId,
       ...(progress.rerouted ? { rerouted: progress.rerouted } : {}),
       awsRequest: run.awsRequest,
       output,
-      processedAt,
       stats: run.stats,
       ...(report ? { report } : {}),
-      messagesAcknowledged: acknowledged.size,
-    };
+    });
   } catch (err) {
     await stopKeeper();
     if (isCancellation(err)) {

@@ -29,7 +29,6 @@ function wholeFileStubs(): Pick<
     planRun: async ({ size, chunkSize, processedAt }) => ({
       stagingPrefix: 'staging/test/',
       processedAt,
-      reused: false,
       chunkSize,
       header: '',
       chunks: [{ start: 0, end: size, firstRow: 1, firstLine: 1 }],
