@@ -1,25 +1,45 @@
 /** How every process of the project starts and ends: one place for exit codes and fatal error output. */
 import { ExplainedError } from './errors';
 
+/** How a process tells its expected failures from the others. */
+export interface RunMainOptions {
+  /**
+   * The exit code of an expected failure, which is printed with its message alone (no stack); undefined for
+   * any other error. Without it every failure exits 1.
+   */
+  exitCodeOf?: (err: unknown) => number | undefined;
+  /**
+   * Whether a failure's text is put after `component: ` (the default) unless it starts so already; false
+   * prints it as it is (the processor, whose messages name their file, their variable or their option).
+   */
+  prefix?: boolean;
+}
+
 /**
  * Runs `main` and exits with its code (default 0). A fatal error prints `component: message` on stderr,
- * with the stack unless it is an {@link ExplainedError}, and exits 1.
+ * with the stack unless it is an {@link ExplainedError}, and exits 1; `options` may give expected failures
+ * exit codes of their own.
  */
-export function runMain(component: string, main: () => Promise<number | void> | number | void): void {
+export function runMain(
+  component: string,
+  main: () => Promise<number | void> | number | void,
+  options: RunMainOptions = {},
+): void {
+  const { exitCodeOf, prefix = true } = options;
   Promise.resolve()
     .then(main)
     .then(
       (code) => process.exit(code ?? 0),
       (err: unknown) => {
-        const text =
-          err instanceof ExplainedError
+        const code = exitCodeOf?.(err);
+        const text = !(err instanceof Error)
+          ? String(err)
+          : code !== undefined || err instanceof ExplainedError
             ? err.message
-            : err instanceof Error
-              ? (err.stack ?? err.message)
-              : String(err);
-        process.stderr.write(`${text.startsWith(`${component}:`) ? text : `${component}: ${text}`}
-`);
-        process.exit(1);
+            : (err.stack ?? err.message);
+        const prefixed = !prefix || text.startsWith(`${component}:`) ? text : `${component}: ${text}`;
+        process.stderr.write(`${prefixed}\n`);
+        process.exit(code ?? 1);
       },
     );
 }

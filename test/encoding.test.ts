@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { EXIT_INVALID_INPUT, JOB_NAMES } from '../contract/jobs';
+import { JOB_NAMES } from '../contract/jobs';
 import { planChunks } from '../csv/chunk-plan';
 import { detectWideEncoding, refuseWideEncodings } from '../csv/encoding';
-import { InvalidInputError } from '../contract/errors';
+import { EXIT_INVALID_INPUT, InvalidInputError } from '../contract/errors';
 import { runProcessor } from './support/processor';
 
 const TEXT = 'id,name,amount\r\n1,Zoë,12.50\r\n2,"Smith, J",3\r\n';

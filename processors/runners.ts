@@ -1,0 +1,82 @@
+/**
+ * The processor's jobs: how each is run on an input stream and an output stream. Each job's module is loaded
+ * only when it runs: pdfkit alone adds about 0.1 s to every start-up.
+ */
+import type { ProcessorStats } from '../contract/reports';
+import { availableParallelism } from 'node:os';
+import type { Writable } from 'node:stream';
+import type { JobName } from '../contract/jobs';
+import { describeLocation, type Location, type OutputHandle } from './object-io';
+import type { ChunkRun, ValidateSpec } from './run-spec';
+
+/** What a job needs besides its streams. */
+export interface JobContext {
+  processedAt: string;
+  /** Bytes the job will read, when known. */
+  size: number | undefined;
+  /** Path or URI of the input, for messages. */
+  source: string;
+  /** Object key or path of the input. */
+  name: string;
+  validate: ValidateSpec | undefined;
+  chunk: ChunkRun | undefined;
+  /** Opens a further CSV output (with the main output's metadata), discarded if the process is stopped. */
+  openCsvOutput: (location: Location) => Promise<OutputHandle>;
+}
+
+/** Inputs from this size on are transformed by worker threads, one per core (two at most): smaller ones start faster alone. */
+const PARALLEL_FROM_BYTES = 16 * 1024 * 1024;
+
+export function transformThreads(size: number | undefined): number {
+  return size !== undefined && size >= PARALLEL_FROM_BYTES ? Math.min(2, availableParallelism()) : 1;
+}
+
+/** Runs a job: reads `input`, writes `output` (ending it), and returns the job's statistics. */
+/** What a job reports of itself; the run adds the job, the output, the bytes read and the range. */
+export type JobStats = Omit<ProcessorStats, 'job' | 'output' | 'bytesIn' | 'range'>;
+
+export type JobRunner = (
+  input: AsyncIterable<Buffer>,
+  output: Writable,
+  ctx: JobContext,
+) => Promise<JobStats>;
+
+export const RUNNERS: Record<JobName, JobRunner> = {
+  'csv-transform': async (input, output, { processedAt, source, chunk, size }) =>
+    (await import('./csv-transform.js')).csvTransform(input, output, {
+      processedAt,
+      source,
+      threads: transformThreads(size),
+      header: chunk?.header,
+      firstRow: chunk?.firstRow,
+      firstLine: chunk?.firstLine,
+    }),
+  'text-to-pdf': async (input, output, { name, source }) =>
+    (await import('./text-to-pdf.js')).textToPdf(input, output, { title: name, source }),
+  'csv-validate': async (input, output, { source, validate, chunk, openCsvOutput }) => {
+    if (!validate) throw new Error('csv-validate runs without its settings');
+    const { csvValidate, RejectThresholdError } = await import('./csv-validate.js');
+    const rejectsName = describeLocation(validate.rejects);
+    const rejects = await openCsvOutput(validate.rejects);
+    try {
+      const stats = await csvValidate(input, output, rejects.stream, {
+        schema: validate.schema,
+        source,
+        maxRejectedPercent: validate.maxRejectedPercent,
+        rejectsName,
+        header: chunk?.header,
+        firstRow: chunk?.firstRow,
+        firstLine: chunk?.firstLine,
+        // A chunk's share of rejects says nothing about the file's: its caller applies the threshold.
+        applyThreshold: chunk === undefined,
+      });
+      await rejects.done;
+      return { ...stats, rejects: rejectsName };
+    } catch (err) {
+      // Too many rejects fail the file, but the rejects file says why: it is kept.
+      if (err instanceof RejectThresholdError) await rejects.done.catch(() => rejects.abort());
+      else await rejects.abort();
+      throw err;
+    }
+  },
+};
