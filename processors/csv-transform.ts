@@ -15,13 +15,12 @@ import {
   CsvSyntaxError,
   OutputBuilder,
   UTF8_BOM,
-  asBuffers,
   csvField,
-  stripBom,
   writeAhead,
   type CsvChunkOptions,
   type CsvRecordHandler,
 } from '../csv/scanner';
+import { inputChunks, scanChunks } from './csv-stream';
 
 /** Name of the appended column. */
 export const PROCESSED_AT_COLUMN = 'processed_at';
@@ -112,22 +111,9 @@ export async function csvTransform(
     opts.header !== undefined,
   );
   const scanner = new CsvScanner(opts.source, handler, opts.firstLine);
-
-  async function* transform(source: AsyncIterable<unknown>): AsyncGenerator<Buffer> {
-    // A BOM passes through as is and is not content of the first record (a BOM-only file stays one). Only
-    // the start of a file can have one.
-    const chunks =
-      opts.header === undefined ? stripBom(source, () => out.bytes(UTF8_BOM)) : asBuffers(source);
-    for await (const chunk of chunks) {
-      scanner.push(chunk);
-      const bytes = out.take();
-      if (bytes.length > 0) yield bytes;
-    }
-    scanner.finish();
-    const rest = out.take();
-    if (rest.length > 0) yield rest;
-  }
-
+  // A BOM passes through as is, before the header (see scanChunks).
+  const transform = (source: AsyncIterable<unknown>) =>
+    scanChunks(source, scanner, out, { header: opts.header });
   await pipeline(input, transform, writeAhead(), output);
   return { rowsIn: handler.rowsIn, rowsOut: handler.rowsIn };
 }
@@ -294,8 +280,8 @@ async function* transformBlocks(
   };
 
   try {
-    // A BOM passes through as is (see the sequential path); only the start of a file can have one.
-    const chunks = opts.header === undefined ? stripBom(source, () => (bom = true)) : asBuffers(source);
+    // A BOM passes through as is, before the first block's output (as in scanChunks).
+    const chunks = inputChunks(source, opts.header, () => (bom = true));
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     let quoted = false;
