@@ -4,6 +4,7 @@
  * message naming the variable, what it expected and what it means.
  */
 import { z } from 'zod';
+import { DEFAULTS } from '../contract/defaults';
 import { ExplainedError } from './errors';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -32,7 +33,7 @@ export const ENV = {
   TEMPORAL_TASK_QUEUE: z
     .string()
     .min(1)
-    .default('file-pipeline')
+    .default(DEFAULTS.taskQueue)
     .describe('task queue the worker polls and the ingress starts workflows on'),
   TEMPORAL_API_KEY: z.string().min(1).optional().describe('Temporal Cloud API key (implies TLS)'),
   TEMPORAL_TLS: bool.default(false).describe('connect to Temporal with TLS ("true" or "false")'),
@@ -68,14 +69,14 @@ export const ENV = {
     .default(10)
     .describe('messages per SQS receive, 1-10'),
   VISIBILITY_TIMEOUT_SECONDS: seconds(10, 43200)
-    .default(300)
+    .default(DEFAULTS.visibilityTimeoutSeconds)
     .describe('how long a workflow keeps its message invisible per extension, 10-43200 seconds'),
   COMPUTE_TIMEOUT_SECONDS: seconds(10, 86400)
-    .default(3600)
+    .default(DEFAULTS.computeTimeoutSeconds)
     .describe('longest time one processor run may take, 10-86400 seconds'),
   HEARTBEAT_SECONDS: seconds(1, 600).default(10).describe('how often the compute activity heartbeats'),
   COMPUTE_HEARTBEAT_TIMEOUT_SECONDS: seconds(2, 3600)
-    .default(60)
+    .default(DEFAULTS.heartbeatTimeoutSeconds)
     .describe(
       'ingress: how long a compute activity may go without a heartbeat before it is retried on another worker (a crashed worker is noticed this late)',
     ),
@@ -106,23 +107,27 @@ export const ENV = {
   BATCH_JOB_QUEUE: z
     .string()
     .min(1)
-    .default('file-pipeline-spot')
+    .default(DEFAULTS.batchJobQueue)
     .describe('AWS Batch job queue (Fargate Spot)'),
   BATCH_JOB_DEFINITION: z
     .string()
     .min(1)
-    .default('file-pipeline-processor')
+    .default(DEFAULTS.processorDefinition)
     .describe('AWS Batch job definition running the processor image'),
   BATCH_RUNNABLE_TIMEOUT_SECONDS: seconds(1, 86400)
     .default(900)
     .describe('how long a Batch job may wait for capacity (RUNNABLE) before it is rerouted to ECS'),
-  ECS_CLUSTER: z.string().min(1).default('file-pipeline').describe('ECS cluster for processor tasks'),
+  ECS_CLUSTER: z.string().min(1).default(DEFAULTS.ecsCluster).describe('ECS cluster for processor tasks'),
   ECS_TASK_DEFINITION: z
     .string()
     .min(1)
-    .default('file-pipeline-processor')
+    .default(DEFAULTS.processorDefinition)
     .describe('ECS task definition running the processor image'),
-  ECS_CONTAINER_NAME: z.string().min(1).default('processor').describe('name of the processor container'),
+  ECS_CONTAINER_NAME: z
+    .string()
+    .min(1)
+    .default(DEFAULTS.processorContainer)
+    .describe('name of the processor container'),
   ECS_CAPACITY_PROVIDER: z
     .enum(['FARGATE', 'FARGATE_SPOT'])
     .default('FARGATE')
@@ -239,6 +244,61 @@ export const ENV = {
 export type EnvName = keyof typeof ENV;
 type Picked<K extends EnvName> = z.infer<z.ZodObject<Pick<typeof ENV, K>>>;
 
+/** The variables every Temporal-connected process reads (common/temporal.ts connects with them). */
+export const TEMPORAL_ENV = [
+  'TEMPORAL_ADDRESS',
+  'TEMPORAL_NAMESPACE',
+  'TEMPORAL_TASK_QUEUE',
+  'TEMPORAL_API_KEY',
+  'TEMPORAL_TLS',
+  'TEMPORAL_TLS_CERT_PATH',
+  'TEMPORAL_TLS_KEY_PATH',
+  'TEMPORAL_TLS_CA_PATH',
+] as const satisfies readonly EnvName[];
+
+/** The variables the AWS clients of a process read (common/aws.ts). */
+const AWS_ENV = ['AWS_REGION', 'AWS_ENDPOINT_URL', 'AWS_CALL_LOG_DIR'] as const satisfies readonly EnvName[];
+
+/**
+ * What the worker (workers/main.ts) reads: the deployment files (infra/, docker-compose.yml) are tested
+ * against this list.
+ */
+export const WORKER_VARIABLES = [
+  ...TEMPORAL_ENV,
+  ...AWS_ENV,
+  'OUTPUT_BUCKET',
+  'HEARTBEAT_SECONDS',
+  'LOG_LEVEL',
+  'WORKFLOW_BUNDLE_PATH',
+  'COMPUTE_MODE',
+  'COMPUTE_POLL_SECONDS',
+  'COMPUTE_MAX_CONCURRENT_JOBS',
+  'COMPUTE_SUBMITS_PER_SECOND',
+  'BATCH_JOB_QUEUE',
+  'BATCH_JOB_DEFINITION',
+  'BATCH_RUNNABLE_TIMEOUT_SECONDS',
+  'ECS_CLUSTER',
+  'ECS_TASK_DEFINITION',
+  'ECS_CONTAINER_NAME',
+  'ECS_CAPACITY_PROVIDER',
+  'ECS_SUBNETS',
+  'ECS_SECURITY_GROUPS',
+] as const satisfies readonly EnvName[];
+
+/** What the ingress (ingress/main.ts) reads. */
+export const INGRESS_VARIABLES = [
+  ...TEMPORAL_ENV,
+  ...AWS_ENV,
+  'QUEUE_URL',
+  'INPUT_BUCKETS',
+  'INGRESS_WAIT_SECONDS',
+  'INGRESS_MAX_MESSAGES',
+  'VISIBILITY_TIMEOUT_SECONDS',
+  'COMPUTE_TIMEOUT_SECONDS',
+  'COMPUTE_HEARTBEAT_TIMEOUT_SECONDS',
+  'LOG_LEVEL',
+] as const satisfies readonly EnvName[];
+
 /** A configuration problem, thrown at start-up before any work is done. */
 export class ConfigError extends ExplainedError {
   override name = 'ConfigError';
@@ -267,5 +327,34 @@ export function loadConfig<K extends EnvName>(
   });
   throw new ConfigError(
     `${component}: invalid configuration:\n${lines.join('\n')}\nSet the variable(s) in the environment and start it again.`,
+  );
+}
+
+/**
+ * Variables that have no usable default with `COMPUTE_MODE=aws`: an ECS task (a file's own route, or a Batch
+ * job rerouted for want of capacity) cannot start without its subnets and security groups.
+ */
+export const AWS_MODE_VARIABLES = [
+  'ECS_SUBNETS',
+  'ECS_SECURITY_GROUPS',
+] as const satisfies readonly EnvName[];
+
+type ComputeSettings = Picked<'COMPUTE_MODE' | (typeof AWS_MODE_VARIABLES)[number]>;
+
+/**
+ * Checks, at start-up, the settings the compute mode needs beyond what {@link loadConfig} can check one by
+ * one: with `COMPUTE_MODE=aws`, every variable of {@link AWS_MODE_VARIABLES} must name at least one ID.
+ * @throws ConfigError naming every missing variable with its meaning and the fix.
+ */
+export function checkComputeMode(component: string, config: ComputeSettings): void {
+  if (config.COMPUTE_MODE !== 'aws') return;
+  const missing = AWS_MODE_VARIABLES.filter((name) => config[name].length === 0);
+  if (missing.length === 0) return;
+  const lines = missing.map(
+    (name) =>
+      `  ${name}: required with COMPUTE_MODE=aws but not set. ${name} is the ${ENV[name].description ?? 'setting'}.`,
+  );
+  throw new ConfigError(
+    `${component}: invalid configuration:\n${lines.join('\n')}\nSet the variable(s) in the environment (or COMPUTE_MODE=local to run processors as local processes) and start it again.`,
   );
 }

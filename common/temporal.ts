@@ -3,6 +3,12 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from './config';
 import { ExplainedError } from './errors';
 
+/**
+ * The variables every Temporal-connected process reads. Declared in common/config.ts, beside the process
+ * lists built on it: this module imports config.ts, so config.ts cannot import this one.
+ */
+export { TEMPORAL_ENV } from './config';
+
 export interface TemporalSettings {
   TEMPORAL_ADDRESS: string;
   TEMPORAL_API_KEY?: string | undefined;
@@ -74,15 +80,3 @@ export function temporalUnreachable(address: string, cause: Error): ExplainedErr
     { cause },
   );
 }
-
-/** The variables every Temporal-connected process reads. */
-export const TEMPORAL_ENV = [
-  'TEMPORAL_ADDRESS',
-  'TEMPORAL_NAMESPACE',
-  'TEMPORAL_TASK_QUEUE',
-  'TEMPORAL_API_KEY',
-  'TEMPORAL_TLS',
-  'TEMPORAL_TLS_CERT_PATH',
-  'TEMPORAL_TLS_KEY_PATH',
-  'TEMPORAL_TLS_CA_PATH',
-] as const;

@@ -1,28 +1,15 @@
 /** The ingress process: configuration from the environment, then poll until SIGTERM/SIGINT. */
 import { Client, Connection } from '@temporalio/client';
 import { createAwsClients } from '../common/aws';
-import { loadConfig } from '../common/config';
+import { INGRESS_VARIABLES, loadConfig } from '../common/config';
 import { noRedrivePolicy, readRedrivePolicy } from '../common/dead-letters';
 import { runMain } from '../common/run-main';
 import { createLogger } from '../common/log';
-import { TEMPORAL_ENV, temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
+import { temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
 import { createIngress, PROBE_MAX_MS } from './ingress';
 
 async function main(): Promise<void> {
-  const config = loadConfig('ingress', [
-    ...TEMPORAL_ENV,
-    'AWS_REGION',
-    'AWS_ENDPOINT_URL',
-    'AWS_CALL_LOG_DIR',
-    'QUEUE_URL',
-    'INPUT_BUCKETS',
-    'INGRESS_WAIT_SECONDS',
-    'INGRESS_MAX_MESSAGES',
-    'VISIBILITY_TIMEOUT_SECONDS',
-    'COMPUTE_TIMEOUT_SECONDS',
-    'COMPUTE_HEARTBEAT_TIMEOUT_SECONDS',
-    'LOG_LEVEL',
-  ]);
+  const config = loadConfig('ingress', INGRESS_VARIABLES);
   const log = createLogger('ingress', config.LOG_LEVEL);
   const connection = await Connection.connect({
     ...temporalConnectionOptions(config),

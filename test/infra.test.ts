@@ -1,11 +1,10 @@
 /**
  * The CDK app (infra/), synthesized once offline: the security properties of the template, the least
  * privilege of each role, the processes' configuration against common/config.ts, cdk-nag's AwsSolutions
- * pack with no unsuppressed finding, and cfn-lint with no error.
+ * pack with no unsuppressed finding, cfn-lint with no error and checkov with no failed check.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,10 +17,10 @@ import { PROCESSOR_COMMAND, PROCESSOR_CONTAINER } from '../infra/lib/compute';
 import { INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from '../infra/lib/healthchecks';
 import { CONTAINER_USER } from '../infra/lib/images';
 import { PipelineStack } from '../infra/lib/pipeline-stack';
-import { requiredVariables, variablesRead, type ProcessName } from '../infra/lib/process-contract';
+import { environmentProblems, type ProcessName } from '../infra/lib/process-contract';
 import { MAX_RECEIVE_COUNT } from '../infra/lib/queue';
 import { resolveSettings } from '../infra/lib/settings';
-import { ensureCfnLint, ensureCheckov } from '../scripts/tools';
+import { cfnLint, checkov } from './support/scanners';
 
 interface Statement {
   Effect: string;
@@ -415,13 +414,8 @@ describe('infra: the CDK app', () => {
     for (const process of ['worker', 'ingress'] as const) {
       it(`sets only variables the ${process} reads, and every one it requires`, () => {
         const { plain, secret } = variablesSet(process);
-        const read = new Set<string>(variablesRead(process));
-        for (const name of [...plain.keys(), ...secret.keys()]) {
-          assert.ok(read.has(name), `${name} is set on the ${process} but it does not read it`);
-        }
-        for (const name of requiredVariables(variablesRead(process))) {
-          assert.ok(plain.has(name) || secret.has(name), `${name} is required by the ${process}`);
-        }
+        const environment = { ...Object.fromEntries(secret), ...Object.fromEntries(plain) };
+        assert.deepEqual(environmentProblems(process, environment), []);
       });
     }
 
@@ -561,70 +555,26 @@ describe('infra: the CDK app', () => {
       for (const s of suppressions) assert.ok(s.reason.length >= 40, `${s.id}: a reason, not a placeholder`);
     });
 
-    /** Runs `check` on the template written to a temporary file, as the scanners read it. */
-    function onTemplateFile(check: (file: string) => void): void {
-      const dir = mkdtempSync(join(tmpdir(), 'template-'));
-      try {
-        const file = join(dir, 'FilePipeline.template.json');
-        writeFileSync(file, JSON.stringify(world.template.toJSON(), null, 1));
-        check(file);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    }
-
     it('passes cfn-lint with no error', () => {
-      const cfnLint = ensureCfnLint();
-      onTemplateFile((file) => {
-        const run = spawnSync(cfnLint, ['--format', 'json', file], { encoding: 'utf8' });
-        const findings = JSON.parse(run.stdout || '[]') as {
-          Level: string;
-          Rule: { Id: string };
-          Message: string;
-        }[];
-        const errors = findings.filter((f) => f.Level === 'Error').map((f) => `${f.Rule.Id}: ${f.Message}`);
-        assert.deepEqual(errors, []);
-        // cfn-lint's exit status is a bit mask: 2 means errors (4 warnings and 8 informational are allowed).
-        assert.equal((run.status ?? 1) & ~(4 | 8), 0, run.stderr);
-      });
+      const { errors, statusOk, stderr } = cfnLint(world.template.toJSON());
+      assert.deepEqual(errors, []);
+      assert.ok(statusOk, stderr);
     });
 
     it('passes checkov with no failed check, and every skip carries its reason', () => {
-      const checkov = ensureCheckov();
-      onTemplateFile((file) => {
-        // --skip-download: no call to the vendor's platform (the checks are in the package).
-        const run = spawnSync(
-          checkov,
-          ['-f', file, '--framework', 'cloudformation', '--skip-download', '-o', 'json'],
-          {
-            encoding: 'utf8',
-            maxBuffer: 64 * 1024 * 1024,
-          },
+      const report = checkov(world.template.toJSON());
+      assert.deepEqual(
+        report.results.failed_checks.map((c) => `${c.check_id} ${c.resource}: ${c.check_name}`),
+        [],
+      );
+      assert.equal(report.summary.parsing_errors, 0);
+      assert.ok(report.summary.passed > 100, `${report.summary.passed} checks passed`);
+      for (const s of report.results.skipped_checks) {
+        assert.ok(
+          (s.check_result.suppress_comment ?? '').length >= 40,
+          `${s.check_id} on ${s.resource} says why`,
         );
-        const report = JSON.parse(run.stdout) as {
-          summary: { passed: number; failed: number; parsing_errors: number };
-          results: {
-            failed_checks: { check_id: string; resource: string; check_name: string }[];
-            skipped_checks: {
-              check_id: string;
-              resource: string;
-              check_result: { suppress_comment?: string };
-            }[];
-          };
-        };
-        assert.deepEqual(
-          report.results.failed_checks.map((c) => `${c.check_id} ${c.resource}: ${c.check_name}`),
-          [],
-        );
-        assert.equal(report.summary.parsing_errors, 0);
-        assert.ok(report.summary.passed > 100, `${report.summary.passed} checks passed`);
-        for (const s of report.results.skipped_checks) {
-          assert.ok(
-            (s.check_result.suppress_comment ?? '').length >= 40,
-            `${s.check_id} on ${s.resource} says why`,
-          );
-        }
-      });
+      }
     });
 
     it('reads its parameters from context, rejecting invalid ones', () => {

@@ -7,36 +7,15 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createBackends } from '../activities/backends';
 import { createAwsClients } from '../common/aws';
-import { loadConfig } from '../common/config';
+import { checkComputeMode, loadConfig, WORKER_VARIABLES } from '../common/config';
 import { createLogger } from '../common/log';
 import { runMain } from '../common/run-main';
-import { TEMPORAL_ENV, temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
+import { temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
 import { computeTaskQueue } from '../contract/workflow';
 
 async function main(): Promise<void> {
-  const config = loadConfig('worker', [
-    ...TEMPORAL_ENV,
-    'AWS_REGION',
-    'AWS_ENDPOINT_URL',
-    'AWS_CALL_LOG_DIR',
-    'OUTPUT_BUCKET',
-    'HEARTBEAT_SECONDS',
-    'LOG_LEVEL',
-    'WORKFLOW_BUNDLE_PATH',
-    'COMPUTE_MODE',
-    'COMPUTE_POLL_SECONDS',
-    'COMPUTE_MAX_CONCURRENT_JOBS',
-    'COMPUTE_SUBMITS_PER_SECOND',
-    'BATCH_JOB_QUEUE',
-    'BATCH_JOB_DEFINITION',
-    'BATCH_RUNNABLE_TIMEOUT_SECONDS',
-    'ECS_CLUSTER',
-    'ECS_TASK_DEFINITION',
-    'ECS_CONTAINER_NAME',
-    'ECS_CAPACITY_PROVIDER',
-    'ECS_SUBNETS',
-    'ECS_SECURITY_GROUPS',
-  ]);
+  const config = loadConfig('worker', WORKER_VARIABLES);
+  checkComputeMode('worker', config);
   const log = createLogger('worker', config.LOG_LEVEL);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config)).catch((err: Error) => {
     throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);

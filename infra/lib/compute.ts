@@ -12,8 +12,9 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import { DEFAULTS } from '../../contract/defaults';
 import { OUTPUTS_PREFIX, REJECTS_PREFIX, STAGING_PREFIX } from '../../contract/layout';
-import { CONTAINER_USER, dockerImage, hardenedContainer } from './images';
+import { CONTAINER_USER, dockerImage, hardenedContainer, RUNTIME_PLATFORM } from './images';
 import type { PipelineLogs } from './logging';
 
 /** Where the processor writes in the output bucket: the keys the workflow gives it (DEST_KEY, REJECTS_KEY, STATS_KEY). */
@@ -58,7 +59,7 @@ function grantProcessor(role: iam.Role, input: s3.IBucket, output: s3.IBucket): 
 }
 
 /** Name of the processor container in the ECS task definition (`ECS_CONTAINER_NAME`). */
-export const PROCESSOR_CONTAINER = 'processor';
+export const PROCESSOR_CONTAINER = DEFAULTS.processorContainer;
 /** The processor entrypoint, as built by `npm run build` into the image. */
 export const PROCESSOR_COMMAND = ['node', 'dist/processors/main.js'];
 
@@ -195,10 +196,7 @@ export class ProcessorCompute extends Construct {
       memoryLimitMiB: memory.toMebibytes(),
       taskRole: this.taskRole,
       executionRole: this.executionRole,
-      runtimePlatform: {
-        cpuArchitecture: ecs.CpuArchitecture.X86_64,
-        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-      },
+      runtimePlatform: RUNTIME_PLATFORM,
     });
     this.taskDefinition.addContainer(PROCESSOR_CONTAINER, {
       containerName: PROCESSOR_CONTAINER,

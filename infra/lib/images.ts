@@ -26,6 +26,12 @@ export function dockerImage(name: ImageName): ecs.ContainerImage {
   });
 }
 
+/** The platform of every ECS task definition: the one {@link dockerImage} builds for. */
+export const RUNTIME_PLATFORM: ecs.RuntimePlatform = {
+  cpuArchitecture: ecs.CpuArchitecture.X86_64,
+  operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+};
+
 /** The images' unprivileged `node` user, by number (their USER): every container definition sets it too. */
 export const CONTAINER_USER = '1000:1000';
 

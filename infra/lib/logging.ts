@@ -8,6 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { accountArn } from './arns';
 
 /** Props of {@link PipelineLogs}. */
 export interface PipelineLogsProps {
@@ -24,7 +25,7 @@ export class PipelineLogs extends Construct {
   constructor(scope: Construct, id: string, props: PipelineLogsProps) {
     super(scope, id);
     this.retention = props.retention;
-    const { partition, region, account } = Stack.of(this);
+    const { region } = Stack.of(this);
     this.key = new kms.Key(this, 'Key', {
       description: 'Encrypts the file pipeline log groups',
       enableKeyRotation: true,
@@ -39,7 +40,7 @@ export class PipelineLogs extends Construct {
         resources: ['*'],
         conditions: {
           ArnLike: {
-            'kms:EncryptionContext:aws:logs:arn': `arn:${partition}:logs:${region}:${account}:log-group:*`,
+            'kms:EncryptionContext:aws:logs:arn': accountArn(this, 'logs', 'log-group:*'),
           },
         },
       }),

@@ -15,6 +15,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import { accountArn } from './arns';
 import type { ProcessorCompute } from './compute';
 
 /** Props of {@link Observability}. */
@@ -53,10 +54,9 @@ export class Observability extends Construct {
     // A customer-managed key: CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key,
     // whose policy cannot be changed. Only this account's alarms may use it through SNS (the confused-deputy
     // conditions); EventBridge publishes with a role of its own, which the key grants like any principal.
-    const { partition, region, account } = Stack.of(this);
     const fromThisAccountsAlarms = {
-      StringEquals: { 'aws:SourceAccount': account },
-      ArnLike: { 'aws:SourceArn': `arn:${partition}:cloudwatch:${region}:${account}:alarm:*` },
+      StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
+      ArnLike: { 'aws:SourceArn': accountArn(this, 'cloudwatch', 'alarm:*') },
     };
     const topicKey = new kms.Key(this, 'AlarmTopicKey', {
       description: 'Encrypts the file pipeline alarm topic',

@@ -16,9 +16,10 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { EnvName } from '../../common/config';
 import { JOB_TAGS } from '../../contract/jobs';
+import { accountArn } from './arns';
 import { PROCESSOR_CONTAINER, type ProcessorCompute } from './compute';
 import { HEALTHCHECK_TIMING, INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from './healthchecks';
-import { dockerImage, hardenedContainer } from './images';
+import { dockerImage, hardenedContainer, RUNTIME_PLATFORM } from './images';
 import type { PipelineLogs } from './logging';
 import {
   FAILURE_REPORTS_PREFIX,
@@ -49,6 +50,36 @@ export const INGRESS_STOP_TIMEOUT = Duration.seconds(60);
 
 /** Environment of a container: names as declared in common/config.ts, checked by the compiler. */
 type Environment = Partial<Record<EnvName, string>>;
+
+/** What the worker and the ingress service have in common. */
+interface SharedServiceSettings {
+  readonly logs: PipelineLogs;
+  /** The Temporal connection, from Secrets Manager. */
+  readonly secrets: Partial<Record<EnvName, ecs.Secret>>;
+  /** Cluster, subnets, security group and deployment settings. */
+  readonly placement: Omit<ecs.FargateServiceProps, 'taskDefinition'>;
+  readonly capacityProviderStrategies: ecs.CapacityProviderStrategy[];
+}
+
+/** What differs between them. */
+interface ServiceSpec {
+  /** The process: its image, container name and log stream prefix. */
+  readonly name: 'worker' | 'ingress';
+  /** Of the task role. */
+  readonly description: string;
+  /** Adds the calls of the process to its task role. */
+  readonly grant: (role: iam.Role) => void;
+  readonly cpu: number;
+  readonly memoryLimitMiB: number;
+  /** Plain variables; the Temporal connection comes as secrets. */
+  readonly environment: Environment;
+  /** Between SIGTERM and SIGKILL. */
+  readonly stopTimeout: Duration;
+  /** The image's health check program (infra/lib/healthchecks.ts). */
+  readonly healthcheck: string;
+  /** Most tasks the auto scaling may run. */
+  readonly maxTasks: number;
+}
 
 /** Props of {@link Orchestration}. */
 export interface OrchestrationProps {
@@ -107,8 +138,6 @@ export class Orchestration extends Construct {
 
   constructor(scope: Construct, id: string, props: OrchestrationProps) {
     super(scope, id);
-    const { compute } = props;
-    const { region } = Stack.of(this);
 
     this.cluster = new ecs.Cluster(this, 'Cluster', {
       vpc: props.vpc,
@@ -138,7 +167,7 @@ export class Orchestration extends Construct {
         : {}),
     };
     const common: Environment = {
-      AWS_REGION: region,
+      AWS_REGION: Stack.of(this).region,
       TEMPORAL_TASK_QUEUE: props.taskQueue,
       LOG_LEVEL: 'info',
     };
@@ -159,139 +188,56 @@ export class Orchestration extends Construct {
       { capacityProvider: 'FARGATE_SPOT', weight: 1 },
     ];
 
-    // ---- worker ----
-    this.workerTaskRole = new iam.Role(this, 'WorkerTaskRole', {
-      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+    const shared: SharedServiceSettings = {
+      logs: props.logs,
+      secrets,
+      placement,
+      capacityProviderStrategies,
+    };
+
+    const worker = this.service(shared, {
+      name: 'worker',
       description:
         'Temporal worker: S3 checks, SQS acknowledgements, Batch jobs and ECS tasks of the processor',
-    });
-    this.grantWorker(this.workerTaskRole, props);
-    this.workerLogGroup = props.logs.logGroup(this, 'WorkerLogs');
-    const workerTask = new ecs.FargateTaskDefinition(this, 'WorkerTask', {
+      grant: (role) => this.grantWorker(role, props),
       cpu: 1024,
       memoryLimitMiB: 2048,
-      taskRole: this.workerTaskRole,
-      runtimePlatform: {
-        cpuArchitecture: ecs.CpuArchitecture.X86_64,
-        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-      },
-    });
-    const privateSubnetIds = props.vpc.selectSubnets(props.subnets).subnetIds;
-    const workerEnvironment: Environment = {
-      ...common,
-      COMPUTE_MODE: 'aws',
-      OUTPUT_BUCKET: props.outputBucket.bucketName,
-      BATCH_JOB_QUEUE: compute.jobQueue.jobQueueArn,
-      BATCH_JOB_DEFINITION: compute.jobDefinition.jobDefinitionArn,
-      ECS_CLUSTER: compute.cluster.clusterName,
-      ECS_TASK_DEFINITION: compute.taskDefinition.taskDefinitionArn,
-      ECS_CONTAINER_NAME: PROCESSOR_CONTAINER,
-      ECS_CAPACITY_PROVIDER: props.ecsCapacityProvider,
-      ECS_SUBNETS: Fn.join(',', privateSubnetIds),
-      ECS_SECURITY_GROUPS: compute.securityGroup.securityGroupId,
-    };
-    workerTask.addContainer('worker', {
-      containerName: 'worker',
-      image: dockerImage('worker'),
-      environment: workerEnvironment,
-      secrets,
-      logging: ecs.LogDriver.awsLogs({ logGroup: this.workerLogGroup, streamPrefix: 'worker' }),
+      environment: { ...common, ...workerEnvironment(props) },
       stopTimeout: WORKER_STOP_TIMEOUT,
-      healthCheck: healthCheck(WORKER_HEALTHCHECK),
-      ...hardenedContainer(this, 'WorkerLinuxParameters'),
+      healthcheck: WORKER_HEALTHCHECK,
+      maxTasks: props.workerMaxTasks ?? 4,
     });
-    this.workerService = new ecs.FargateService(this, 'WorkerService', {
-      ...placement,
-      taskDefinition: workerTask,
-      capacityProviderStrategies,
-    });
-    // On the whole cluster construct, which includes its capacity-provider association (added at synthesis):
-    // a service created before the association fails with "capacity provider not associated", and one
-    // deleted after it hangs the stack deletion.
-    this.workerService.node.addDependency(this.cluster);
-    const workerScaling = this.workerService.autoScaleTaskCount({
-      minCapacity: 1,
-      maxCapacity: props.workerMaxTasks ?? 4,
-    });
+    ({ role: this.workerTaskRole, logGroup: this.workerLogGroup, service: this.workerService } = worker);
     // Workflow tasks and job polling are CPU; waiting on Batch and ECS is not, and is bounded per worker
     // by COMPUTE_MAX_CONCURRENT_JOBS, so CPU is the signal that more workers help.
-    workerScaling.scaleOnCpuUtilization('Cpu', {
+    worker.scaling.scaleOnCpuUtilization('Cpu', {
       targetUtilizationPercent: 60,
       scaleInCooldown: Duration.minutes(5),
       scaleOutCooldown: Duration.minutes(1),
     });
 
-    // ---- ingress ----
-    this.ingressTaskRole = new iam.Role(this, 'IngressTaskRole', {
-      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+    const ingress = this.service(shared, {
+      name: 'ingress',
       description: 'Ingress: receive, delete and re-publish messages of the notification queue, nothing else',
-    });
-    // What ingress/ingress.ts and main.ts send: ReceiveMessage; DeleteMessage (s3:TestEvent, already
-    // processed, split, dead-lettered); SendMessageBatch, authorised as sqs:SendMessage (the split);
-    // ChangeMessageVisibility to 0 (messages in hand when Temporal is unreachable go back at once);
-    // GetQueueAttributes at start-up (the redrive policy names the dead-letter queue).
-    this.ingressTaskRole.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'HandOverNotifications',
-        actions: [
-          'sqs:ReceiveMessage',
-          'sqs:DeleteMessage',
-          'sqs:SendMessage',
-          'sqs:ChangeMessageVisibility',
-          'sqs:GetQueueAttributes',
-        ],
-        resources: [props.queue.queueArn],
-      }),
-    );
-    // Unusable messages and other buckets' notifications go to the dead-letter queue at once, with the reason.
-    this.ingressTaskRole.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'DeadLetterUnusableNotifications',
-        actions: ['sqs:SendMessage', 'sqs:GetQueueUrl'],
-        resources: [props.deadLetterQueue.queueArn],
-      }),
-    );
-    this.ingressLogGroup = props.logs.logGroup(this, 'IngressLogs');
-    const ingressTask = new ecs.FargateTaskDefinition(this, 'IngressTask', {
+      grant: (role) => grantIngress(role, props),
       cpu: 256,
       memoryLimitMiB: 512,
-      taskRole: this.ingressTaskRole,
-      runtimePlatform: {
-        cpuArchitecture: ecs.CpuArchitecture.X86_64,
-        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      environment: {
+        ...common,
+        QUEUE_URL: props.queue.queueUrl,
+        INPUT_BUCKETS: props.inputBucket.bucketName,
+        INGRESS_WAIT_SECONDS: '20',
+        VISIBILITY_TIMEOUT_SECONDS: String(props.visibilityTimeout.toSeconds()),
+        COMPUTE_TIMEOUT_SECONDS: String(props.computeTimeout.toSeconds()),
       },
-    });
-    const ingressEnvironment: Environment = {
-      ...common,
-      QUEUE_URL: props.queue.queueUrl,
-      INPUT_BUCKETS: props.inputBucket.bucketName,
-      INGRESS_WAIT_SECONDS: '20',
-      VISIBILITY_TIMEOUT_SECONDS: String(props.visibilityTimeout.toSeconds()),
-      COMPUTE_TIMEOUT_SECONDS: String(props.computeTimeout.toSeconds()),
-    };
-    ingressTask.addContainer('ingress', {
-      containerName: 'ingress',
-      image: dockerImage('ingress'),
-      environment: ingressEnvironment,
-      secrets,
-      logging: ecs.LogDriver.awsLogs({ logGroup: this.ingressLogGroup, streamPrefix: 'ingress' }),
       stopTimeout: INGRESS_STOP_TIMEOUT,
-      healthCheck: healthCheck(INGRESS_HEALTHCHECK),
-      ...hardenedContainer(this, 'IngressLinuxParameters'),
+      healthcheck: INGRESS_HEALTHCHECK,
+      maxTasks: props.ingressMaxTasks ?? 3,
     });
-    this.ingressService = new ecs.FargateService(this, 'IngressService', {
-      ...placement,
-      taskDefinition: ingressTask,
-      capacityProviderStrategies,
-    });
-    this.ingressService.node.addDependency(this.cluster);
-    const ingressScaling = this.ingressService.autoScaleTaskCount({
-      minCapacity: 1,
-      maxCapacity: props.ingressMaxTasks ?? 3,
-    });
+    ({ role: this.ingressTaskRole, logGroup: this.ingressLogGroup, service: this.ingressService } = ingress);
     // One ingress hands over ~10 messages per receive; a backlog means it cannot keep up. Never below one
     // task: someone must poll.
-    ingressScaling.scaleOnMetric('QueueDepth', {
+    ingress.scaling.scaleOnMetric('QueueDepth', {
       metric: props.queue.metricApproximateNumberOfMessagesVisible({
         period: Duration.minutes(1),
         statistic: 'Maximum',
@@ -306,7 +252,7 @@ export class Orchestration extends Construct {
     });
 
     NagSuppressions.addResourceSuppressions(
-      [workerTask, ingressTask],
+      [worker.task, ingress.task],
       [
         {
           id: 'AwsSolutions-ECS2',
@@ -316,7 +262,7 @@ export class Orchestration extends Construct {
       ],
     );
     NagSuppressions.addResourceSuppressions(
-      [workerTask.obtainExecutionRole(), ingressTask.obtainExecutionRole()],
+      [worker.task.obtainExecutionRole(), ingress.task.obtainExecutionRole()],
       [
         {
           id: 'AwsSolutions-IAM5',
@@ -330,12 +276,52 @@ export class Orchestration extends Construct {
   }
 
   /**
+   * One of the two services: its task role (granted by `spec.grant`), log group, task definition and
+   * hardened container, the Fargate service and its task count between 1 and `spec.maxTasks`.
+   */
+  private service(shared: SharedServiceSettings, spec: ServiceSpec) {
+    const id = spec.name === 'worker' ? 'Worker' : 'Ingress';
+    const role = new iam.Role(this, `${id}TaskRole`, {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: spec.description,
+    });
+    spec.grant(role);
+    const logGroup = shared.logs.logGroup(this, `${id}Logs`);
+    const task = new ecs.FargateTaskDefinition(this, `${id}Task`, {
+      cpu: spec.cpu,
+      memoryLimitMiB: spec.memoryLimitMiB,
+      taskRole: role,
+      runtimePlatform: RUNTIME_PLATFORM,
+    });
+    task.addContainer(spec.name, {
+      containerName: spec.name,
+      image: dockerImage(spec.name),
+      environment: spec.environment,
+      secrets: shared.secrets,
+      logging: ecs.LogDriver.awsLogs({ logGroup, streamPrefix: spec.name }),
+      stopTimeout: spec.stopTimeout,
+      healthCheck: healthCheck(spec.healthcheck),
+      ...hardenedContainer(this, `${id}LinuxParameters`),
+    });
+    const service = new ecs.FargateService(this, `${id}Service`, {
+      ...shared.placement,
+      taskDefinition: task,
+      capacityProviderStrategies: shared.capacityProviderStrategies,
+    });
+    // On the whole cluster construct, which includes its capacity-provider association (added at synthesis):
+    // a service created before the association fails with "capacity provider not associated", and one
+    // deleted after it hangs the stack deletion.
+    service.node.addDependency(this.cluster);
+    const scaling = service.autoScaleTaskCount({ minCapacity: 1, maxCapacity: spec.maxTasks });
+    return { role, logGroup, task, service, scaling };
+  }
+
+  /**
    * The worker's permissions, one statement per concern, each naming the resources of this stack. See
    * activities/{storage,queue,batch-backend,ecs-backend}.ts for the calls.
    */
   private grantWorker(role: iam.Role, props: OrchestrationProps): void {
     const { compute } = props;
-    const { partition, region, account } = Stack.of(this);
     // HeadObject of the notified input version, GetObject of it to plan chunks; HeadObject of outputs to
     // verify them, GetObject and HeadObject of chunk plans, parts and statistics, UploadPartCopy from parts.
     role.addToPolicy(
@@ -376,34 +362,25 @@ export class Orchestration extends Construct {
       }),
     );
 
-    // Acknowledge (delete), extend and release (change visibility), read the redrive policy.
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'AcknowledgeNotifications',
-        actions: [
-          'sqs:ChangeMessageVisibility',
-          'sqs:DeleteMessage',
-          'sqs:GetQueueAttributes',
-          'sqs:GetQueueUrl',
-        ],
-        resources: [props.queue.queueArn],
-      }),
-    );
-    // A permanent failure moves the message to the dead-letter queue named by the redrive policy.
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'DeadLetterFailures',
-        actions: ['sqs:SendMessage', 'sqs:GetQueueUrl'],
-        resources: [props.deadLetterQueue.queueArn],
-      }),
-    );
+    // Acknowledge (delete), extend and release (change visibility), read the redrive policy; a permanent
+    // failure moves the message to the dead-letter queue named by the redrive policy.
+    grantQueues(role, props, {
+      sid: 'AcknowledgeNotifications',
+      actions: [
+        'sqs:ChangeMessageVisibility',
+        'sqs:DeleteMessage',
+        'sqs:GetQueueAttributes',
+        'sqs:GetQueueUrl',
+      ],
+      deadLetterSid: 'DeadLetterFailures',
+    });
 
     // Batch: submit to this job queue with this job definition only (SubmitJob also names the new job, whose
     // ID nobody knows before). Jobs carry the tags of JOB_TAGS, set on submit, which Batch authorizes as a
     // tagging of the job and of its definition (batch:TagResource has no create-action condition key): only
     // those keys, with this job queue as the pipeline:job-queue tag. TerminateJob is limited by that tag to
     // the jobs this pipeline submitted. DescribeJobs has no resource-level permission.
-    const jobs = `arn:${partition}:batch:${region}:${account}:job/*`;
+    const jobs = accountArn(this, 'batch', 'job/*');
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'SubmitProcessorJobs',
@@ -441,7 +418,7 @@ export class Orchestration extends Construct {
     );
 
     // ECS: run this task definition in the processor cluster only; stop and describe that cluster's tasks.
-    const clusterTasks = `arn:${partition}:ecs:${region}:${account}:task/${compute.cluster.clusterName}/*`;
+    const clusterTasks = accountArn(this, 'ecs', `task/${compute.cluster.clusterName}/*`);
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'RunProcessorTasks',
@@ -507,6 +484,65 @@ export class Orchestration extends Construct {
       true,
     );
   }
+}
+
+/** The worker's plain variables besides the common ones: aws mode, on the processor resources of the stack. */
+function workerEnvironment(props: OrchestrationProps): Environment {
+  const { compute } = props;
+  return {
+    COMPUTE_MODE: 'aws',
+    OUTPUT_BUCKET: props.outputBucket.bucketName,
+    BATCH_JOB_QUEUE: compute.jobQueue.jobQueueArn,
+    BATCH_JOB_DEFINITION: compute.jobDefinition.jobDefinitionArn,
+    ECS_CLUSTER: compute.cluster.clusterName,
+    ECS_TASK_DEFINITION: compute.taskDefinition.taskDefinitionArn,
+    ECS_CONTAINER_NAME: PROCESSOR_CONTAINER,
+    ECS_CAPACITY_PROVIDER: props.ecsCapacityProvider,
+    ECS_SUBNETS: Fn.join(',', props.vpc.selectSubnets(props.subnets).subnetIds),
+    ECS_SECURITY_GROUPS: compute.securityGroup.securityGroupId,
+  };
+}
+
+/**
+ * The ingress's permissions. What ingress/ingress.ts and main.ts send: ReceiveMessage; DeleteMessage
+ * (s3:TestEvent, already processed, split, dead-lettered); SendMessageBatch, authorised as sqs:SendMessage
+ * (the split); ChangeMessageVisibility to 0 (messages in hand when Temporal is unreachable go back at once);
+ * GetQueueAttributes at start-up (the redrive policy names the dead-letter queue).
+ */
+function grantIngress(role: iam.Role, props: OrchestrationProps): void {
+  // Unusable messages and other buckets' notifications go to the dead-letter queue at once, with the reason.
+  grantQueues(role, props, {
+    sid: 'HandOverNotifications',
+    actions: [
+      'sqs:ReceiveMessage',
+      'sqs:DeleteMessage',
+      'sqs:SendMessage',
+      'sqs:ChangeMessageVisibility',
+      'sqs:GetQueueAttributes',
+    ],
+    deadLetterSid: 'DeadLetterUnusableNotifications',
+  });
+}
+
+/**
+ * A process's two queue statements: `actions` on the notification queue, and on the dead-letter queue the
+ * calls that move a message there itself (SendMessage, and GetQueueUrl of the queue the redrive policy names).
+ */
+function grantQueues(
+  role: iam.Role,
+  props: OrchestrationProps,
+  queue: { sid: string; actions: string[]; deadLetterSid: string },
+): void {
+  role.addToPolicy(
+    new iam.PolicyStatement({ sid: queue.sid, actions: queue.actions, resources: [props.queue.queueArn] }),
+  );
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: queue.deadLetterSid,
+      actions: ['sqs:SendMessage', 'sqs:GetQueueUrl'],
+      resources: [props.deadLetterQueue.queueArn],
+    }),
+  );
 }
 
 /** An ECS container health check running `node -e SCRIPT`, with the Dockerfiles' timing. */

@@ -3,6 +3,7 @@ import { CfnOutput, CfnResource, Duration, Stack, type StackProps } from 'aws-cd
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
+import { DEFAULTS } from '../../contract/defaults';
 import { skipCheckov } from './checks';
 import { ProcessorCompute } from './compute';
 import { PipelineLogs } from './logging';
@@ -16,9 +17,9 @@ import { PipelineStorage } from './buckets';
 /** Retention of every log group (processes, processor runs, VPC flow logs). */
 export const LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
 /** The visibility timeout of the queue, and the workflows' VISIBILITY_TIMEOUT_SECONDS. */
-export const VISIBILITY_TIMEOUT = Duration.minutes(5);
+export const VISIBILITY_TIMEOUT = Duration.seconds(DEFAULTS.visibilityTimeoutSeconds);
 /** Longest processor run (COMPUTE_TIMEOUT_SECONDS); the Batch job timeout is a little longer. */
-export const COMPUTE_TIMEOUT = Duration.hours(1);
+export const COMPUTE_TIMEOUT = Duration.seconds(DEFAULTS.computeTimeoutSeconds);
 
 const CDK_HANDLER =
   'A CDK-provided deploy-time custom resource handler, which CloudFormation invokes a few times per deployment and waits on';

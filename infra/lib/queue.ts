@@ -2,6 +2,7 @@
 import { Duration } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { DEFAULTS } from '../../contract/defaults';
 import { skipCheckov } from './checks';
 
 /** Receives after which SQS moves a message to the dead-letter queue (the README's contract). */
@@ -14,7 +15,7 @@ export interface PipelineQueueProps {
    * 20 s and hands each message over at once; the workflow then extends the visibility itself every
    * third of `VISIBILITY_TIMEOUT_SECONDS`, so this only bounds how soon a message the ingress lost (a
    * crash between receive and hand-over) comes back.
-   * @default Duration.minutes(5)
+   * @default - `VISIBILITY_TIMEOUT_SECONDS`'s default, 5 minutes
    */
   readonly visibilityTimeout?: Duration;
 }
@@ -41,7 +42,7 @@ export class PipelineQueue extends Construct {
     this.queue = new sqs.Queue(this, 'Queue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      visibilityTimeout: props.visibilityTimeout ?? Duration.minutes(5),
+      visibilityTimeout: props.visibilityTimeout ?? Duration.seconds(DEFAULTS.visibilityTimeoutSeconds),
       receiveMessageWaitTime: Duration.seconds(20),
       retentionPeriod: Duration.days(4),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: MAX_RECEIVE_COUNT },

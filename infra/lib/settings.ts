@@ -3,6 +3,7 @@
  * or another app builds the stack. Every one has a default, so `cdk synth` needs neither context nor AWS.
  */
 import type { Node } from 'constructs';
+import { DEFAULTS, PIPELINE_NAME } from '../../contract/defaults';
 
 /** The tunable parameters of {@link PipelineStack}; infra/README.md documents each. */
 export interface PipelineSettings {
@@ -64,10 +65,10 @@ export type ResolvedSettings = Required<Omit<PipelineSettings, 'alarmEmail'>> &
   Pick<PipelineSettings, 'alarmEmail'>;
 
 export const DEFAULT_SETTINGS: Required<Omit<PipelineSettings, 'alarmEmail'>> = {
-  temporalSecretName: 'file-pipeline/temporal',
+  temporalSecretName: `${PIPELINE_NAME}/temporal`,
   temporalApiKey: true,
   temporalPort: 7233,
-  taskQueue: 'file-pipeline',
+  taskQueue: DEFAULTS.taskQueue,
   natGateways: 1,
   batchMaxVcpus: 64,
   ecsCapacityProvider: 'FARGATE',
