@@ -36,23 +36,18 @@ const FONT_FILES: readonly FontFile[] = [
   expoFont('Noto-Sans-SC'),
   expoFont('Noto-Sans-KR'),
 ];
-const SANS = 0;
-const SANS_BOLD = 1;
-const HEBREW = 2;
-const ARABIC = 3;
-const EMOJI = 4;
-const CHINESE = 5;
-const KOREAN = 6;
+/** The face ids of {@link FONT_FILES}, by name. */
+const FACE = { sans: 0, sansBold: 1, hebrew: 2, arabic: 3, emoji: 4, chinese: 5, korean: 6 } as const;
 
 /**
  * The fallbacks after the first font, in the order they are tried. The small fonts come first, so that an
  * emoji does not load the large CJK fonts (10.6 and 6.2 MB) to learn that they lack it.
  */
-const FALLBACKS = [HEBREW, ARABIC, EMOJI, CHINESE, KOREAN];
+const FALLBACKS = [FACE.hebrew, FACE.arabic, FACE.emoji, FACE.chinese, FACE.korean];
 /** The body text: DejaVu Sans, then the fallbacks. */
-export const BODY_FACES = [SANS, ...FALLBACKS];
+export const BODY_FACES = [FACE.sans, ...FALLBACKS];
 /** The title: DejaVu Sans Bold, then DejaVu Sans for what the bold face lacks, then the fallbacks. */
-export const TITLE_FACES = [SANS_BOLD, SANS, ...FALLBACKS];
+export const TITLE_FACES = [FACE.sansBold, FACE.sans, ...FALLBACKS];
 
 /**
  * Layouts memoized per font and generation, counted in UTF-16 units of their texts plus
@@ -175,19 +170,32 @@ export class MissingGlyphs {
  * state (cmap, layout engine) lives on the wrapper: use it in place of the font everywhere. pdfkit scales
  * the positions of the runs it gets in place, so each call returns a copy.
  */
+/** The GPOS features that position one glyph against another, which a fallback layout leaves out. */
+const WITHOUT_ATTACHMENTS = { mark: false, mkmk: false, curs: false, kern: false };
+
 function memoizeLayouts(font: Font): Font {
   let current = new Map<string, GlyphRun>();
   let previous = new Map<string, GlyphRun>();
   let units = 0;
   const wrapper = Object.create(font) as Font;
+  const layout = (...args: Parameters<Font['layout']>): GlyphRun => {
+    try {
+      return font.layout.apply(wrapper, args);
+    } catch (err) {
+      // fontkit fails on some mark and cursive attachments (a lone U+08A4 in Noto Sans Arabic): the text is
+      // then laid out without them, its glyphs unattached rather than the file failing.
+      if (!(err instanceof TypeError)) throw err;
+      return font.layout.call(wrapper, args[0], WITHOUT_ATTACHMENTS);
+    }
+  };
   wrapper.layout = (text, features, ...rest) => {
     // pdfkit passes no features, or none to have a run laid out whole: the same layout to fontkit.
     const plain =
       rest.length === 0 && (features === undefined || (Array.isArray(features) && features.length === 0));
-    if (!plain) return font.layout.call(wrapper, text, features, ...rest);
+    if (!plain) return layout(text, features, ...rest);
     let run = current.get(text);
     if (run === undefined) {
-      run = previous.get(text) ?? font.layout.call(wrapper, text);
+      run = previous.get(text) ?? layout(text);
       if (units >= LAYOUT_MEMO_UNITS) {
         previous = current;
         current = new Map();

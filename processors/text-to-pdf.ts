@@ -177,30 +177,28 @@ export async function textToPdf(
   try {
     page.start();
     const width = doc.page.width - doc.page.margins.left - doc.page.margins.right;
-    const titleChain = new FontChain(fonts, TITLE_FACES);
-    const titleStyle = lineStyle(fonts.face(TITLE_FACES[0]!), TITLE_SIZE);
-    const title = new Typesetter({
-      fonts,
-      chain: titleChain,
-      size: TITLE_SIZE,
-      width,
-      missing,
-      sink: (line) => page.line(line, titleStyle),
-    });
-    title.write(opts.title);
-    title.end();
-    page.skip(TITLE_GAP * titleStyle.height);
+    /** A typesetter of one kind of text, its lines going to the pages in its style. */
+    const typesetter = (faces: readonly number[], size: number) => {
+      const style = lineStyle(fonts.face(faces[0]!), size);
+      const chain = new FontChain(fonts, faces);
+      return {
+        style,
+        setter: new Typesetter({
+          fonts,
+          chain,
+          size,
+          width,
+          missing,
+          sink: (line) => page.line(line, style),
+        }),
+      };
+    };
+    const title = typesetter(TITLE_FACES, TITLE_SIZE);
+    title.setter.write(opts.title);
+    title.setter.end();
+    page.skip(TITLE_GAP * title.style.height);
 
-    const bodyChain = new FontChain(fonts, BODY_FACES);
-    const bodyStyle = lineStyle(fonts.face(BODY_FACES[0]!), BODY_SIZE);
-    const body = new Typesetter({
-      fonts,
-      chain: bodyChain,
-      size: BODY_SIZE,
-      width,
-      missing,
-      sink: (line) => page.line(line, bodyStyle),
-    });
+    const body = typesetter(BODY_FACES, BODY_SIZE).setter;
     for await (const text of decoder.decode(input)) {
       if (outputFailure !== undefined) throw outputFailure;
       body.write(text);
