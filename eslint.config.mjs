@@ -1,4 +1,4 @@
-// ESLint flat config: type-aware typescript-eslint everywhere, plus the workflow sandbox rules.
+// ESLint flat config: type-aware typescript-eslint everywhere, plus what each folder may import.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import { builtinModules } from 'node:module';
@@ -30,18 +30,92 @@ export default tseslint.config(
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/require-await': 'off' },
   },
-  {
-    // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins, no activity implementations.
-    files: ['workflows/**/*.ts'],
+  // The folder table of design.md, as README.md's "Layout" states it: what each folder may import.
+  ...boundaries({
+    contract: {
+      why: 'contract/ is pure and sandbox-safe: it imports only its own files and Temporal definitions',
+      folders: [
+        'common',
+        'csv',
+        'workflows',
+        'activities',
+        'processors',
+        'workers',
+        'ingress',
+        'infra',
+        'scripts',
+      ],
+      packages: ['@aws-sdk/*', '@temporalio/activity', '@temporalio/client', '@temporalio/worker', 'zod'],
+      builtins: true,
+    },
+    csv: {
+      why: 'csv/ is the CSV library the processors and activities share: it imports only contract/',
+      folders: ['common', 'workflows', 'activities', 'processors', 'workers', 'ingress', 'infra', 'scripts'],
+      packages: ['@aws-sdk/*', '@temporalio/*'],
+    },
+    common: {
+      why: 'common/ (configuration, AWS clients, logging) is used by every process and depends on none',
+      folders: ['csv', 'workflows', 'activities', 'processors', 'workers', 'ingress', 'infra', 'scripts'],
+      packages: ['@temporalio/workflow', '@temporalio/activity', '@temporalio/worker'],
+    },
+    workflows: {
+      why: "workflow code runs in Temporal's deterministic sandbox: contract/ and the types of activities only",
+      folders: ['common', 'csv', 'processors', 'workers', 'ingress', 'infra', 'scripts'],
+      typesOnly: ['activities'],
+      packages: ['@aws-sdk/*', '@temporalio/activity', '@temporalio/client', '@temporalio/worker'],
+      builtins: true,
+    },
+    activities: {
+      why: 'activities import contract/, common/ and csv/; workflows are their callers, processors run apart',
+      folders: ['workflows', 'processors', 'workers', 'ingress', 'infra', 'scripts'],
+      packages: ['@temporalio/workflow', '@temporalio/client', '@temporalio/worker'],
+    },
+    processors: {
+      why: 'processors run in their own container, without Temporal: contract/, common/ and csv/ only',
+      folders: ['workflows', 'activities', 'workers', 'ingress', 'infra', 'scripts'],
+      files: ['contract/workflow'],
+      packages: ['@temporalio/*'],
+    },
+    workers: {
+      why: 'the worker hosts workflows (by path) and activities; it never imports other processes',
+      folders: ['processors', 'ingress', 'infra', 'scripts'],
+    },
+    ingress: {
+      why: 'the ingress is a Temporal client: contract/, common/ and the workflow definitions it starts',
+      folders: ['csv', 'activities', 'processors', 'workers', 'infra', 'scripts'],
+      packages: ['@temporalio/worker', '@temporalio/activity'],
+    },
+    infra: {
+      why: 'the CDK app imports contract/ and common/ configuration, never the code it deploys',
+      folders: ['csv', 'workflows', 'activities', 'processors', 'workers', 'ingress', 'scripts'],
+      packages: ['@temporalio/*'],
+    },
+  }),
+);
+
+/** One `no-restricted-imports` rule per folder, from what it must not import. */
+function boundaries(table) {
+  // Relative specifiers only (infra/ is two folders deep): `**/common` would also match `@temporalio/common`.
+  const anywhere = (paths) =>
+    paths.flatMap((p) => ['../', '../../'].flatMap((up) => [`${up}${p}`, `${up}${p}/**`]));
+  return Object.entries(table).map(([folder, rule]) => ({
+    files: [`${folder}/**/*.ts`],
     rules: {
       'no-restricted-imports': [
         'error',
         {
-          paths: [...builtinModules, ...builtinModules.map((m) => `node:${m}`)],
-          // Activities run outside the sandbox: workflows see their types only.
-          patterns: [{ group: ['../activities', '../activities/*'], allowTypeImports: true }],
+          paths: rule.builtins ? [...builtinModules, ...builtinModules.map((m) => `node:${m}`)] : [],
+          patterns: [
+            {
+              group: [...anywhere(rule.folders), ...anywhere(rule.files ?? []), ...(rule.packages ?? [])],
+              message: rule.why,
+            },
+            ...(rule.typesOnly
+              ? [{ group: anywhere(rule.typesOnly), allowTypeImports: true, message: rule.why }]
+              : []),
+          ],
         },
       ],
     },
-  },
-);
+  }));
+}
