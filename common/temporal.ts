@@ -3,12 +3,6 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from './config';
 import { ExplainedError } from './errors';
 
-/**
- * The variables every Temporal-connected process reads. Declared in common/config.ts, beside the process
- * lists built on it: this module imports config.ts, so config.ts cannot import this one.
- */
-export { TEMPORAL_ENV } from './config';
-
 export interface TemporalSettings {
   TEMPORAL_ADDRESS: string;
   TEMPORAL_API_KEY?: string | undefined;

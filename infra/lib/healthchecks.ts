@@ -14,8 +14,8 @@
 
 const connectAndDescribeTaskQueue = [
   "const { Connection } = require('@temporalio/client');",
-  "const { loadConfig } = require('./dist/common/config');",
-  "const { TEMPORAL_ENV, temporalConnectionOptions } = require('./dist/common/temporal');",
+  "const { loadConfig, TEMPORAL_ENV } = require('./dist/common/config');",
+  "const { temporalConnectionOptions } = require('./dist/common/temporal');",
   "const c = loadConfig('healthcheck', TEMPORAL_ENV);",
   'Connection.connect({ ...temporalConnectionOptions(c), connectTimeout: 5000 })',
   '.then((conn) => conn.workflowService.describeTaskQueue({ namespace: c.TEMPORAL_NAMESPACE, taskQueue: { name: c.TEMPORAL_TASK_QUEUE }, taskQueueType: 1 }))',
