@@ -1,15 +1,15 @@
 /**
- * The local compute backend: the processor entrypoint as a child process, with the environment a Batch or
- * ECS container would get (the processor contract plus AWS credentials standing in for the task role) and
- * its container's constraints: no write to local disk. It mirrors the AWS lifecycle in its heartbeats
- * (SUBMITTED, RUNNABLE, RUNNING, SUCCEEDED/FAILED) and records the request the mirrored AWS backend would
- * have sent.
+ * The local compute backend: the compiled processor entrypoint (./processor-build.ts) as a child process,
+ * with the environment a Batch or ECS container would get (the processor contract plus AWS credentials
+ * standing in for the task role) and its container's constraints: no write to local disk. It mirrors the
+ * AWS lifecycle in its heartbeats (SUBMITTED, RUNNABLE, RUNNING, SUCCEEDED/FAILED) and records the request
+ * the mirrored AWS backend would have sent.
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { extname, join } from 'node:path';
 import type { ProcessorStats } from '../contract/reports';
 import type { ComputeBackend, ProcessorOutcome, ProcessorRun } from './compute';
+import { processorEntry } from './processor-build';
 
 export interface LocalBackendOptions {
   /** The AWS request this run stands for (SubmitJob for the Batch route, RunTask for ECS). */
@@ -40,6 +40,14 @@ const PASSTHROUGH = [
   'AWS_CALL_LOG_DIR',
 ];
 
+/** The environment of a processor run: the worker's {@link PASSTHROUGH} variables and the run's own. */
+export function containerEnvironment(environment: Record<string, string>): Record<string, string> {
+  return {
+    ...Object.fromEntries(PASSTHROUGH.flatMap((n) => (process.env[n] ? [[n, process.env[n]]] : []))),
+    ...environment,
+  };
+}
+
 const STDERR_TAIL_BYTES = 4096;
 const BACKEND = 'local';
 
@@ -58,16 +66,9 @@ export function containerSandbox(env: NodeJS.ProcessEnv): string[] {
   ];
 }
 
-/**
- * How to run the processor entrypoint next to this module in its sandbox, for a child given `env`: built JS
- * as is, TypeScript sources through tsx, whose transform cache stays in memory (it would write to disk).
- */
-export function processorCommand(env: NodeJS.ProcessEnv): { args: string[]; env: NodeJS.ProcessEnv } {
-  const ext = extname(__filename);
-  const entry = join(__dirname, '..', 'processors', `main${ext}`);
-  return ext === '.ts'
-    ? { args: [...containerSandbox(env), '--import', 'tsx', entry], env: { ...env, TSX_DISABLE_CACHE: '1' } }
-    : { args: [...containerSandbox(env), entry], env };
+/** What a run stopped by `signal` rejects with: the abort's reason. */
+export function cancellation(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('processor run cancelled');
 }
 
 export function createLocalBackend(options: LocalBackendOptions): ComputeBackend {
@@ -77,17 +78,15 @@ export function createLocalBackend(options: LocalBackendOptions): ComputeBackend
     name: BACKEND,
     request: options.mirrors,
 
-    run({ environment, heartbeat, signal, jobName }: ProcessorRun): Promise<ProcessorOutcome> {
+    async run({ environment, heartbeat, signal, jobName }: ProcessorRun): Promise<ProcessorOutcome> {
       // A process does not outlive its worker, so an earlier attempt's job is never resumed: it reruns.
       heartbeat({ backend: BACKEND, id: jobName, status: 'SUBMITTED' });
       heartbeat({ backend: BACKEND, id: jobName, status: 'RUNNABLE' });
-      const env = {
-        ...Object.fromEntries(PASSTHROUGH.flatMap((n) => (process.env[n] ? [[n, process.env[n]]] : []))),
-        ...environment,
-      };
-      const command = processorCommand(env);
-      const child = spawn(process.execPath, command.args, {
-        env: command.env,
+      const { main } = await processorEntry();
+      if (signal.aborted) throw cancellation(signal);
+      const env = containerEnvironment(environment);
+      const child = spawn(process.execPath, [...containerSandbox(env), main], {
+        env,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const handle = { backend: BACKEND, id: `pid ${child.pid ?? '?'}` };
@@ -121,7 +120,7 @@ export function createLocalBackend(options: LocalBackendOptions): ComputeBackend
           clearTimeout(killTimer);
           signal.removeEventListener('abort', onAbort);
           if (signal.aborted) {
-            reject(signal.reason instanceof Error ? signal.reason : new Error('processor run cancelled'));
+            reject(cancellation(signal));
             return;
           }
           const exitCode = code ?? 128 + (sig ? constants.signals[sig] : 0);

@@ -16,6 +16,15 @@ export interface RunMainOptions {
 }
 
 /**
+ * What a fatal error prints: its message alone for an expected failure (one with an exit code of its own) or an
+ * {@link ExplainedError}, else its stack.
+ */
+export function failureText(err: unknown, exitCode: number | undefined): string {
+  if (!(err instanceof Error)) return String(err);
+  return exitCode !== undefined || err instanceof ExplainedError ? err.message : (err.stack ?? err.message);
+}
+
+/**
  * Runs `main` and exits with its code (default 0). A fatal error prints `component: message` on stderr,
  * with the stack unless it is an {@link ExplainedError}, and exits 1; `options` may give expected failures
  * exit codes of their own.
@@ -32,11 +41,7 @@ export function runMain(
       (code) => process.exit(code ?? 0),
       (err: unknown) => {
         const code = exitCodeOf?.(err);
-        const text = !(err instanceof Error)
-          ? String(err)
-          : code !== undefined || err instanceof ExplainedError
-            ? err.message
-            : (err.stack ?? err.message);
+        const text = failureText(err, code);
         const prefixed = !prefix || text.startsWith(`${component}:`) ? text : `${component}: ${text}`;
         process.stderr.write(`${prefixed}\n`);
         process.exit(code ?? 1);

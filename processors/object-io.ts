@@ -6,9 +6,9 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
+import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { CopyObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { isNoSuchBucket, isNotFound, isPreconditionFailed, parseS3Uri, s3Metadata } from '../common/aws';
 import { InputMissingError } from '../contract/errors';
@@ -277,6 +277,54 @@ async function openLocalOutput(path: string): Promise<OutputHandle> {
       aborted = true;
       stream.destroy();
       await done.catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * A small output, held in memory and written in one PutObject by `put`, with the metadata known by then (a
+ * CSV job's row counts), so that it needs no CopyObject afterwards. End `stream`, then call `put`; or `abort`.
+ */
+export interface BufferedOutput {
+  stream: Writable;
+  put(opts: OutputOptions): Promise<StoredOutput>;
+  abort(): Promise<void>;
+}
+
+export function openBufferedOutput(
+  location: Extract<Location, { kind: 's3' }>,
+  s3: S3Client,
+): BufferedOutput {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk);
+      bytes += chunk.length;
+      callback();
+    },
+  });
+  const written = finished(stream);
+  written.catch(() => undefined);
+  return {
+    stream,
+    async put(opts) {
+      await written;
+      const res = await s3.send(
+        new PutObjectCommand({
+          Bucket: location.bucket,
+          Key: location.key,
+          Body: Buffer.concat(chunks, bytes),
+          ContentType: opts.contentType,
+          Metadata: s3Metadata(opts.metadata),
+        }),
+      );
+      return { bytes, ...(res.ETag ? { etag: unquoteEtag(res.ETag) } : {}) };
+    },
+    async abort() {
+      stream.destroy(new Error(`output to ${describeLocation(location)} aborted`));
+      chunks.length = 0;
+      await written.catch(() => undefined);
     },
   };
 }

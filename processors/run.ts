@@ -4,12 +4,14 @@
  * returns the statistics. With STATS_KEY / --stats it also stores them, once the output (and the rejects) are
  * complete: their existence means the run succeeded.
  */
+import { finished } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createAwsClients } from '../common/aws';
+import { createAwsClients, type Component } from '../common/aws';
 import { ConfigError } from '../common/config';
 import type { Logger } from '../common/log';
 import { isCsvJob, JOBS } from '../contract/jobs';
 import type { ProcessorStats } from '../contract/reports';
+import type { UploadedOutput } from '../contract/threads';
 import { OUTPUT_METADATA } from '../contract/layout';
 import { refuseWideEncodings } from '../csv/encoding';
 import {
@@ -19,6 +21,8 @@ import {
   openOutput,
   replaceMetadata,
   type Location,
+  openBufferedOutput,
+  type BufferedOutput,
   type OutputHandle,
   type StoredOutput,
 } from './object-io';
@@ -60,7 +64,15 @@ export async function* readInput(
 }
 
 /** The outputs being written, so that a signal can discard them before the process exits. */
-const writing = new Set<OutputHandle>();
+const writing = new Set<Pick<OutputHandle, 'abort'>>();
+
+/**
+ * A whole CSV file up to this size has its output held in memory and written once, its row counts in its
+ * metadata, instead of streamed and then copied onto itself to add them: one S3 request instead of two for
+ * the small files that are most of a pipeline's. Its output is at most about 13 times as large (a header and
+ * one-character rows, each given a `processed_at`), so a few MiB at most are held.
+ */
+export const BUFFERED_OUTPUT_MAX_INPUT_BYTES = 1024 * 1024;
 
 /** Discards every output being written (their handles' abort: nothing is left at the destination). */
 export async function discardOutputs(): Promise<void> {
@@ -69,11 +81,23 @@ export async function discardOutputs(): Promise<void> {
 
 /** Runs the job `spec` describes; its statistics, as the stats line prints them. */
 export async function run(spec: RunSpec, log: Logger): Promise<ProcessorStats> {
+  return (await runJob(spec, log)).report;
+}
+
+/**
+ * {@link run}, also returning the main output as stored when it went to S3. `component` names the caller in
+ * the AWS calls recorded with `AWS_CALL_LOG_DIR`: `inline` for a run on the worker's threads.
+ */
+export async function runJob(
+  spec: RunSpec,
+  log: Logger,
+  component: Component = 'processor',
+): Promise<{ report: ProcessorStats; output?: UploadedOutput }> {
   const { job, input, output, processedAt } = spec;
   const s3: S3Client | undefined = [input, output, spec.validate?.rejects, spec.stats].some(
     (l) => l?.kind === 's3',
   )
-    ? createAwsClients(spec.aws, 'processor').s3
+    ? createAwsClients(spec.aws, component).s3
     : undefined;
   const { chunk } = spec;
   const range = chunk ? { start: chunk.start, end: chunk.end } : undefined;
@@ -109,17 +133,27 @@ export async function run(spec: RunSpec, log: Logger): Promise<ProcessorStats> {
     writing.add(handle);
     return handle;
   };
-  let out: OutputHandle;
+  const buffered =
+    output.kind === 's3' &&
+    s3 &&
+    isCsvJob(job) &&
+    !chunk &&
+    (opened.size ?? Infinity) <= BUFFERED_OUTPUT_MAX_INPUT_BYTES
+      ? openBufferedOutput(output, s3)
+      : undefined;
+  let out: OutputHandle | BufferedOutput;
   try {
-    out = await open(output, JOBS[job].contentType);
+    out = buffered ?? (await open(output, JOBS[job].contentType));
   } catch (err) {
     opened.stream.destroy();
     throw err;
   }
+  writing.add(out);
   const counter = { bytes: 0 };
   const bytes = readInput(opened.stream, counter, chunk, opened.size, source);
   let stats: JobStats;
-  let stored: StoredOutput;
+  /** The streamed output as stored; a buffered one is stored below, with its row counts. */
+  let streamed: StoredOutput | undefined;
   try {
     const name = input.kind === 's3' ? input.key : input.path;
     stats = {
@@ -133,7 +167,8 @@ export async function run(spec: RunSpec, log: Logger): Promise<ProcessorStats> {
         openCsvOutput: (location) => open(location, JOBS['csv-validate'].contentType),
       })),
     };
-    stored = await out.done;
+    if ('done' in out) streamed = await out.done;
+    else await finished(out.stream);
   } catch (err) {
     opened.stream.destroy();
     await out.abort();
@@ -150,6 +185,7 @@ export async function run(spec: RunSpec, log: Logger): Promise<ProcessorStats> {
   };
 
   // The output is complete. Its row counts were only known now: S3 set its metadata when the upload began.
+  let copied = false;
   if (isCsvJob(job)) {
     // Both CSV jobs count rowsIn and rowsOut; csv-transform rejects nothing.
     Object.assign(metadata, {
@@ -158,19 +194,15 @@ export async function run(spec: RunSpec, log: Logger): Promise<ProcessorStats> {
       [OUTPUT_METADATA.rowsRejected]: String(stats.rowsRejected ?? 0),
     });
     // A chunk's part needs no copy: the merged output gets the file's counts, and the stats have the part's.
-    if (output.kind === 's3' && s3 && !chunk) {
-      const replaced = await replaceMetadata(
-        output,
-        { contentType: JOBS[job].contentType, metadata },
-        stored,
-        s3,
-      );
-      if (!replaced) {
+    if (output.kind === 's3' && s3 && !chunk && streamed) {
+      copied = await replaceMetadata(output, { contentType: JOBS[job].contentType, metadata }, streamed, s3);
+      if (!copied) {
         const why = 'the output is too large for CopyObject: only the statistics have its row counts';
-        log.warn(why, { destination, bytes: stored.bytes });
+        log.warn(why, { destination, bytes: streamed.bytes });
       }
     }
   }
+  const stored = buffered ? await buffered.put({ contentType: JOBS[job].contentType, metadata }) : streamed!;
   // Last: the statistics tell whoever waits for them that everything else is in place.
   if (spec.stats) {
     const handle = await open(spec.stats, STATS_CONTENT_TYPE);
@@ -184,5 +216,18 @@ export async function run(spec: RunSpec, log: Logger): Promise<ProcessorStats> {
       writing.clear();
     }
   }
-  return report;
+  const sourceEtag = metadata[OUTPUT_METADATA.sourceEtag];
+  return {
+    report,
+    ...(output.kind === 's3'
+      ? {
+          output: {
+            key: output.key,
+            size: stored.bytes,
+            ...(stored.etag && !copied ? { etag: stored.etag } : {}),
+            ...(sourceEtag ? { sourceEtag } : {}),
+          },
+        }
+      : {}),
+  };
 }

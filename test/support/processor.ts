@@ -4,19 +4,20 @@
  * local disk fails the run. The CLI (arguments) writes local files, as a person running it expects.
  */
 import { spawn } from 'node:child_process';
-import { processorCommand } from '../../activities/local-backend';
+import { containerSandbox } from '../../activities/local-backend';
+import { processorEntry } from '../../activities/processor-build';
 import { REPO_ROOT } from '../../scripts/tools';
 
-export function runProcessor(
+export async function runProcessor(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const environment = { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env };
   const command =
     args.length === 0
-      ? processorCommand(environment)
-      : { args: ['--import', 'tsx', 'processors/main.ts', ...args], env: environment };
-  const child = spawn(process.execPath, command.args, { cwd: REPO_ROOT, env: command.env });
+      ? [...containerSandbox(environment), (await processorEntry()).main]
+      : ['--import', 'tsx', 'processors/main.ts', ...args];
+  const child = spawn(process.execPath, command, { cwd: REPO_ROOT, env: environment });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
