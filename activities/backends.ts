@@ -1,4 +1,8 @@
-/** The compute backend of each route, for a compute mode: AWS Batch and ECS, or local processes mirroring them. */
+/**
+ * The compute backend of each route, for a compute mode: AWS Batch and ECS, or local processes mirroring
+ * them; inline runs go to the worker's own thread pool in both modes.
+ */
+import { availableParallelism } from 'node:os';
 import type { BatchClient } from '@aws-sdk/client-batch';
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { Route } from '../contract/workflow';
@@ -6,6 +10,7 @@ import { runTaskRequest, submitJobRequest, type BatchSettings, type EcsSettings 
 import { createBatchBackend } from './batch-backend';
 import type { ComputeBackend } from './compute';
 import { createEcsBackend } from './ecs-backend';
+import { createInlineBackend } from './inline-backend';
 import { createLocalBackend } from './local-backend';
 
 export interface BackendSettings {
@@ -14,21 +19,32 @@ export interface BackendSettings {
   ecs: EcsSettings;
   /** Seconds between status polls of a Batch job or ECS task. */
   pollSeconds: number;
-  /** Seconds between heartbeats of a local process. */
+  /** Seconds between heartbeats of a local process or an inline run. */
   heartbeatSeconds: number;
+  /**
+   * Threads of the inline pool.
+   * @default the cores
+   */
+  inlineThreads?: number;
 }
 
 export function createBackends(
   s: BackendSettings,
   clients: { batch: BatchClient; ecs: ECSClient },
 ): Record<Route, ComputeBackend> {
+  const inline = createInlineBackend({
+    threads: s.inlineThreads ?? availableParallelism(),
+    heartbeatSeconds: s.heartbeatSeconds,
+  });
   if (s.mode === 'aws') {
     return {
+      inline,
       batch: createBatchBackend({ ...s.batch, batch: clients.batch, pollSeconds: s.pollSeconds }),
       ecs: createEcsBackend({ ...s.ecs, ecs: clients.ecs, pollSeconds: s.pollSeconds }),
     };
   }
   return {
+    inline,
     batch: createLocalBackend({
       mirrors: (run) => submitJobRequest(s.batch, run),
       heartbeatSeconds: s.heartbeatSeconds,

@@ -5,12 +5,17 @@
  */
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import { PERMANENT_EXIT_CODES } from '../contract/errors';
 import { JOB_TAGS, type JobName } from '../contract/jobs';
 import type { PlannedChunk, SourceVersion } from '../contract/objects';
-import type { MissingGlyphs, ProcessorStats } from '../contract/reports';
+import type { MissingGlyphs, ProcessorStats, Summary } from '../contract/reports';
+import type { UploadedOutput } from '../contract/threads';
 import { FailureType, type Route } from '../contract/workflow';
+import type { OutputFacts } from './objects';
+import { outputBucketOf } from './output-bucket';
+import { summarize } from './staging';
 
 /** What the workflow asks for. */
 export interface ComputeRequest {
@@ -85,6 +90,8 @@ export interface ProcessorOutcome {
   logRef: string;
   /** The JSON line the processor printed on success, where the backend can read it. */
   report?: ProcessorStats;
+  /** The main output as S3 stored it, where the backend saw the upload (inline runs). */
+  output?: UploadedOutput;
 }
 
 export interface ComputeBackend {
@@ -93,11 +100,15 @@ export interface ComputeBackend {
   /** The exact AWS request (SubmitJob or RunTask input) this run is, or would be in aws mode, sent as. */
   request(run: ProcessorRun): object;
   run(run: ProcessorRun): Promise<ProcessorOutcome>;
+  /** Releases what the backend holds (the inline pool's threads); the worker calls it when it stops. */
+  close?(): Promise<void>;
 }
 
 export interface ComputeDeps {
   /** The backend for each route. */
   backends: Record<Route, ComputeBackend>;
+  /** Reads the statistics a Batch or ECS run of a whole file left at `statsKey`. */
+  s3: S3Client;
   outputBucket: string;
   /** Emulator endpoint handed to the processor; unset on AWS. */
   awsEndpointUrl?: string;
@@ -113,12 +124,16 @@ export interface ComputeResult {
   stats: Record<string, number>;
   /** text-to-pdf: the characters no font had, by script, as the processor reported them. */
   missingGlyphs?: MissingGlyphs;
+  /** A whole file's statistics (not a chunk's): from the run itself, or from `statsKey`. */
+  summary?: Summary;
+  /** The output as S3 stored it, when the backend saw the upload: it is verified without a HeadObject. */
+  output?: OutputFacts;
 }
 
 /** The environment of the processor contract, identical for Batch, ECS and local runs. */
 export function processorEnvironment(
   req: ComputeRequest,
-  deps: Omit<ComputeDeps, 'backends'>,
+  deps: Omit<ComputeDeps, 'backends' | 's3'>,
 ): Record<string, string> {
   return {
     JOB: req.job,
@@ -170,6 +185,19 @@ function sleepUnless(ms: number, limit: AbortSignal, sleeping: Promise<void>): P
 const tagValue = (value: string) => value.slice(0, 256);
 
 export function createComputeActivities(deps: ComputeDeps) {
+  const bucket = outputBucketOf(deps.s3, deps.outputBucket);
+  /** The statistics of a whole-file run: what the backend read from the run, or what it left at `statsKey`. */
+  const statisticsOf = async (req: ComputeRequest, outcome: ProcessorOutcome): Promise<ProcessorStats> => {
+    if (outcome.report) return outcome.report;
+    const text = req.statsKey === undefined ? undefined : (await bucket.getText(req.statsKey))?.text;
+    if (text === undefined) {
+      throw ApplicationFailure.create({
+        message: `the statistics of ${req.job} on s3://${req.source.bucket}/${req.source.key} are missing although it succeeded (${req.statsKey ?? 'no STATS_KEY'})`,
+        type: FailureType.outputInvalid,
+      });
+    }
+    return JSON.parse(text) as ProcessorStats;
+  };
   return {
     /**
      * Runs the job and waits for it, heartbeating. The processor's invalid-input exit codes are permanent
@@ -235,6 +263,7 @@ export function createComputeActivities(deps: ComputeDeps) {
       const stats = Object.fromEntries(
         Object.entries(outcome.report ?? {}).filter((e): e is [string, number] => typeof e[1] === 'number'),
       );
+      const summary = req.chunk ? undefined : summarize([await statisticsOf(req, outcome)]);
       const missingGlyphs = outcome.report?.missingGlyphs;
       if (missingGlyphs) {
         ctx.log.warn(`${uri}: ${missingGlyphs.count} characters have no glyph in any font, shown as U+FFFD`, {
@@ -248,6 +277,17 @@ export function createComputeActivities(deps: ComputeDeps) {
         destination: { bucket: deps.outputBucket, key: req.destinationKey },
         stats,
         ...(missingGlyphs ? { missingGlyphs } : {}),
+        ...(summary ? { summary } : {}),
+        ...(outcome.output
+          ? {
+              output: {
+                bucket: deps.outputBucket,
+                key: outcome.output.key,
+                size: outcome.output.size,
+                sourceEtag: outcome.output.sourceEtag,
+              },
+            }
+          : {}),
       };
     },
   };

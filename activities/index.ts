@@ -1,6 +1,8 @@
 /** All activities of the `processFile` workflow, built from injected clients. */
 import { createComputeActivities, type ComputeDeps } from './compute';
+import { createFinishActivities } from './finish';
 import { createObjectActivities, type ObjectDeps } from './objects';
+import { outputBucketOf } from './output-bucket';
 import { createQueueActivities, type QueueDeps } from './queue';
 import { createReportActivities } from './reports';
 import { createStagingActivities } from './staging';
@@ -8,11 +10,21 @@ import { createStagingActivities } from './staging';
 export type ActivityDeps = ObjectDeps & QueueDeps & ComputeDeps;
 
 export function createActivities(deps: ActivityDeps) {
+  const objects = createObjectActivities(deps);
+  const reports = createReportActivities(deps);
+  const queue = createQueueActivities(deps);
   return {
-    ...createObjectActivities(deps),
+    ...objects,
     ...createStagingActivities(deps),
-    ...createReportActivities(deps),
-    ...createQueueActivities(deps),
+    ...reports,
+    ...queue,
+    ...createFinishActivities({
+      outputBucket: deps.outputBucket,
+      bucket: outputBucketOf(deps.s3, deps.outputBucket),
+      objects,
+      reports,
+      queue,
+    }),
     ...createComputeActivities(deps),
   };
 }

@@ -145,14 +145,14 @@ export function createInlineBackend(
         const grace = setTimeout(terminate, DISCARD_GRACE_MS);
         worker.on('message', onDiscarded);
         worker.once('exit', terminate);
-        worker.postMessage({ kind: 'discard' });
+        worker.postMessage({ kind: 'discard' } satisfies ThreadRequest);
       };
       worker.on('message', onMessage);
       worker.on('error', onError);
       worker.on('exit', onExit);
       signal.addEventListener('abort', onAbort, { once: true });
       worker.ref();
-      worker.postMessage({ kind: 'run', environment });
+      worker.postMessage({ kind: 'run', environment } satisfies ThreadRequest);
     });
   }
 

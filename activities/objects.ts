@@ -28,6 +28,39 @@ export interface VerifyOutputInput {
   allowEmpty: boolean;
 }
 
+/** What an output says of itself: its size, and the source version its metadata names. */
+export interface OutputFacts extends VerifiedOutput {
+  sourceEtag: string | undefined;
+  /** Checked only when it is known (HeadObject reads it; an inline run's upload does not return it). */
+  sourceVersionId?: string | undefined;
+}
+
+/**
+ * The output is not empty and was produced from this object version, or a retryable OutputInvalid failure.
+ * The facts come from a HeadObject of the output, or from the upload of an inline run, which S3 answered.
+ */
+export function checkOutput(
+  output: OutputFacts,
+  { source, allowEmpty }: Omit<VerifyOutputInput, 'key'>,
+): VerifiedOutput {
+  const problems = [
+    allowEmpty || output.size > 0 ? undefined : 'it is empty',
+    output.sourceEtag === source.etag
+      ? undefined
+      : `it was produced from ETag ${output.sourceEtag ?? '(none)'}, not ${source.etag}`,
+    !source.versionId || !('sourceVersionId' in output) || output.sourceVersionId === source.versionId
+      ? undefined
+      : `it was produced from version ${output.sourceVersionId ?? '(none)'}, not ${source.versionId}`,
+  ].filter((p): p is string => p !== undefined);
+  if (problems.length > 0) {
+    throw ApplicationFailure.create({
+      message: `output s3://${output.bucket}/${output.key} failed verification: ${problems.join('; ')}`,
+      type: FailureType.outputInvalid,
+    });
+  }
+  return { bucket: output.bucket, key: output.key, size: output.size };
+}
+
 /** The permanent failure of a notification naming a bucket that does not exist. */
 export function bucketMissing(bucket: string, uri: string, cause: unknown): ApplicationFailure {
   return ApplicationFailure.create({
@@ -107,35 +140,28 @@ export function createObjectActivities({ s3, outputBucket }: ObjectDeps) {
 
     /** The output exists, is not empty and was produced from this object version. Retryable otherwise. */
     async verifyOutput({ key, source, allowEmpty }: VerifyOutputInput): Promise<VerifiedOutput> {
-      const uri = `s3://${outputBucket}/${key}`;
       let head;
       try {
         head = await s3.send(new HeadObjectCommand({ Bucket: outputBucket, Key: key }));
       } catch (err) {
         if (!isNotFound(err)) throw err;
         throw ApplicationFailure.create({
-          message: `output ${uri} is missing although the processor succeeded`,
+          message: `output s3://${outputBucket}/${key} is missing although the processor succeeded`,
           type: FailureType.outputInvalid,
           cause: err as Error,
         });
       }
       const meta = head.Metadata ?? {};
-      const problems = [
-        allowEmpty || (head.ContentLength ?? 0) > 0 ? undefined : 'it is empty',
-        meta[OUTPUT_METADATA.sourceEtag] === source.etag
-          ? undefined
-          : `it was produced from ETag ${meta[OUTPUT_METADATA.sourceEtag] ?? '(none)'}, not ${source.etag}`,
-        !source.versionId || meta[OUTPUT_METADATA.sourceVersionId] === source.versionId
-          ? undefined
-          : `it was produced from version ${meta[OUTPUT_METADATA.sourceVersionId] ?? '(none)'}, not ${source.versionId}`,
-      ].filter((p): p is string => p !== undefined);
-      if (problems.length > 0) {
-        throw ApplicationFailure.create({
-          message: `output ${uri} failed verification: ${problems.join('; ')}`,
-          type: FailureType.outputInvalid,
-        });
-      }
-      return { bucket: outputBucket, key, size: head.ContentLength ?? 0 };
+      return checkOutput(
+        {
+          bucket: outputBucket,
+          key,
+          size: head.ContentLength ?? 0,
+          sourceEtag: meta[OUTPUT_METADATA.sourceEtag],
+          sourceVersionId: meta[OUTPUT_METADATA.sourceVersionId],
+        },
+        { source, allowEmpty },
+      );
     },
   };
 }

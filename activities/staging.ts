@@ -24,6 +24,7 @@ import {
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { isNoSuchBucket, isNotFound, isPreconditionFailed, s3Metadata } from '../common/aws';
+import { mapLimit } from '../common/parallel';
 import { addDecimals, compareDecimals } from '../common/decimal';
 import { InvalidInputError } from '../contract/errors';
 import { OUTPUT_METADATA, STAGING_PREFIX, stagingKeys } from '../contract/layout';
@@ -81,20 +82,6 @@ export interface MergeInput {
 export function stagingPrefixFor(source: SourceVersion): string {
   const id = `${source.bucket}/${source.key}@${source.versionId ?? source.etag}`;
   return `${STAGING_PREFIX}${createHash('sha256').update(id).digest('hex').slice(0, 32)}/`;
-}
-
-/** Runs `fn` on every item, `PARALLEL` at a time, results in order. */
-async function mapParallel<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, items.length) }, lane));
-  return results;
 }
 
 export function createStagingActivities({ s3, outputBucket }: { s3: S3Client; outputBucket: string }) {
@@ -216,7 +203,7 @@ export function createStagingActivities({ s3, outputBucket }: { s3: S3Client; ou
         const k = stagingKeys(input.stagingPrefix, c.index);
         return keys.has(k.part) && keys.has(k.stats);
       });
-      const verified = await mapParallel(candidates, async (c) => {
+      const verified = await mapLimit(candidates, PARALLEL, async (c) => {
         const head = await s3
           .send(
             new HeadObjectCommand({
@@ -238,7 +225,7 @@ export function createStagingActivities({ s3, outputBucket }: { s3: S3Client; ou
 
     /** Adds up the statistics of the chunks: exact sums, the smallest minimum, the largest maximum. */
     async summarizeChunks({ stagingPrefix, indices }: { stagingPrefix: string; indices: number[] }) {
-      const all = await mapParallel(indices, (i) => readStats(stagingPrefix, i));
+      const all = await mapLimit(indices, PARALLEL, (i) => readStats(stagingPrefix, i));
       return summarize(all);
     },
 

@@ -98,6 +98,24 @@ export const ENV = {
     .max(10000)
     .default(50)
     .describe('how many compute jobs one worker runs or waits on at once'),
+  INLINE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1024 ** 3)
+    .default(DEFAULTS.inlineMaxBytes)
+    .describe(
+      "ingress: files no larger than this with no processor-type run inline, in the worker's thread pool (0: never)",
+    ),
+  INLINE_MAX_CONCURRENT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(256)
+    .optional()
+    .describe(
+      "threads of the worker's inline pool, and inline runs at once (default: the cores; 0: no inline runs)",
+    ),
   COMPUTE_SUBMITS_PER_SECOND: z.coerce
     .number()
     .min(0.1)
@@ -274,6 +292,7 @@ export const WORKER_VARIABLES = [
   'COMPUTE_POLL_SECONDS',
   'COMPUTE_MAX_CONCURRENT_JOBS',
   'COMPUTE_SUBMITS_PER_SECOND',
+  'INLINE_MAX_CONCURRENT',
   'BATCH_JOB_QUEUE',
   'BATCH_JOB_DEFINITION',
   'BATCH_RUNNABLE_TIMEOUT_SECONDS',
@@ -296,6 +315,7 @@ export const INGRESS_VARIABLES = [
   'VISIBILITY_TIMEOUT_SECONDS',
   'COMPUTE_TIMEOUT_SECONDS',
   'COMPUTE_HEARTBEAT_TIMEOUT_SECONDS',
+  'INLINE_MAX_BYTES',
   'LOG_LEVEL',
 ] as const satisfies readonly EnvName[];
 

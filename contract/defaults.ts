@@ -18,6 +18,10 @@ export const DEFAULTS = {
   heartbeatTimeoutSeconds: 60,
   /** Runs of the processor a failing file gets, and the first backoff between them. */
   computeRetry: { maximumAttempts: 3, initialIntervalSeconds: 5 },
+  /**
+   * Files no larger than this with no `processor-type` run inline, on the worker (README: "Routes").
+   */
+  inlineMaxBytes: 4 * 1024 * 1024,
   /** CSV files larger than this are split into chunks of about this size. */
   chunkSizeBytes: 64 * 1024 * 1024,
   /** Chunks processed at the same time. */

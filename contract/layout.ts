@@ -23,6 +23,12 @@ export function stagingKeys(prefix: string, index: number) {
   };
 }
 
+/**
+ * Where a Batch or ECS run of a whole file writes its statistics, which the worker cannot read from the
+ * container's stdout; deleted once the report holds them.
+ */
+export const statsKeyFor = (outputKey: string) => `${STAGING_PREFIX}stats/${outputKey}.json`;
+
 /** A file's report: by day, then by source key, so a rerun on the same day overwrites it. */
 export const reportKeyFor = (sourceKey: string, processedAt: string) =>
   `${REPORTS_PREFIX}${processedAt.slice(0, 10)}/${sourceKey}.json`;

@@ -43,6 +43,12 @@ export interface ProcessFileOptions {
    */
   heartbeatTimeoutSeconds?: number;
   /**
+   * Files no larger than this, with no `processor-type`, run inline: on the worker, in its thread pool, with
+   * no container to start. 0 turns the inline route off.
+   * @default 4 MiB: `DEFAULTS.inlineMaxBytes` of contract/defaults.ts
+   */
+  inlineMaxBytes?: number;
+  /**
    * CSV files larger than this are split into chunks of about this size, processed in parallel
    * (object metadata `chunk-size` overrides: bytes, or a number with KiB, MiB or GiB).
    * @default 64 MiB: `DEFAULTS.chunkSizeBytes` of contract/defaults.ts
@@ -73,6 +79,14 @@ export function computeTaskQueue(taskQueue: string): string {
   return `${taskQueue}-compute`;
 }
 
+/**
+ * The task queue of inline runs: its own, polled by each worker with as many slots as its thread pool has
+ * threads, so that a burst of small files waits in Temporal rather than on a worker's CPU.
+ */
+export function inlineTaskQueue(taskQueue: string): string {
+  return `${taskQueue}-inline`;
+}
+
 export interface ProcessFileInput {
   object: ObjectRef;
   options?: ProcessFileOptions;
@@ -101,8 +115,11 @@ export interface ChunkCounts {
   failed: number;
 }
 
-/** `pool` files go to AWS Batch on Fargate Spot, the others to an ECS Fargate task. */
-export type Route = 'batch' | 'ecs';
+/**
+ * `pool` files go to AWS Batch on Fargate Spot, `inline` ones (and small files with no processor type) to the
+ * worker's own thread pool, the others to an ECS Fargate task.
+ */
+export type Route = 'batch' | 'ecs' | 'inline';
 
 export type Stage =
   | 'received'
@@ -168,6 +185,9 @@ export const SA = {
   objectKey: defineSearchAttributeKey('ObjectKey', SearchAttributeType.KEYWORD),
   objectSize: defineSearchAttributeKey('ObjectSize', SearchAttributeType.INT),
   processorType: defineSearchAttributeKey('ProcessorType', SearchAttributeType.KEYWORD),
+  /** The route chosen: batch, ecs or inline. */
+  route: defineSearchAttributeKey('Route', SearchAttributeType.KEYWORD),
+  /** What actually ran the job: batch, ecs, inline, or local (a process standing in for Batch or ECS). */
   computeBackend: defineSearchAttributeKey('ComputeBackend', SearchAttributeType.KEYWORD),
   job: defineSearchAttributeKey('Job', SearchAttributeType.KEYWORD),
   stage: defineSearchAttributeKey('Stage', SearchAttributeType.KEYWORD),

@@ -122,23 +122,6 @@ export function createIngress(o: IngressOptions) {
       // A handle whose visibility already ran out cannot be changed: the message is visible anyway.
       .catch((err: unknown) => o.log.debug('message not returned', { messageId: m.MessageId, error: err }));
 
-  /**
-   * Keeps a handed-over message invisible for one extension of its workflow, which extends it again as soon
-   * as a worker runs it: until then (workers starting, or catching up after an outage) SQS would redeliver it
-   * after the queue's own timeout, and each redelivery counts towards maxReceiveCount.
-   */
-  const keepInvisible = (m: Message) =>
-    o.sqs
-      .send(
-        new ChangeMessageVisibilityCommand({
-          QueueUrl: o.queueUrl,
-          ReceiptHandle: m.ReceiptHandle,
-          VisibilityTimeout: o.workflowOptions.visibilityTimeoutSeconds ?? DEFAULTS.visibilityTimeoutSeconds,
-        }),
-      )
-      // The workflow extends it too: this one only buys time until it runs.
-      .catch((err: unknown) => o.log.warn('visibility not extended', { messageId: m.MessageId, error: err }));
-
   const foreignBucket = (ref: ObjectRef): DeadLetterReason => ({
     type: FailureType.foreignBucket,
     message:
@@ -173,7 +156,6 @@ export function createIngress(o: IngressOptions) {
           ],
         }),
       );
-      await keepInvisible(m);
       o.log.info('handed over to the workflow', { workflowId, messageId: m.MessageId });
       return 'handed-over';
     } catch (err) {
@@ -278,6 +260,12 @@ export function createIngress(o: IngressOptions) {
               QueueUrl: o.queueUrl,
               WaitTimeSeconds: o.waitSeconds,
               MaxNumberOfMessages: o.maxMessages,
+              // Invisible for one extension of its workflow, which extends it every third of that: the
+              // queue's own timeout may be shorter, and the workers may take a while to run the workflow
+              // (starting, or catching up after an outage), while each redelivery counts towards
+              // maxReceiveCount.
+              VisibilityTimeout:
+                o.workflowOptions.visibilityTimeoutSeconds ?? DEFAULTS.visibilityTimeoutSeconds,
               MessageSystemAttributeNames: ['ApproximateReceiveCount'],
             }),
             { abortSignal: signal },

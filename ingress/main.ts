@@ -36,6 +36,7 @@ async function main(): Promise<void> {
       visibilityTimeoutSeconds: config.VISIBILITY_TIMEOUT_SECONDS,
       computeTimeoutSeconds: config.COMPUTE_TIMEOUT_SECONDS,
       heartbeatTimeoutSeconds: config.COMPUTE_HEARTBEAT_TIMEOUT_SECONDS,
+      inlineMaxBytes: config.INLINE_MAX_BYTES,
     },
     log,
   });

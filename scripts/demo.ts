@@ -1,5 +1,5 @@
 /**
- * `npm run demo`: starts the local stack, uploads the sample files on both routes, waits for every
+ * `npm run demo`: starts the local stack, uploads the sample files on the three routes, waits for every
  * workflow, prints a table, stops the stack. Exits 0 only if every output is present and both queues are empty.
  */
 import { join } from 'node:path';
@@ -19,12 +19,17 @@ import { runMain } from '../common/run-main';
 
 const SAMPLES = join(__dirname, 'samples');
 
-/** Each sample on each route: the `pool` ones go to Batch, the others to ECS. */
+/**
+ * The samples on the three routes: `pool` goes to Batch, another processor type to ECS, and a small file
+ * with none runs inline, on the worker.
+ */
 const UPLOADS: { file: string; key: string; options: UploadOptions }[] = [
   { file: 'transactions.csv', key: 'batch/transactions.csv', options: { processorType: 'pool' } },
-  { file: 'transactions.csv', key: 'ecs/transactions.csv', options: {} },
+  { file: 'transactions.csv', key: 'ecs/transactions.csv', options: { processorType: 'on-demand' } },
+  { file: 'transactions.csv', key: 'inline/transactions.csv', options: {} },
   { file: 'operations-log.txt', key: 'batch/operations-log.txt', options: { processorType: 'pool' } },
   { file: 'release-notes.md', key: 'ecs/release-notes.md', options: { processorType: 'on-demand' } },
+  { file: 'release-notes.md', key: 'inline/release-notes.md', options: {} },
 ];
 
 const TIMEOUT_MS = 120_000;
@@ -39,6 +44,7 @@ function table(rows: string[][]): string {
 function summarise(route: Route, request: object): string {
   const r = request as Record<string, unknown>;
   const strategy = (r.capacityProviderStrategy as { capacityProvider?: string }[] | undefined)?.[0];
+  if (route === 'inline') return 'inline on the worker: no container to start';
   return route === 'batch'
     ? `Batch SubmitJob jobQueue=${String(r.jobQueue)} jobDefinition=${String(r.jobDefinition)} jobName=${String(r.jobName)}`
     : `ECS RunTask cluster=${String(r.cluster)} taskDefinition=${String(r.taskDefinition)} capacityProvider=${strategy?.capacityProvider ?? '-'}`;

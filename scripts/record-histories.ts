@@ -32,7 +32,13 @@ const CASES: { name: string; file: string; key: string; options: UploadOptions }
     key: 'batch/transactions.csv',
     options: { processorType: 'pool' },
   },
-  { name: 'text-ecs', file: 'release-notes.md', key: 'ecs/release-notes.md', options: {} },
+  {
+    name: 'text-ecs',
+    file: 'release-notes.md',
+    key: 'ecs/release-notes.md',
+    options: { processorType: 'on-demand' },
+  },
+  { name: 'csv-inline', file: 'transactions.csv', key: 'inline/transactions.csv', options: {} },
   {
     name: 'unknown-job',
     file: 'transactions.csv',

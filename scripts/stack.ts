@@ -17,7 +17,7 @@ import { createAwsClients, type AwsClients } from '../common/aws';
 import { ExplainedError } from '../common/errors';
 import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
 import { DEFAULTS } from '../contract/defaults';
-import { computeTaskQueue, SA } from '../contract/workflow';
+import { computeTaskQueue, inlineTaskQueue, SA } from '../contract/workflow';
 import { ensureTools, REPO_ROOT } from './tools';
 
 export interface StackOptions {
@@ -312,7 +312,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           worker,
           async () =>
             (await polled(env.TEMPORAL_TASK_QUEUE!, TASK_QUEUE_TYPE_WORKFLOW)) &&
-            (await polled(computeTaskQueue(env.TEMPORAL_TASK_QUEUE!), TASK_QUEUE_TYPE_ACTIVITY)),
+            (await polled(computeTaskQueue(env.TEMPORAL_TASK_QUEUE!), TASK_QUEUE_TYPE_ACTIVITY)) &&
+            (await polled(inlineTaskQueue(env.TEMPORAL_TASK_QUEUE!), TASK_QUEUE_TYPE_ACTIVITY)),
         );
       };
       await startWorker();

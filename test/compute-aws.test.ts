@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DescribeJobsCommand, ListJobsCommand } from '@aws-sdk/client-batch';
 import { DescribeTasksCommand, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
@@ -39,7 +39,7 @@ import { withWorkers } from './support/temporal';
 import { eventually } from './support/eventually';
 import { stubActivities } from './support/stubs';
 import { stagingPrefixFor } from '../activities/staging';
-import { stagingKeys } from '../contract/layout';
+import { stagingKeys, statsKeyFor } from '../contract/layout';
 
 interface World {
   stack: Stack;
@@ -58,6 +58,19 @@ async function world(motoEnv: Record<string, string> = {}): Promise<World> {
     const worker = createAwsClients(
       { AWS_REGION: stack.region, AWS_ENDPOINT_URL: stack.awsEndpoint, ...recordingCalls },
       'worker',
+    );
+    // No container runs here, so none leaves the statistics a whole-file run reads back: they are put ahead.
+    await stack.aws.s3.send(new CreateBucketCommand({ Bucket: 'out' }));
+    await stack.aws.s3.send(
+      new PutObjectCommand({
+        Bucket: 'out',
+        Key: statsKeyFor('outputs/data/report.csv'),
+        Body: JSON.stringify({
+          job: 'csv-transform',
+          output: 's3://out/outputs/data/report.csv',
+          bytesIn: 9,
+        }),
+      }),
     );
     return { stack, client, connection, settings: await provisionCompute(stack), worker };
   } catch (err) {
@@ -79,6 +92,7 @@ function activitiesFor(w: World, metadata: Record<string, string>): Activities {
     ...stubActivities(info),
     ...createComputeActivities({
       backends: createBackends(w.settings, w.worker),
+      s3: w.worker.s3,
       outputBucket: 'out',
       awsRegion: w.stack.region,
       awsEndpointUrl: w.stack.awsEndpoint,
@@ -89,6 +103,8 @@ function activitiesFor(w: World, metadata: Record<string, string>): Activities {
 const OPTIONS: ProcessFileOptions = {
   computeRetry: { maximumAttempts: 2, initialIntervalSeconds: 0.2 },
   heartbeatTimeoutSeconds: 3,
+  // The files here are a few bytes: without a processor type they would run inline, not on ECS.
+  inlineMaxBytes: 0,
 };
 
 /** Starts `processFile` as the ingress would and runs `during` while it works. */

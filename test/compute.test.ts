@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import type { BatchClient } from '@aws-sdk/client-batch';
+import { S3Client } from '@aws-sdk/client-s3';
 import { batchOutcome, createBatchBackend } from '../activities/batch-backend';
 import {
   createComputeActivities,
@@ -19,6 +20,8 @@ import {
 } from '../activities/compute';
 import { ecsOutcome } from '../activities/ecs-backend';
 import { createLocalBackend } from '../activities/local-backend';
+import { checkOutput, type OutputFacts } from '../activities/objects';
+import type { ProcessorStats } from '../contract/reports';
 import { FailureType } from '../contract/workflow';
 
 const REQUEST: ComputeRequest = {
@@ -28,6 +31,15 @@ const REQUEST: ComputeRequest = {
   destinationKey: 'outputs/a.csv',
   processedAt: '2026-01-01T00:00:00.000Z',
   timeoutSeconds: 60,
+};
+
+/** What a successful run reports (read from its stdout by the local backend, from STATS_KEY on AWS). */
+const STATS: ProcessorStats = {
+  job: 'csv-transform',
+  output: 's3://out/outputs/a.csv',
+  bytesIn: 9,
+  rowsIn: 1,
+  rowsOut: 1,
 };
 
 function backendEnding(outcome: Omit<ProcessorOutcome, 'handle'>): ComputeBackend {
@@ -44,7 +56,8 @@ async function runWith(
   request: ComputeRequest = REQUEST,
 ): Promise<ComputeResult> {
   const activities = createComputeActivities({
-    backends: { batch: backend, ecs: backend },
+    backends: { batch: backend, ecs: backend, inline: backend },
+    s3: new S3Client({ region: 'us-east-1' }),
     outputBucket: 'out',
     awsRegion: 'us-east-1',
   });
@@ -114,7 +127,9 @@ describe('compute activity', () => {
   });
 
   it('returns the request sent and a Batch-valid job name unique per attempt', async () => {
-    const result = await runWith(backendEnding({ succeeded: true, exitCode: 0, detail: '', logRef: 'ls' }));
+    const result = await runWith(
+      backendEnding({ succeeded: true, exitCode: 0, detail: '', logRef: 'ls', report: STATS }),
+    );
     assert.equal(result.jobId, 'job-1');
     assert.deepEqual(result.awsRequest, { jobName: jobNameFor('file:in/a.csv@e1', 2) });
     assert.match(jobNameFor('file:in/a.csv@e1', 2), /^file-in-a-csv-e1-[0-9a-f]{12}-a2$/);
@@ -135,6 +150,7 @@ describe('compute activity', () => {
           exitCode: 0,
           detail: '',
           logRef: '',
+          report: STATS,
         };
       },
     };
@@ -269,5 +285,32 @@ describe('local backend', () => {
     assert.equal(outcome.exitCode, 78);
     assert.match(outcome.detail, /SOURCE_BUCKET/);
     assert.deepEqual(statuses, ['SUBMITTED', 'RUNNABLE', 'RUNNING', 'FAILED']);
+  });
+});
+
+describe('output verification', () => {
+  const source = { etag: 'e1', versionId: 'v1' };
+  const facts = { bucket: 'out', key: 'outputs/a.csv', size: 10, sourceEtag: 'e1' };
+
+  it('accepts an inline output from its upload, whose version is the one read by If-Match', () => {
+    assert.deepEqual(checkOutput(facts, { source, allowEmpty: false }), {
+      bucket: 'out',
+      key: 'outputs/a.csv',
+      size: 10,
+    });
+  });
+
+  it('refuses an output of another source version, an empty one, or one naming another version', () => {
+    const refused = (output: OutputFacts, allowEmpty = false) =>
+      assert.throws(
+        () => checkOutput(output, { source, allowEmpty }),
+        (err: unknown) =>
+          err instanceof ApplicationFailure && err.type === FailureType.outputInvalid && !err.nonRetryable,
+      );
+    refused({ ...facts, sourceEtag: 'e0' });
+    refused({ ...facts, sourceEtag: undefined });
+    refused({ ...facts, size: 0 });
+    refused({ ...facts, sourceVersionId: 'v0' });
+    assert.equal(checkOutput({ ...facts, size: 0 }, { source, allowEmpty: true }).size, 0);
   });
 });

@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -12,6 +13,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectsV2Command,
   PutBucketVersioningCommand,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
@@ -22,18 +24,21 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import type { Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { DLQ_ATTRIBUTES } from '../common/dead-letters';
 import type { FailureReport, FileReport } from '../contract/reports';
-import { failureReportKey } from '../contract/layout';
-import { isNotFound } from '../common/aws';
+import { failureReportKey, OUTPUT_METADATA, STAGING_PREFIX } from '../contract/layout';
+import { isNotFound, type RecordedCall } from '../common/aws';
 import { workflowIdFor } from '../common/ids';
-import { OUTPUT_METADATA } from '../contract/layout';
 import { printable } from '../common/text';
 import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
 import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-client';
 import { REPO_ROOT } from '../scripts/tools';
 import { STACK_NAMES, type Stack } from '../scripts/stack';
-import { FailureType } from '../contract/workflow';
+import { FailureType, SA } from '../contract/workflow';
+import { stagingPrefixFor } from '../activities/staging';
+import { billableActions } from '../scripts/billable-actions';
+import { AWS_CALL_LOG_DIR } from './support/aws-calls';
 import type { ObjectRef } from '../contract/objects';
 import { startEndToEnd, type EndToEnd } from './support/end-to-end';
 import { eventually } from './support/eventually';
@@ -101,6 +106,18 @@ function s3Record(ref: ObjectRef) {
       },
     },
   };
+}
+
+/** Every AWS call the pipeline's processes recorded so far, in this test run. */
+function recordedCalls(): RecordedCall[] {
+  return readdirSync(AWS_CALL_LOG_DIR)
+    .filter((f) => f.endsWith('.jsonl'))
+    .flatMap((f) =>
+      readFileSync(join(AWS_CALL_LOG_DIR, f), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as RecordedCall),
+    );
 }
 
 const send = (body: string) =>
@@ -176,6 +193,79 @@ describe('pipeline end to end', () => {
     assert.equal(head.Metadata?.[OUTPUT_METADATA.sourceEtag], ref.etag);
   });
 
+  it('runs a small file inline in 3 activities, 2 attribute updates, 8 actions and 5 S3 requests, staging nothing', async () => {
+    const key = `lean/${randomUUID()}.csv`;
+    const ref = await uploadFile(
+      stack.aws.s3,
+      stack.inputBucket,
+      key,
+      join(REPO_ROOT, 'scripts/samples/transactions.csv'),
+      {},
+    );
+    const outcome = await awaitWorkflow(client, ref, WAIT_MS);
+    assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
+    if (outcome.status !== 'completed') return;
+    assert.equal(outcome.result.route, 'inline');
+    assert.equal(outcome.result.executor, 'inline');
+    const handle = client.workflow.getHandle(workflowIdFor(ref));
+    const history = await handle.fetchHistory();
+    const events = history.events ?? [];
+    const count = (type: temporal.api.enums.v1.EventType) =>
+      events.filter((e) => e.eventType === type).length;
+    const { EventType } = temporal.api.enums.v1;
+    assert.equal(count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED), 3, 'inspect, run, finish');
+    assert.equal(count(EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES), 2);
+    const actions = billableActions(history);
+    assert.ok(actions.total <= 8, `${actions.total} billable actions: ${JSON.stringify(actions.byType)}`);
+    const { typedSearchAttributes } = await handle.describe();
+    assert.equal(typedSearchAttributes.get(SA.route), 'inline');
+    assert.equal(typedSearchAttributes.get(SA.computeBackend), 'inline');
+    assert.equal(typedSearchAttributes.get(SA.stage), 'done');
+
+    // Every S3 request the pipeline's processes made for this file (the test's upload is not recorded).
+    const staging = stagingPrefixFor({ bucket: ref.bucket, key, etag: ref.etag! });
+    const requests = recordedCalls().filter(
+      (c) => c.client === 'S3Client' && [key, staging].some((k) => JSON.stringify(c.input).includes(k)),
+    );
+    const commands = requests.map((c) => c.command).sort();
+    assert.deepEqual(
+      commands,
+      ['GetObjectCommand', 'GetObjectCommand', 'HeadObjectCommand', 'PutObjectCommand', 'PutObjectCommand'],
+      'head the source, read it, write the output and the report, look for a failure report to remove',
+    );
+    const { KeyCount } = await stack.aws.s3.send(
+      new ListObjectsV2Command({ Bucket: stack.outputBucket, Prefix: STAGING_PREFIX }),
+    );
+    assert.equal(KeyCount ?? 0, 0, 'no staging object for a file that is not chunked');
+  });
+
+  it('routes pool to Batch, any other processor type to ECS, inline to the worker, each shown in Route and ComputeBackend', async () => {
+    const cases = [
+      { processorType: 'pool', route: 'batch', backend: 'local' },
+      { processorType: 'gpu', route: 'ecs', backend: 'local' },
+      { processorType: 'inline', route: 'inline', backend: 'inline' },
+    ];
+    await Promise.all(
+      cases.map(async (c) => {
+        const ref = await uploadFile(
+          stack.aws.s3,
+          stack.inputBucket,
+          `routes/${c.processorType}.csv`,
+          join(REPO_ROOT, 'scripts/samples/transactions.csv'),
+          { processorType: c.processorType },
+        );
+        const outcome = await awaitWorkflow(client, ref, WAIT_MS);
+        assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
+        const { typedSearchAttributes } = await client.workflow.getHandle(workflowIdFor(ref)).describe();
+        assert.deepEqual(
+          [typedSearchAttributes.get(SA.route), typedSearchAttributes.get(SA.computeBackend)],
+          [c.route, c.backend],
+          c.processorType,
+        );
+      }),
+    );
+  });
+
   it('turns a long UTF-8 text file into a real multi-page PDF, reporting the scripts it cannot show', async () => {
     const lines = Array.from(
       { length: 150 },
@@ -188,7 +278,7 @@ describe('pipeline end to end', () => {
     const outcome = await awaitWorkflow(client, ref, WAIT_MS);
     assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
     if (outcome.status !== 'completed') return;
-    assert.equal(outcome.result.route, 'ecs');
+    assert.equal(outcome.result.route, 'inline', 'a small file with no processor type');
     const pdf = await bytesOf(stack.outputBucket, outcome.result.output!.key);
     const { getDocument } = await import('pdfjs-dist/legacy/build/pdf.mjs');
     const doc = await getDocument({ data: new Uint8Array(pdf) }).promise;

@@ -10,6 +10,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../activities';
 import type { ComputeRequest, ComputeResult } from '../activities/compute';
+import { createFinishActivities } from '../activities/finish';
+import { summarize } from '../activities/staging';
 import type { DeadLetterReason } from '../common/dead-letters';
 import type { ObjectInfo } from '../activities/objects';
 import type { FailureReport } from '../contract/reports';
@@ -18,6 +20,7 @@ import {
   messageReceivedSignal,
   progressQuery,
   SA,
+  type ProcessFileOptions,
   type ProcessFileResult,
   type QueueMessage,
 } from '../contract/workflow';
@@ -48,13 +51,15 @@ function message(overrides: Partial<QueueMessage> = {}): QueueMessage {
   };
 }
 
+/** A successful run on the requested route, as in aws mode (the backend that ran it is the route's). */
 function computed(req: ComputeRequest): ComputeResult {
   return {
-    executor: 'stub',
+    executor: req.route,
     jobId: 'job-1',
     awsRequest: { route: req.route },
     destination: { bucket: 'out', key: req.destinationKey },
     stats: { rowsIn: 1 },
+    summary: summarize([{ rowsIn: 1, rowsOut: 1, rowsRejected: 0 }]),
   };
 }
 
@@ -72,7 +77,16 @@ function stubs(metadata: Record<string, string>, overrides: Partial<Activities> 
     ...stubActivities(info),
     runProcessor: async (req: ComputeRequest) => computed(req),
   };
-  const merged = { ...base, ...overrides };
+  const merged: Activities = { ...base, ...overrides };
+  // The real finishing steps over the stubs, so that the calls they make are recorded in order.
+  merged.finishFile = (input) =>
+    createFinishActivities({
+      outputBucket: 'out',
+      bucket: { deleteKeys: async () => {} },
+      objects: activities,
+      reports: activities,
+      queue: activities,
+    }).finishFile(input);
   const activities = Object.fromEntries(
     Object.entries(merged).map(([name, fn]) => [
       name,
@@ -85,7 +99,11 @@ function stubs(metadata: Record<string, string>, overrides: Partial<Activities> 
 
 async function run(
   activities: Activities,
-  options: { first?: QueueMessage; during?: (workflowId: string) => Promise<void> } = {},
+  options: {
+    first?: QueueMessage;
+    during?: (workflowId: string) => Promise<void>;
+    workflowOptions?: ProcessFileOptions;
+  } = {},
 ): Promise<{ result?: ProcessFileResult; error?: WorkflowFailedError; workflowId: string }> {
   const taskQueue = `test-${randomUUID()}`;
   const workflowId = `wf-${randomUUID()}`;
@@ -94,7 +112,13 @@ async function run(
       workflowId,
       taskQueue,
       args: [
-        { object: OBJECT, options: { computeRetry: { maximumAttempts: 3, initialIntervalSeconds: 0.1 } } },
+        {
+          object: OBJECT,
+          options: {
+            computeRetry: { maximumAttempts: 3, initialIntervalSeconds: 0.1 },
+            ...options.workflowOptions,
+          },
+        },
       ],
       signal: messageReceivedSignal,
       signalArgs: [options.first ?? message()],
@@ -113,6 +137,7 @@ async function searchAttributes(workflowId: string) {
   const { typedSearchAttributes } = await env.client.workflow.getHandle(workflowId).describe();
   return {
     processorType: typedSearchAttributes.get(SA.processorType),
+    route: typedSearchAttributes.get(SA.route),
     backend: typedSearchAttributes.get(SA.computeBackend),
     job: typedSearchAttributes.get(SA.job),
     stage: typedSearchAttributes.get(SA.stage),
@@ -128,20 +153,38 @@ describe('processFile workflow', () => {
     assert.equal((s.named('runProcessor')[0]?.args[0] as ComputeRequest).route, 'batch');
     assert.deepEqual(await searchAttributes(workflowId), {
       processorType: 'pool',
+      route: 'batch',
       backend: 'batch',
       job: 'csv-transform',
       stage: 'done',
     });
   });
 
-  it('routes a file without processor-type to ECS, with the job from its extension', async () => {
+  it('routes a small file without processor-type inline, with the job from its extension', async () => {
     const s = stubs({});
     const { result, workflowId } = await run(s.activities);
-    assert.equal(result?.route, 'ecs');
+    assert.equal(result?.route, 'inline');
     const req = s.named('runProcessor')[0]?.args[0] as ComputeRequest;
     assert.equal(req.job, 'csv-transform');
     assert.equal(req.destinationKey, 'outputs/data/report.csv');
-    assert.equal((await searchAttributes(workflowId)).backend, 'ecs');
+    assert.equal(req.statsKey, undefined, 'an inline run hands its statistics back itself');
+    const attributes = await searchAttributes(workflowId);
+    assert.deepEqual([attributes.route, attributes.backend], ['inline', 'inline']);
+  });
+
+  it('routes a file without processor-type larger than INLINE_MAX_BYTES, or with another type, to ECS', async () => {
+    for (const [metadata, inlineMaxBytes] of [
+      [{}, 41],
+      [{}, 0],
+      [{ 'processor-type': 'on-demand' }, 1000],
+    ] as const) {
+      const s = stubs(metadata);
+      const { result } = await run(s.activities, { workflowOptions: { inlineMaxBytes } });
+      assert.equal(result?.route, 'ecs', JSON.stringify([metadata, inlineMaxBytes]));
+    }
+    const s = stubs({ 'processor-type': 'inline' });
+    const { result } = await run(s.activities, { workflowOptions: { inlineMaxBytes: 0 } });
+    assert.equal(result?.route, 'inline', 'an explicit inline type wins over INLINE_MAX_BYTES=0');
   });
 
   it('lets job metadata override the extension rule', async () => {
@@ -241,13 +284,12 @@ describe('processFile workflow', () => {
     const order = s.calls.map((c) => c.name).filter((n) => n !== 'extendVisibility');
     assert.deepEqual(order, [
       'inspectObject',
-      'planRun',
       'runProcessor',
+      'finishFile',
       'verifyOutput',
+      'finishFile',
       'verifyOutput',
-      'summarizeChunks',
       'writeReport',
-      'deleteStaging',
       'acknowledge',
     ]);
   });
@@ -302,15 +344,9 @@ describe('processFile workflow', () => {
           // The message was redelivered (new receipt handle) and a duplicate notification arrived.
           await handle.signal(messageReceivedSignal, message({ receiptHandle: 'handle-2', receiveCount: 2 }));
           await handle.signal(messageReceivedSignal, message({ messageId: 'm-2', receiptHandle: 'dup-1' }));
-          // Both are extended at once, not a third of the visibility timeout (100 s) later.
           await eventually(
-            'the new receipts extended',
-            async () => {
-              const handles = s
-                .named('extendVisibility')
-                .flatMap((c) => (c.args[0] as QueueMessage[]).map((m) => m.receiptHandle));
-              return handles.includes('handle-2') && handles.includes('dup-1') ? true : undefined;
-            },
+            'both signals taken',
+            async () => ((await handle.query(progressQuery)).messages === 2 ? true : undefined),
             10_000,
           );
           return computed(req);
@@ -328,8 +364,30 @@ describe('processFile workflow', () => {
       .named('acknowledge')
       .flatMap((c) => (c.args[0] as QueueMessage[]).map((m) => m.receiptHandle));
     assert.deepEqual(acked.sort(), ['dup-1', 'handle-2']);
-    const extended = s.named('extendVisibility')[0]?.args as [QueueMessage[], number];
-    assert.equal(extended[0][0]?.receiptHandle, 'handle-1', 'the message is kept invisible from the start');
+    assert.equal(
+      s.named('extendVisibility').length,
+      0,
+      'the ingress received them invisible for a whole extension: a short file needs none',
+    );
+  });
+
+  it('extends every message it holds every third of the visibility timeout while it works', async () => {
+    const s = stubs(
+      {},
+      {
+        runProcessor: async (req: ComputeRequest) => {
+          await new Promise((resolve) => setTimeout(resolve, 2_500));
+          return computed(req);
+        },
+      },
+    );
+    const { result } = await run(s.activities, { workflowOptions: { visibilityTimeoutSeconds: 3 } });
+    assert.equal(result?.status, 'processed');
+    const extensions = s.named('extendVisibility').map((c) => c.args as [QueueMessage[], number]);
+    assert.ok(extensions.length >= 2, `${extensions.length} extensions in 2.5 s, one a second expected`);
+    for (const [messages, seconds] of extensions) {
+      assert.deepEqual([messages.map((m) => m.receiptHandle), seconds], [['handle-1'], 3]);
+    }
   });
 
   it('reroutes a Batch job stuck without capacity to ECS and records why', async () => {
@@ -348,7 +406,7 @@ describe('processFile workflow', () => {
     );
     const { result, workflowId } = await run(s.activities);
     assert.equal(result?.status, 'processed');
-    assert.equal(result?.route, 'ecs');
+    assert.deepEqual([result?.route, result?.executor], ['batch', 'ecs'], 'routed to Batch, run on ECS');
     assert.match(result?.rerouted ?? '', /RUNNABLE for more than 900s/);
     assert.deepEqual(
       s.named('runProcessor').map((c) => (c.args[0] as ComputeRequest).route),

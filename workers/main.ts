@@ -1,8 +1,10 @@
 /**
- * The Temporal worker process: hosts `processFile` with its quick activities on the main task queue, and
- * the compute activity on its own task queue, where concurrent jobs per worker and job starts per second
- * across all workers are bounded (so a burst of files does not hit AWS API throttling).
+ * The Temporal worker process: hosts `processFile` with its quick activities on the main task queue; the
+ * compute activity on its own task queue, where concurrent jobs per worker and job starts per second
+ * across all workers are bounded (so a burst of files does not hit AWS API throttling); and inline runs on
+ * a third, with one slot per thread of the worker's pool, so a burst of small files waits in Temporal.
  */
+import { availableParallelism } from 'node:os';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createBackends } from '../activities/backends';
@@ -11,7 +13,7 @@ import { checkComputeMode, loadConfig, WORKER_VARIABLES } from '../common/config
 import { createLogger } from '../common/log';
 import { runMain } from '../common/run-main';
 import { temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
-import { computeTaskQueue } from '../contract/workflow';
+import { computeTaskQueue, inlineTaskQueue } from '../contract/workflow';
 
 async function main(): Promise<void> {
   const config = loadConfig('worker', WORKER_VARIABLES);
@@ -21,36 +23,45 @@ async function main(): Promise<void> {
     throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
   });
   const clients = createAwsClients(config, 'worker');
+  const cores = availableParallelism();
+  const inlineThreads = config.INLINE_MAX_CONCURRENT ?? cores;
+  // Local jobs are processes on this machine: more at once than its cores only thrash it.
+  const computeSlots =
+    config.COMPUTE_MODE === 'local'
+      ? Math.min(config.COMPUTE_MAX_CONCURRENT_JOBS, cores)
+      : config.COMPUTE_MAX_CONCURRENT_JOBS;
+  const backends = createBackends(
+    {
+      mode: config.COMPUTE_MODE,
+      batch: {
+        jobQueue: config.BATCH_JOB_QUEUE,
+        jobDefinition: config.BATCH_JOB_DEFINITION,
+        runnableTimeoutSeconds: config.BATCH_RUNNABLE_TIMEOUT_SECONDS,
+      },
+      ecs: {
+        cluster: config.ECS_CLUSTER,
+        taskDefinition: config.ECS_TASK_DEFINITION,
+        containerName: config.ECS_CONTAINER_NAME,
+        capacityProvider: config.ECS_CAPACITY_PROVIDER,
+        subnets: config.ECS_SUBNETS,
+        securityGroups: config.ECS_SECURITY_GROUPS,
+      },
+      pollSeconds: config.COMPUTE_POLL_SECONDS,
+      heartbeatSeconds: config.HEARTBEAT_SECONDS,
+      inlineThreads: Math.max(inlineThreads, 1),
+    },
+    clients,
+  );
   const activities = createActivities({
     ...clients,
     outputBucket: config.OUTPUT_BUCKET,
-    backends: createBackends(
-      {
-        mode: config.COMPUTE_MODE,
-        batch: {
-          jobQueue: config.BATCH_JOB_QUEUE,
-          jobDefinition: config.BATCH_JOB_DEFINITION,
-          runnableTimeoutSeconds: config.BATCH_RUNNABLE_TIMEOUT_SECONDS,
-        },
-        ecs: {
-          cluster: config.ECS_CLUSTER,
-          taskDefinition: config.ECS_TASK_DEFINITION,
-          containerName: config.ECS_CONTAINER_NAME,
-          capacityProvider: config.ECS_CAPACITY_PROVIDER,
-          subnets: config.ECS_SUBNETS,
-          securityGroups: config.ECS_SECURITY_GROUPS,
-        },
-        pollSeconds: config.COMPUTE_POLL_SECONDS,
-        heartbeatSeconds: config.HEARTBEAT_SECONDS,
-      },
-      clients,
-    ),
+    backends,
     awsRegion: config.AWS_REGION,
     ...(config.AWS_ENDPOINT_URL ? { awsEndpointUrl: config.AWS_ENDPOINT_URL } : {}),
   });
   // In-flight activities get this long after SIGTERM; the ECS service's stopTimeout (infra/) is longer.
   const common = { connection, namespace: config.TEMPORAL_NAMESPACE, shutdownGraceTime: '30 seconds' };
-  const [orchestration, compute] = await Promise.all([
+  const workers = await Promise.all([
     Worker.create({
       ...common,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
@@ -63,16 +74,30 @@ async function main(): Promise<void> {
       ...common,
       taskQueue: computeTaskQueue(config.TEMPORAL_TASK_QUEUE),
       activities,
-      maxConcurrentActivityTaskExecutions: config.COMPUTE_MAX_CONCURRENT_JOBS,
+      maxConcurrentActivityTaskExecutions: computeSlots,
       maxTaskQueueActivitiesPerSecond: config.COMPUTE_SUBMITS_PER_SECOND,
     }),
+    // INLINE_MAX_CONCURRENT=0: this worker takes no inline runs (others may).
+    ...(inlineThreads > 0
+      ? [
+          Worker.create({
+            ...common,
+            taskQueue: inlineTaskQueue(config.TEMPORAL_TASK_QUEUE),
+            activities,
+            maxConcurrentActivityTaskExecutions: inlineThreads,
+          }),
+        ]
+      : []),
   ]);
   log.info('worker ready', {
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     namespace: config.TEMPORAL_NAMESPACE,
     computeMode: config.COMPUTE_MODE,
+    computeSlots,
+    inlineThreads,
   });
-  await Promise.all([orchestration.run(), compute.run()]);
+  await Promise.all(workers.map((w) => w.run()));
+  for (const backend of Object.values(backends)) await backend.close?.();
   await connection.close();
   log.info('worker stopped');
 }

@@ -1,26 +1,41 @@
 /**
- * `processFile`: one workflow per object version. It reads like the flow of design.md:
- * inspect → route → choose the job → run it → verify the output → acknowledge the SQS message.
- * Mechanics live in the activities; this file only decides.
+ * `processFile`: one workflow per object version, in named steps that read like the flow of design.md:
+ * inspect → plan → run whole | run chunked → finish (verify, report, acknowledge). Mechanics live in the
+ * activities; this file only decides.
+ *
+ * A small file costs three activities (inspect, run, finish) and two search-attribute updates: the stage
+ * and its details in one update after the inspection, the end in another. Intermediate stages show in the
+ * `progress` query only.
  */
 import {
   ApplicationFailure,
   CancellationScope,
   condition,
   isCancellation,
-  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
+import type { ComputeResult } from '../activities/compute';
+import type { FinishInput } from '../activities/finish';
+import type { ObjectInfo } from '../activities/objects';
 import type { RunPlan } from '../activities/staging';
 import { DEFAULTS } from '../contract/defaults';
-import { chooseJob, isCsvJob, isJobName, JOBS, JOB_NAMES, outputKeyFor } from '../contract/jobs';
-import { INPUT_METADATA, OUTPUT_METADATA, rejectsKeyFor, stagingKeys } from '../contract/layout';
+import {
+  chooseJob,
+  isCsvJob,
+  isJobName,
+  JOBS,
+  JOB_NAMES,
+  outputKeyFor,
+  type JobName,
+} from '../contract/jobs';
+import { INPUT_METADATA, OUTPUT_METADATA, rejectsKeyFor, statsKeyFor } from '../contract/layout';
 import type { PlannedChunk, SourceVersion } from '../contract/objects';
-import type { ChunksReport, FileReport, Summary, VerifiedOutput } from '../contract/reports';
+import type { ChunksReport, FileReport, Summary } from '../contract/reports';
 import {
   chunkProgressSignal,
   FailureType,
@@ -28,7 +43,9 @@ import {
   progressQuery,
   SA,
   type ChunkCounts,
+  type ChunkOutcome,
   type ProcessFileInput,
+  type ProcessFileOptions,
   type ProcessFileResult,
   type Progress,
   type QueueMessage,
@@ -36,29 +53,48 @@ import {
   type Stage,
 } from '../contract/workflow';
 import { failureOf } from './failures';
-import { chunkSettings, fanOutChunks, toleratedFailures } from './process-chunks';
+import { chunkSettings, fanOutChunks, toleratedFailures, type ChunkSettings } from './process-chunks';
 import { computeActivities, INTERRUPTED_ATTEMPTS } from './run-processor';
 
-const quick = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: {
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    maximumInterval: '30 seconds',
-    maximumAttempts: 8,
-  },
-});
+const QUICK_RETRY = {
+  initialInterval: '1 second',
+  backoffCoefficient: 2,
+  maximumInterval: '30 seconds',
+  maximumAttempts: 8,
+};
+const LONG_RETRY = {
+  initialInterval: '5 seconds',
+  backoffCoefficient: 2,
+  maximumInterval: '1 minute',
+  // Mostly a crashed worker (the heartbeat stops): a merge resumes its upload where it stopped.
+  maximumAttempts: INTERRUPTED_ATTEMPTS,
+};
 
-/** `patched()` ID of the failure report: runs started before it replay without the extra activity. */
-const FAILURE_REPORT_PATCH = 'failure-report';
-/** `patched()` ID of planning, chunked CSV processing and reports: older runs replay the single run. */
-const CHUNKS_PATCH = 'chunks-and-reports';
+/** One S3 HeadObject, and the SQS calls: seconds each. */
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '30 seconds', retry: QUICK_RETRY });
+/** The plan's scan and the chunks' merge heartbeat as they stream: a crashed worker is noticed in minutes. */
+const streaming = proxyActivities<Activities>({
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '2 minutes',
+  retry: LONG_RETRY,
+});
+/** Reads and deletes of many small staging objects: they do not heartbeat. */
+const bulk = proxyActivities<Activities>({ startToCloseTimeout: '10 minutes', retry: LONG_RETRY });
+/** Verify, report, acknowledge: a few requests. */
+const finishing = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: QUICK_RETRY });
+
 /** Longest error text kept per failed chunk in the report. */
 const MAX_CHUNK_ERROR_CHARS = 500;
 
-/** `pool` files go to AWS Batch (Fargate Spot), the others to an ECS Fargate task. */
-function routeFor(processorType: string | undefined): Route {
-  return processorType === 'pool' ? 'batch' : 'ecs';
+/**
+ * `pool` files go to AWS Batch, `inline` ones to the worker's thread pool, any other type to ECS; a file
+ * with no type goes inline when it is no larger than `inlineMaxBytes` (0: never), to ECS otherwise.
+ */
+export function routeFor(processorType: string | undefined, size: number, inlineMaxBytes: number): Route {
+  if (processorType === 'pool') return 'batch';
+  if (processorType === 'inline') return 'inline';
+  if (processorType === undefined && inlineMaxBytes > 0 && size <= inlineMaxBytes) return 'inline';
+  return 'ecs';
 }
 
 /** `rows in = rows out + rows rejected`, and the rows the scan counted, or an OutputInvalid failure. */
@@ -97,102 +133,118 @@ function checkRejectedShare(summary: Summary, rejectsKey: string): void {
   });
 }
 
-export async function processFile({ object, options = {} }: ProcessFileInput): Promise<ProcessFileResult> {
-  const visibilitySeconds = options.visibilityTimeoutSeconds ?? DEFAULTS.visibilityTimeoutSeconds;
-  const slow = proxyActivities<Activities>({
-    startToCloseTimeout: '1 hour',
-    heartbeatTimeout: '2 minutes',
-    retry: {
-      initialInterval: '5 seconds',
-      backoffCoefficient: 2,
-      maximumInterval: '1 minute',
-      // Mostly a crashed worker (the heartbeat stops): a merge resumes its upload where it stopped.
-      maximumAttempts: INTERRUPTED_ATTEMPTS,
-    },
-  });
-  const compute = computeActivities(options);
+/** The file as inspection found it, and what it decided. */
+interface InspectedFile {
+  info: ObjectInfo;
+  source: SourceVersion;
+  job: JobName;
+  processorType: string;
+  route: Route;
+  settings: ChunkSettings;
+  destinationKey: string;
+  rejectsKey: string;
+  processedAt: string;
+}
 
+/** What a run hands to `finish`. */
+interface RunOutcome {
+  output: FinishInput['output'];
+  summary: Summary;
+  chunks: ChunksReport;
+  status: FileReport['status'];
+  /** What actually ran it: `inline`, `local`, `batch` or `ecs`. */
+  backend: string;
+  statsKey?: string;
+  /** text-to-pdf's fields of the report. */
+  pdf?: Pick<FileReport, 'pages' | 'lines' | 'invalidSequences' | 'missingGlyphs'>;
+  result: Partial<ProcessFileResult>;
+}
+
+/** The messages of one file: the signal handler, the visibility keeper, the acknowledgements. */
+function trackMessages(options: ProcessFileOptions, progress: Progress) {
+  const visibilitySeconds = options.visibilityTimeoutSeconds ?? DEFAULTS.visibilityTimeoutSeconds;
   /** Messages by id, each with its latest receipt handle; duplicates of one notification all land here. */
   const messages = new Map<string, QueueMessage>();
   const acknowledged = new Set<string>();
-  const progress: Progress = { stage: 'received', messages: 0 };
-
   setHandler(messageReceivedSignal, (m) => {
     const known = messages.get(m.messageId);
     if (!known || m.receiveCount >= known.receiveCount) messages.set(m.messageId, m);
     progress.messages = messages.size;
   });
-  setHandler(progressQuery, () => progress);
-
-  const setStage = (stage: Stage) => {
-    progress.stage = stage;
-    upsertSearchAttributes([{ key: SA.stage, value: stage }]);
-  };
   const pending = () => [...messages.values()].filter((m) => !acknowledged.has(m.messageId));
 
-  /** Acknowledges every message, including any that arrives while acknowledging. */
-  const acknowledgeAll = async () => {
-    for (let batch = pending(); batch.length > 0; batch = pending()) {
-      await quick.acknowledge(batch);
-      for (const m of batch) acknowledged.add(m.messageId);
-    }
-  };
-
-  // Keep the messages invisible while working: extend each receipt at once (the queue's own timeout may be
-  // short), whether it came first or was signalled later (a duplicate, a redelivery), then every third of
-  // the extension.
+  // The ingress receives each message invisible for one extension; the workflow extends them every third of
+  // it, so a file that takes less than that costs no extension at all.
   let finished = false;
-  /** Receipt handles extended at least once. */
-  const extended = new Set<string>();
-  const unextended = () => pending().some((m) => !extended.has(m.receiptHandle));
   const keeper = (async () => {
     try {
-      await condition(() => messages.size > 0 || finished);
-      while (!finished) {
+      while (!(await condition(() => finished, `${Math.floor(visibilitySeconds / 3)} seconds`))) {
         const batch = pending();
-        if (batch.length > 0) {
-          try {
-            await quick.extendVisibility(batch, visibilitySeconds);
-          } catch (err) {
-            // A failed extension only risks an early redelivery, which the workflow ID absorbs.
-            if (isCancellation(err)) throw err;
-          }
-          for (const m of batch) extended.add(m.receiptHandle);
+        if (batch.length === 0) continue;
+        try {
+          await quick.extendVisibility(batch, visibilitySeconds);
+        } catch (err) {
+          // A failed extension only risks an early redelivery, which the workflow ID absorbs.
+          if (isCancellation(err)) throw err;
         }
-        await condition(() => finished || unextended(), `${Math.floor(visibilitySeconds / 3)} seconds`);
       }
     } catch (err) {
       // A cancelled workflow stops keeping its messages; the main flow releases them.
       if (!isCancellation(err)) throw err;
     }
   })();
-  const stopKeeper = async () => {
-    finished = true;
-    await keeper;
+
+  return {
+    pending,
+    get acknowledged() {
+      return acknowledged.size;
+    },
+    markAcknowledged(batch: readonly QueueMessage[]) {
+      for (const m of batch) acknowledged.add(m.messageId);
+    },
+    /** Stops renewing the messages' visibility. */
+    async stopKeeper() {
+      finished = true;
+      await keeper;
+    },
+    /** Acknowledges every message, including any that arrives while acknowledging. */
+    async acknowledgeAll() {
+      for (let batch = pending(); batch.length > 0; batch = pending()) {
+        await quick.acknowledge(batch);
+        for (const m of batch) acknowledged.add(m.messageId);
+      }
+    },
+  };
+}
+
+export async function processFile({ object, options = {} }: ProcessFileInput): Promise<ProcessFileResult> {
+  const progress: Progress = { stage: 'received', messages: 0 };
+  setHandler(progressQuery, () => progress);
+  const messages = trackMessages(options, progress);
+  const compute = computeActivities(options);
+  /** The stage in the query; with `attributes`, in one search-attribute update too. */
+  const setStage = (stage: Stage, attributes?: SearchAttributeUpdatePair[]) => {
+    progress.stage = stage;
+    if (attributes) upsertSearchAttributes([{ key: SA.stage, value: stage }, ...attributes]);
   };
 
-  /** The end of a successful run: stop renewing the messages' visibility, delete them all. */
-  const acknowledgeAndFinish = async () => {
-    setStage('acknowledging');
-    await stopKeeper();
-    await acknowledgeAll();
-    setStage('done');
-  };
-
-  try {
+  /** Inspect: the object's version, size and metadata; the job, the route and the chunk settings. */
+  async function inspect(): Promise<InspectedFile> {
     setStage('inspecting');
     const info = await quick.inspectObject(object);
-    const processorType = info.metadata[INPUT_METADATA.processorType] ?? 'default';
-    let route = routeFor(info.metadata[INPUT_METADATA.processorType]);
+    const declaredType = info.metadata[INPUT_METADATA.processorType];
+    const processorType = declaredType ?? 'default';
+    const route = routeFor(declaredType, info.size, options.inlineMaxBytes ?? DEFAULTS.inlineMaxBytes);
     const job = chooseJob(info.key, info.metadata[INPUT_METADATA.job]);
     Object.assign(progress, { route, processorType, ...(job ? { job } : {}) });
-    upsertSearchAttributes([
+    const details = [
       { key: SA.objectSize, value: info.size },
       { key: SA.processorType, value: processorType },
-      { key: SA.computeBackend, value: route },
+      { key: SA.route, value: route },
       ...(job ? [{ key: SA.job, value: job }] : []),
-    ]);
+    ];
     if (!job || !isJobName(job)) {
+      setStage('failed', details);
       throw ApplicationFailure.create({
         message:
           `no job for s3://${info.bucket}/${info.key}: ` +
@@ -202,279 +254,295 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
         nonRetryable: true,
       });
     }
-
-    const source: SourceVersion = {
-      bucket: info.bucket,
-      key: info.key,
-      etag: info.etag,
-      ...(info.versionId ? { versionId: info.versionId } : {}),
-    };
-    let processedAt = new Date(workflowInfo().runStartTime).toISOString();
-    const destinationKey = outputKeyFor(info.key, job);
-    const rejectsKey = rejectsKeyFor(destinationKey);
-    /** The file's report: what every report says, and for a CSV job its rows and statistics. */
-    const reportOf = (
-      status: FileReport['status'],
-      output: VerifiedOutput,
-      summary: Summary,
-      chunks: ChunksReport,
-    ): FileReport => ({
-      status,
-      object: { ...source, size: info.size },
-      job,
-      route,
-      processorType,
-      processedAt,
-      output,
-      ...(job === 'csv-validate' ? { rejects: { bucket: output.bucket, key: rejectsKey } } : {}),
-      ...(isCsvJob(job)
-        ? {
-            rows: { in: summary.rowsIn, out: summary.rowsOut, rejected: summary.rowsRejected },
-            rejectsByRule: summary.rejectsByRule,
-            columns: summary.columns,
-            totals: summary.totals,
-          }
-        : {}),
-      chunks,
-    });
-    /** The end of a processed file: acknowledge its messages, then say what was done. */
-    const processed = async (
-      outcome: Omit<ProcessFileResult, 'status' | 'object' | 'messagesAcknowledged'>,
-    ): Promise<ProcessFileResult> => {
-      await acknowledgeAndFinish();
-      return {
-        status: 'processed',
-        object: { ...object, size: info.size, etag: info.etag },
-        route,
-        processorType,
-        job,
-        processedAt,
-        ...outcome,
-        messagesAcknowledged: acknowledged.size,
-      };
-    };
-    let plan: RunPlan | undefined;
-    if (patched(CHUNKS_PATCH)) {
-      const settings = chunkSettings(info.metadata, options);
-      setStage('planning');
-      plan = await slow.planRun({
-        source,
-        size: info.size,
-        chunkSize: settings.chunkSize,
-        csv: isCsvJob(job),
-        processedAt,
-      });
-      processedAt = plan.processedAt;
-      if (plan.chunks.length > 1) {
-        const stagingPrefix = plan.stagingPrefix;
-        const chunks: PlannedChunk[] = plan.chunks.map((c, index) => ({ index, ...c }));
-        const counts: ChunkCounts = { total: chunks.length, done: 0, reused: 0, failed: 0 };
-        progress.chunks = counts;
-        const showCounts = () =>
-          upsertSearchAttributes([
-            { key: SA.chunksTotal, value: counts.total },
-            { key: SA.chunksDone, value: counts.done + counts.reused },
-            { key: SA.chunksFailed, value: counts.failed },
-          ]);
-        setHandler(chunkProgressSignal, (delta) => {
-          counts.done += delta.done;
-          counts.reused += delta.reused;
-          counts.failed += delta.failed;
-          showCounts();
-        });
-        showCounts();
-
-        setStage('processing');
-        const outcomes = await fanOutChunks(
-          { route, job, source, processedAt, stagingPrefix, header: plan.header },
-          chunks,
-          settings,
-          options,
-        );
-        const failed = outcomes.filter((o) => o.status === 'failed');
-        Object.assign(counts, {
-          done: outcomes.filter((o) => o.status === 'done').length,
-          reused: outcomes.filter((o) => o.status === 'reused').length,
-          failed: failed.length,
-        });
-        showCounts();
-        const tolerated = toleratedFailures(settings, chunks.length);
-        if (failed.length > tolerated) {
-          const first = failed[0]!;
-          throw ApplicationFailure.create({
-            message:
-              `${failed.length} of ${chunks.length} chunks failed, ${tolerated} tolerated; chunk ${first.index + 1} ` +
-              `(bytes ${chunks[first.index]!.start}-${chunks[first.index]!.end - 1}): ${first.error ?? 'failed'}. ` +
-              `Fix the cause, then rerun only the failed chunks: npm run redrive -- '${workflowInfo().workflowId}'`,
-            type: FailureType.chunksFailed,
-            nonRetryable: failed.some((o) => o.permanent),
-          });
-        }
-
-        setStage('merging');
-        const succeeded = outcomes.filter((o) => o.status !== 'failed').map((o) => o.index);
-        const summary = await slow.summarizeChunks({ stagingPrefix, indices: succeeded });
-        checkRows(summary, failed.length === 0 ? plan.rows : undefined);
-        const metadata: Record<string, string> = {
-          [OUTPUT_METADATA.job]: job,
-          [OUTPUT_METADATA.processedAt]: processedAt,
-          [OUTPUT_METADATA.sourceBucket]: info.bucket,
-          [OUTPUT_METADATA.sourceKey]: info.key,
-          [OUTPUT_METADATA.sourceEtag]: info.etag,
-          ...(info.versionId ? { [OUTPUT_METADATA.sourceVersionId]: info.versionId } : {}),
-          [OUTPUT_METADATA.rowsIn]: String(summary.rowsIn),
-          [OUTPUT_METADATA.rowsOut]: String(summary.rowsOut),
-          [OUTPUT_METADATA.rowsRejected]: String(summary.rowsRejected),
-          [OUTPUT_METADATA.chunks]: String(chunks.length),
-          [OUTPUT_METADATA.chunksFailed]: String(failed.length),
-        };
-        if (job === 'csv-validate') {
-          await slow.mergeParts({
-            stagingPrefix,
-            kind: 'rejects',
-            indices: succeeded,
-            destinationKey: rejectsKey,
-            contentType: JOBS[job].contentType,
-            metadata,
-          });
-          checkRejectedShare(summary, rejectsKey);
-        }
-        await slow.mergeParts({
-          stagingPrefix,
-          kind: 'part',
-          indices: succeeded,
-          destinationKey,
-          contentType: JOBS[job].contentType,
-          metadata,
-        });
-        setStage('verifying');
-        const output = await quick.verifyOutput({ key: destinationKey, source, allowEmpty: false });
-        progress.output = `s3://${output.bucket}/${output.key}`;
-
-        setStage('reporting');
-        const report = await quick.writeReport({
-          source,
-          processedAt,
-          report: reportOf(
-            failed.length > 0 ? 'processed-with-failed-chunks' : 'processed',
-            output,
-            summary,
-            {
-              ...counts,
-              chunkSize: plan.chunkSize,
-              ...(failed.length > 0 ? { staging: stagingPrefix } : {}),
-              list: outcomes.map((o) => ({
-                ...o,
-                start: chunks[o.index]!.start,
-                end: chunks[o.index]!.end,
-                ...(o.error ? { error: o.error.slice(0, MAX_CHUNK_ERROR_CHARS) } : {}),
-              })),
-            },
-          ),
-        });
-        // Failed chunks keep the staging folder, so that a redrive reruns only them.
-        if (failed.length === 0) await slow.deleteStaging(stagingPrefix);
-
-        return processed({
-          output,
-          stats: { rowsIn: summary.rowsIn, rowsOut: summary.rowsOut, rowsRejected: summary.rowsRejected },
-          chunks: counts,
-          report,
-        });
-      }
+    let settings: ChunkSettings;
+    try {
+      settings = chunkSettings(info.metadata, options);
+    } catch (err) {
+      setStage('failed', details);
+      throw err;
     }
-
-    setStage('processing');
-    const request = {
+    setStage(isCsvJob(job) && info.size > settings.chunkSize ? 'planning' : 'processing', details);
+    const destinationKey = outputKeyFor(info.key, job);
+    return {
+      info,
+      source: {
+        bucket: info.bucket,
+        key: info.key,
+        etag: info.etag,
+        ...(info.versionId ? { versionId: info.versionId } : {}),
+      },
       job,
-      source,
+      processorType,
+      route,
+      settings,
       destinationKey,
-      processedAt,
-      ...(plan ? { statsKey: stagingKeys(plan.stagingPrefix, 0).stats } : {}),
+      rejectsKey: rejectsKeyFor(destinationKey),
+      processedAt: new Date(workflowInfo().runStartTime).toISOString(),
+    };
+  }
+
+  /**
+   * Plan: a CSV file larger than its chunk size is scanned for chunk boundaries (the plan, in staging);
+   * anything else runs whole, with no activity and no staging object.
+   */
+  async function plan(file: InspectedFile): Promise<RunPlan | undefined> {
+    if (!isCsvJob(file.job) || file.info.size <= file.settings.chunkSize) return undefined;
+    const planned = await streaming.planRun({
+      source: file.source,
+      size: file.info.size,
+      chunkSize: file.settings.chunkSize,
+      csv: true,
+      processedAt: file.processedAt,
+    });
+    // A rerun of the same version keeps the first run's stamp, so its outputs are the same bytes.
+    file.processedAt = planned.processedAt;
+    return planned;
+  }
+
+  /** Run whole: one processor run on the file's route (a Batch job out of capacity goes to ECS). */
+  async function runWhole(file: InspectedFile): Promise<RunOutcome> {
+    setStage('processing');
+    // Batch and ECS containers cannot hand back their statistics: they leave them in the output bucket.
+    const statsKey = file.route === 'inline' ? undefined : statsKeyFor(file.destinationKey);
+    const request = {
+      job: file.job,
+      source: file.source,
+      destinationKey: file.destinationKey,
+      processedAt: file.processedAt,
+      ...(statsKey ? { statsKey } : {}),
     };
     const started = Date.now();
-    let run;
+    let run: ComputeResult;
     try {
-      run = await compute.runProcessor({ ...request, route });
+      run = await compute.runProcessor({ ...request, route: file.route });
     } catch (err) {
       // Batch on Spot can wait for capacity for hours: the backend gave up on it, so ECS takes the file.
       if (failureOf(err).type !== FailureType.capacityUnavailable) throw err;
       progress.rerouted = failureOf(err).message;
-      route = 'ecs';
-      progress.route = route;
-      upsertSearchAttributes([{ key: SA.computeBackend, value: route }]);
-      run = await compute.runProcessor({ ...request, route });
+      run = await compute.runProcessor({ ...request, route: 'ecs' });
     }
-    progress.executor = run.executor;
-    progress.awsRequest = run.awsRequest;
+    Object.assign(progress, { executor: run.executor, awsRequest: run.awsRequest });
     progress.output = `s3://${run.destination.bucket}/${run.destination.key}`;
-
-    setStage('verifying');
-    const output = await quick.verifyOutput({
-      key: run.destination.key,
-      source,
-      allowEmpty: info.size === 0,
-    });
-
-    let report;
-    if (plan) {
-      const summary = await slow.summarizeChunks({ stagingPrefix: plan.stagingPrefix, indices: [0] });
-      if (isCsvJob(job)) checkRows(summary, undefined);
-      setStage('reporting');
+    const summary = run.summary!;
+    if (isCsvJob(file.job)) checkRows(summary, undefined);
+    return {
+      output: run.output ? { stored: run.output } : { key: run.destination.key },
+      summary,
+      status: 'processed',
+      backend: run.executor,
+      ...(statsKey ? { statsKey } : {}),
+      chunks: {
+        total: 1,
+        done: 1,
+        reused: 0,
+        failed: 0,
+        chunkSize: file.settings.chunkSize,
+        list: [
+          {
+            index: 0,
+            status: 'done',
+            start: 0,
+            end: file.info.size,
+            seconds: (Date.now() - started) / 1000,
+            backend: run.executor,
+            jobId: run.jobId,
+          },
+        ],
+      },
       // A PDF's report says what it holds, and which scripts it could not show.
-      const pdf =
-        job === 'text-to-pdf'
-          ? {
+      ...(file.job === 'text-to-pdf'
+        ? {
+            pdf: {
               pages: run.stats.pages,
               lines: run.stats.linesIn,
               ...(run.stats.invalidSequences ? { invalidSequences: run.stats.invalidSequences } : {}),
               ...(run.missingGlyphs ? { missingGlyphs: run.missingGlyphs } : {}),
-            }
-          : {};
-      report = await quick.writeReport({
-        source,
-        processedAt,
-        report: {
-          ...reportOf('processed', output, summary, {
-            total: 1,
-            done: 1,
-            reused: 0,
-            failed: 0,
-            chunkSize: plan.chunkSize,
-            list: [
-              {
-                index: 0,
-                status: 'done',
-                start: 0,
-                end: info.size,
-                seconds: (Date.now() - started) / 1000,
-                backend: run.executor,
-                jobId: run.jobId,
-              },
-            ],
-          }),
-          ...pdf,
-        },
+            },
+          }
+        : {}),
+      result: {
+        executor: run.executor,
+        jobId: run.jobId,
+        ...(progress.rerouted ? { rerouted: progress.rerouted } : {}),
+        awsRequest: run.awsRequest,
+        stats: run.stats,
+      },
+    };
+  }
+
+  /**
+   * Run chunked: the chunks in child workflows, then the parts merged into the output. Failed chunks within
+   * the tolerance keep the staging folder, so that a redrive reruns only them.
+   */
+  async function runChunked(file: InspectedFile, planned: RunPlan): Promise<RunOutcome> {
+    const { job, source, processedAt, settings, destinationKey, rejectsKey, info } = file;
+    const stagingPrefix = planned.stagingPrefix;
+    const chunks: PlannedChunk[] = planned.chunks.map((c, index) => ({ index, ...c }));
+    const counts: ChunkCounts = { total: chunks.length, done: 0, reused: 0, failed: 0 };
+    progress.chunks = counts;
+    const showCounts = () =>
+      upsertSearchAttributes([
+        { key: SA.chunksTotal, value: counts.total },
+        { key: SA.chunksDone, value: counts.done + counts.reused },
+        { key: SA.chunksFailed, value: counts.failed },
+      ]);
+    setHandler(chunkProgressSignal, (delta) => {
+      counts.done += delta.done;
+      counts.reused += delta.reused;
+      counts.failed += delta.failed;
+      showCounts();
+    });
+    showCounts();
+
+    setStage('processing');
+    const outcomes = await fanOutChunks(
+      { route: file.route, job, source, processedAt, stagingPrefix, header: planned.header },
+      chunks,
+      settings,
+      options,
+    );
+    const failed = outcomes.filter((o) => o.status === 'failed');
+    Object.assign(counts, {
+      done: outcomes.filter((o) => o.status === 'done').length,
+      reused: outcomes.filter((o) => o.status === 'reused').length,
+      failed: failed.length,
+    });
+    showCounts();
+    const tolerated = toleratedFailures(settings, chunks.length);
+    if (failed.length > tolerated) {
+      const first = failed[0]!;
+      throw ApplicationFailure.create({
+        message:
+          `${failed.length} of ${chunks.length} chunks failed, ${tolerated} tolerated; chunk ${first.index + 1} ` +
+          `(bytes ${chunks[first.index]!.start}-${chunks[first.index]!.end - 1}): ${first.error ?? 'failed'}. ` +
+          `Fix the cause, then rerun only the failed chunks: npm run redrive -- '${workflowInfo().workflowId}'`,
+        type: FailureType.chunksFailed,
+        nonRetryable: failed.some((o) => o.permanent),
       });
-      await slow.deleteStaging(plan.stagingPrefix);
     }
 
-    return processed({
-      executor: run.executor,
-      jobId: run.jobId,
-      ...(progress.rerouted ? { rerouted: progress.rerouted } : {}),
-      awsRequest: run.awsRequest,
-      output,
-      stats: run.stats,
-      ...(report ? { report } : {}),
+    setStage('merging', []);
+    const succeeded = outcomes.filter((o) => o.status !== 'failed').map((o) => o.index);
+    const summary = await bulk.summarizeChunks({ stagingPrefix, indices: succeeded });
+    checkRows(summary, failed.length === 0 ? planned.rows : undefined);
+    const metadata: Record<string, string> = {
+      [OUTPUT_METADATA.job]: job,
+      [OUTPUT_METADATA.processedAt]: processedAt,
+      [OUTPUT_METADATA.sourceBucket]: info.bucket,
+      [OUTPUT_METADATA.sourceKey]: info.key,
+      [OUTPUT_METADATA.sourceEtag]: info.etag,
+      ...(info.versionId ? { [OUTPUT_METADATA.sourceVersionId]: info.versionId } : {}),
+      [OUTPUT_METADATA.rowsIn]: String(summary.rowsIn),
+      [OUTPUT_METADATA.rowsOut]: String(summary.rowsOut),
+      [OUTPUT_METADATA.rowsRejected]: String(summary.rowsRejected),
+      [OUTPUT_METADATA.chunks]: String(chunks.length),
+      [OUTPUT_METADATA.chunksFailed]: String(failed.length),
+    };
+    const merge = (kind: 'part' | 'rejects', key: string) =>
+      streaming.mergeParts({
+        stagingPrefix,
+        kind,
+        indices: succeeded,
+        destinationKey: key,
+        contentType: JOBS[job].contentType,
+        metadata,
+      });
+    if (job === 'csv-validate') {
+      await merge('rejects', rejectsKey);
+      checkRejectedShare(summary, rejectsKey);
+    }
+    await merge('part', destinationKey);
+    progress.output = `s3://${info.bucket}/${destinationKey}`;
+    if (failed.length === 0) await bulk.deleteStaging(stagingPrefix);
+    return {
+      output: { key: destinationKey },
+      summary,
+      status: failed.length > 0 ? 'processed-with-failed-chunks' : 'processed',
+      backend: backendOf(outcomes) ?? file.route,
+      chunks: {
+        ...counts,
+        chunkSize: planned.chunkSize,
+        ...(failed.length > 0 ? { staging: stagingPrefix } : {}),
+        list: outcomes.map((o) => ({
+          ...o,
+          start: chunks[o.index]!.start,
+          end: chunks[o.index]!.end,
+          ...(o.error ? { error: o.error.slice(0, MAX_CHUNK_ERROR_CHARS) } : {}),
+        })),
+      },
+      result: {
+        stats: { rowsIn: summary.rowsIn, rowsOut: summary.rowsOut, rowsRejected: summary.rowsRejected },
+      },
+    };
+  }
+
+  /** Finish: verify the output, write the report, acknowledge the messages (one activity), show the end. */
+  async function finish(file: InspectedFile, run: RunOutcome): Promise<ProcessFileResult> {
+    const { info, source, job, route, processorType, processedAt } = file;
+    setStage('verifying');
+    await messages.stopKeeper();
+    const batch = messages.pending();
+    const { output, report } = await finishing.finishFile({
+      source,
+      processedAt,
+      output: run.output,
+      allowEmpty: info.size === 0,
+      ...(run.statsKey ? { statsKey: run.statsKey } : {}),
+      ...(job === 'csv-validate' ? { rejectsKey: file.rejectsKey } : {}),
+      messages: batch,
+      report: {
+        status: run.status,
+        object: { ...source, size: info.size },
+        job,
+        route,
+        processorType,
+        processedAt,
+        ...(isCsvJob(job)
+          ? {
+              rows: { in: run.summary.rowsIn, out: run.summary.rowsOut, rejected: run.summary.rowsRejected },
+              rejectsByRule: run.summary.rejectsByRule,
+              columns: run.summary.columns,
+              totals: run.summary.totals,
+            }
+          : {}),
+        chunks: run.chunks,
+        ...run.pdf,
+      },
     });
+    messages.markAcknowledged(batch);
+    // Duplicates signalled while finishing.
+    await messages.acknowledgeAll();
+    progress.output = `s3://${output.bucket}/${output.key}`;
+    setStage('done', [{ key: SA.computeBackend, value: run.backend }]);
+    return {
+      status: 'processed',
+      object: { ...object, size: info.size, etag: info.etag },
+      route,
+      processorType,
+      job,
+      processedAt,
+      ...run.result,
+      output,
+      ...(run.chunks.total > 1 ? { chunks: countsOf(run.chunks) } : {}),
+      report,
+      messagesAcknowledged: messages.acknowledged,
+    };
+  }
+
+  try {
+    const file = await inspect();
+    const planned = await plan(file);
+    const run = planned && planned.chunks.length > 1 ? await runChunked(file, planned) : undefined;
+    // A file the scan found to be one chunk runs whole; its plan is not needed any more.
+    if (planned && !run) await bulk.deleteStaging(planned.stagingPrefix);
+    return await finish(file, run ?? (await runWhole(file)));
   } catch (err) {
-    await stopKeeper();
+    await messages.stopKeeper();
     if (isCancellation(err)) {
       // Cancelled (by a person or a timeout): the job was stopped; let SQS redeliver the message.
-      setStage('failed');
+      setStage('failed', []);
       await CancellationScope.nonCancellable(async () => {
-        const batch = pending();
+        const batch = messages.pending();
         if (batch.length > 0)
           await quick.release(batch, { type: 'Cancelled', message: 'workflow cancelled' });
       });
@@ -483,21 +551,23 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
     const failure = failureOf(err);
     progress.error = failure.message;
     if (failure.type === FailureType.objectSuperseded) {
-      await acknowledgeAll();
-      setStage('skipped');
-      return { status: 'skipped', object, reason: failure.message, messagesAcknowledged: acknowledged.size };
-    }
-    setStage('failed');
-    // Added after workflows had run without it: histories recorded before must replay unchanged.
-    if (patched(FAILURE_REPORT_PATCH)) {
-      await quick.writeFailureReport({
+      await messages.acknowledgeAll();
+      setStage('skipped', []);
+      return {
+        status: 'skipped',
         object,
-        type: failure.type,
-        message: failure.message,
-        disposition: failure.permanent ? 'dead-letter' : 'redelivery',
-      });
+        reason: failure.message,
+        messagesAcknowledged: messages.acknowledged,
+      };
     }
-    const batch = pending();
+    if (progress.stage !== 'failed') setStage('failed', []);
+    await quick.writeFailureReport({
+      object,
+      type: failure.type,
+      message: failure.message,
+      disposition: failure.permanent ? 'dead-letter' : 'redelivery',
+    });
+    const batch = messages.pending();
     if (batch.length > 0) {
       if (failure.permanent) await quick.moveToDeadLetter(batch, failure);
       else await quick.release(batch, failure);
@@ -509,4 +579,15 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       cause: err instanceof Error ? err : undefined,
     });
   }
+}
+
+/** The backend most chunks ran on (chunks reused from an earlier run say none). */
+function backendOf(outcomes: readonly ChunkOutcome[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const o of outcomes) if (o.backend) counts.set(o.backend, (counts.get(o.backend) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
+}
+
+function countsOf({ total, done, reused, failed }: ChunksReport): ChunkCounts {
+  return { total, done, reused, failed };
 }

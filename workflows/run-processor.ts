@@ -6,7 +6,12 @@ import { ActivityCancellationType, proxyActivities, sleep, workflowInfo } from '
 import type { Activities } from '../activities';
 import type { ComputeRequest, ComputeResult } from '../activities/compute';
 import { DEFAULTS } from '../contract/defaults';
-import { computeTaskQueue, FailureType, type ProcessFileOptions } from '../contract/workflow';
+import {
+  computeTaskQueue,
+  FailureType,
+  inlineTaskQueue,
+  type ProcessFileOptions,
+} from '../contract/workflow';
 import { failureOf } from './failures';
 
 /**
@@ -21,34 +26,40 @@ const STOP_MARGIN_SECONDS = 300;
 const LONGEST_BACKOFF_SECONDS = 600;
 
 /**
- * The compute activity on its own task queue, with two retry budgets. Temporal retries an interrupted
+ * The compute activity on its own task queue (the inline pool's for inline runs), with two retry budgets. Temporal retries an interrupted
  * attempt up to {@link INTERRUPTED_ATTEMPTS} times; a processor failure is not retried by Temporal but here,
  * up to `computeRetry.maximumAttempts` runs in all, with exponential backoff. Its cancellation is awaited.
  */
 export function computeActivities(options: ProcessFileOptions) {
   const timeoutSeconds = options.computeTimeoutSeconds ?? DEFAULTS.computeTimeoutSeconds;
   const { maximumAttempts, initialIntervalSeconds } = options.computeRetry ?? DEFAULTS.computeRetry;
-  const activities = proxyActivities<Activities>({
-    taskQueue: computeTaskQueue(workflowInfo().taskQueue),
-    // A cancelled workflow ends only once its job is stopped (TerminateJob, StopTask), not before.
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    // The activity stops the job at `timeoutSeconds` itself; this only catches a worker that could not.
-    startToCloseTimeout: `${timeoutSeconds + STOP_MARGIN_SECONDS} seconds`,
-    heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? DEFAULTS.heartbeatTimeoutSeconds} seconds`,
-    retry: {
-      // A crash was already noticed late (the heartbeat timeout): no need to wait long on top.
-      initialInterval: '1 second',
-      backoffCoefficient: 2,
-      maximumInterval: '1 minute',
-      maximumAttempts: INTERRUPTED_ATTEMPTS,
-      nonRetryableErrorTypes: [FailureType.processorFailed],
-    },
-  });
+  const proxy = (taskQueue: string) =>
+    proxyActivities<Activities>({
+      taskQueue,
+      // A cancelled workflow ends only once its job is stopped (TerminateJob, StopTask), not before.
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      // The activity stops the job at `timeoutSeconds` itself; this only catches a worker that could not.
+      startToCloseTimeout: `${timeoutSeconds + STOP_MARGIN_SECONDS} seconds`,
+      heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? DEFAULTS.heartbeatTimeoutSeconds} seconds`,
+      retry: {
+        // A crash was already noticed late (the heartbeat timeout): no need to wait long on top.
+        initialInterval: '1 second',
+        backoffCoefficient: 2,
+        maximumInterval: '1 minute',
+        maximumAttempts: INTERRUPTED_ATTEMPTS,
+        nonRetryableErrorTypes: [FailureType.processorFailed],
+      },
+    });
+  const queues = {
+    jobs: proxy(computeTaskQueue(workflowInfo().taskQueue)),
+    inline: proxy(inlineTaskQueue(workflowInfo().taskQueue)),
+  };
   return {
     async runProcessor(request: Omit<ComputeRequest, 'timeoutSeconds'>): Promise<ComputeResult> {
       for (let run = 1; ; run++) {
         try {
-          return await activities.runProcessor({ ...request, timeoutSeconds });
+          const queue = request.route === 'inline' ? queues.inline : queues.jobs;
+          return await queue.runProcessor({ ...request, timeoutSeconds });
         } catch (err) {
           // Only the processor's own failures (exit code, stopped job, time limit) get another run here.
           if (run >= maximumAttempts || failureOf(err).type !== FailureType.processorFailed) throw err;

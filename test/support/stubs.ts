@@ -12,6 +12,10 @@ export function stubActivities(info: ObjectInfo): Omit<Activities, 'runProcessor
   return {
     inspectObject: async () => info,
     verifyOutput: async ({ key }) => ({ bucket: 'out', key, size: info.size }),
+    finishFile: async ({ output, source }) => ({
+      output: { bucket: 'out', key: 'stored' in output ? output.stored.key : output.key, size: info.size },
+      report: { bucket: 'out', key: `reports/x/${source.key}.json` },
+    }),
     extendVisibility: async () => {},
     acknowledge: async () => {},
     moveToDeadLetter: async () => {},

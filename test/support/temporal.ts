@@ -8,7 +8,7 @@ import {
   type NativeConnection,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
-import { computeTaskQueue, SA } from '../../contract/workflow';
+import { computeTaskQueue, inlineTaskQueue, SA } from '../../contract/workflow';
 import { ensureTools } from '../../scripts/tools';
 
 /** @param dynamicConfig server settings, e.g. lowered limits: `{ 'limit.historyCount.error': 2000 }`. */
@@ -60,7 +60,7 @@ export async function withWorkers<T>(
   activities: object,
   fn: () => Promise<T>,
 ): Promise<T> {
-  const [main, compute] = await Promise.all([
+  const [main, ...others] = await Promise.all([
     Worker.create({
       connection,
       taskQueue,
@@ -68,12 +68,13 @@ export async function withWorkers<T>(
       activities,
     }),
     Worker.create({ connection, taskQueue: computeTaskQueue(taskQueue), activities }),
+    Worker.create({ connection, taskQueue: inlineTaskQueue(taskQueue), activities }),
   ]);
-  const computeRun = compute.run();
+  const runs = others.map((w) => w.run());
   try {
     return await main.runUntil(fn);
   } finally {
-    compute.shutdown();
-    await computeRun;
+    for (const w of others) w.shutdown();
+    await Promise.all(runs);
   }
 }
