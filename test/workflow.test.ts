@@ -371,6 +371,36 @@ describe('processFile workflow', () => {
     );
   });
 
+  it('deletes a message again with its newer receipt handle when it was received again while finishing', async () => {
+    let workflowId = '';
+    let resignalled = false;
+    const s = stubs(
+      {},
+      {
+        acknowledge: async () => {
+          if (resignalled) return;
+          resignalled = true;
+          // The ingress's hand-over of the same message was retried: a new receive, a new handle, whose
+          // delete alone removes the message; the first handle's delete is refused as stale.
+          const handle = env.client.workflow.getHandle(workflowId);
+          await handle.signal(messageReceivedSignal, message({ receiptHandle: 'handle-2', receiveCount: 2 }));
+        },
+      },
+    );
+    const { result } = await run(s.activities, {
+      during: (id) => {
+        workflowId = id;
+        return Promise.resolve();
+      },
+    });
+    assert.equal(result?.status, 'processed');
+    assert.deepEqual(
+      s.named('acknowledge').map((c) => (c.args[0] as QueueMessage[]).map((m) => m.receiptHandle)),
+      [['handle-1'], ['handle-2']],
+    );
+    assert.equal(result?.messagesAcknowledged, 1);
+  });
+
   it('extends every message it holds every third of the visibility timeout while it works', async () => {
     const s = stubs(
       {},

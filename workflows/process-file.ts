@@ -165,13 +165,18 @@ function trackMessages(options: ProcessFileOptions, progress: Progress) {
   const visibilitySeconds = options.visibilityTimeoutSeconds ?? DEFAULTS.visibilityTimeoutSeconds;
   /** Messages by id, each with its latest receipt handle; duplicates of one notification all land here. */
   const messages = new Map<string, QueueMessage>();
-  const acknowledged = new Set<string>();
+  /**
+   * The receipt handle each message was deleted with. A message received again meanwhile (its hand-over
+   * was retried) has a newer handle, and only that one deletes it: it is pending again.
+   */
+  const acknowledged = new Map<string, string>();
   setHandler(messageReceivedSignal, (m) => {
     const known = messages.get(m.messageId);
     if (!known || m.receiveCount >= known.receiveCount) messages.set(m.messageId, m);
     progress.messages = messages.size;
   });
-  const pending = () => [...messages.values()].filter((m) => !acknowledged.has(m.messageId));
+  const pending = () =>
+    [...messages.values()].filter((m) => acknowledged.get(m.messageId) !== m.receiptHandle);
 
   // The ingress receives each message invisible for one extension; the workflow extends them every third of
   // it, so a file that takes less than that costs no extension at all.
@@ -200,7 +205,7 @@ function trackMessages(options: ProcessFileOptions, progress: Progress) {
       return acknowledged.size;
     },
     markAcknowledged(batch: readonly QueueMessage[]) {
-      for (const m of batch) acknowledged.add(m.messageId);
+      for (const m of batch) acknowledged.set(m.messageId, m.receiptHandle);
     },
     /** Stops renewing the messages' visibility. */
     async stopKeeper() {
@@ -211,7 +216,7 @@ function trackMessages(options: ProcessFileOptions, progress: Progress) {
     async acknowledgeAll() {
       for (let batch = pending(); batch.length > 0; batch = pending()) {
         await quick.acknowledge(batch);
-        for (const m of batch) acknowledged.add(m.messageId);
+        for (const m of batch) acknowledged.set(m.messageId, m.receiptHandle);
       }
     },
   };
