@@ -1,5 +1,6 @@
-# The Temporal worker image: workflows from a prebuilt bundle, activities, and (for COMPUTE_MODE=local, as in
-# docker-compose.yml) the processor it runs as a child process: dist/ holds all of them.
+# The Temporal worker image: workflows from a prebuilt bundle, activities, and the processor, which it runs on
+# its own threads for inline runs (dist/processors/thread.js) and, for COMPUTE_MODE=local as in
+# docker-compose.yml, as a child process: dist/ holds all of them, node_modules the processor's packages.
 # Build from the repository root: docker build -f docker/worker.Dockerfile .
 #
 # Debian (glibc), not Alpine: the Temporal core bridge (a Rust native module) is built for glibc.

@@ -394,6 +394,19 @@ describe('infra: the CDK app', () => {
       );
       assert.equal(passes.length, 1);
     });
+
+    it('gives the worker the processor\u2019s statements, for its inline runs, with the same scope', () => {
+      const { compute, orchestration } = world.stack;
+      const worker = statementsOf(orchestration.workerTaskRole);
+      const processor = statementsOf(compute.taskRole);
+      assert.ok(processor.length > 0);
+      for (const statement of processor) {
+        assert.ok(
+          worker.some((w) => matches(statement as unknown as Record<string, unknown>, w)),
+          `worker task role lacks the processor's ${JSON.stringify(statement)}`,
+        );
+      }
+    });
   });
 
   describe('services', () => {
@@ -458,8 +471,20 @@ describe('infra: the CDK app', () => {
       );
       const { plain: ingress } = variablesSet('ingress');
       assert.deepEqual(ingress.get('QUEUE_URL'), ref(world.stack.queue.queue));
+      assert.equal(ingress.get('INLINE_MAX_BYTES'), String(4 * 1024 * 1024));
       assert.deepEqual(ingress.get('INPUT_BUCKETS'), ref(storage.inputBucket));
       assert.equal(ingress.get('VISIBILITY_TIMEOUT_SECONDS'), '300');
+    });
+
+    it('sizes the worker\u2019s inline pool to its task: one thread per vCPU', () => {
+      const task = propertiesOf<{ Cpu: string; Memory: string }>(
+        world.stack.orchestration.workerService.taskDefinition,
+      );
+      const vcpus = Number(task.Cpu) / 1024;
+      assert.ok(Number.isInteger(vcpus) && vcpus >= 1, `${task.Cpu} CPU units`);
+      assert.equal(variablesSet('worker').plain.get('INLINE_MAX_CONCURRENT'), String(vcpus));
+      // The worker itself and one inline run per thread, each within the processor's 512 MiB peak bound.
+      assert.ok(Number(task.Memory) >= 1024 + vcpus * 512, `${task.Memory} MiB`);
     });
 
     it('gives the worker 120 s to stop, and both processes their image health checks', () => {
@@ -586,6 +611,11 @@ describe('infra: the CDK app', () => {
       assert.equal(settings.temporalSecretName, 'file-pipeline/temporal');
       const bad = new App({ context: { natGateways: 'two' } });
       assert.throws(() => resolveSettings(bad.node, {}), /context natGateways="two" is invalid/);
+      assert.equal(resolveSettings(app.node, {}).inlineMaxBytes, 4 * 1024 * 1024);
+      const inline = new App({ context: { inlineMaxBytes: '0' } });
+      assert.equal(resolveSettings(inline.node, {}).inlineMaxBytes, 0);
+      const huge = new App({ context: { inlineMaxBytes: String(2 * 1024 ** 3) } });
+      assert.throws(() => resolveSettings(huge.node, {}), /context inlineMaxBytes="2147483648" is invalid/);
     });
   });
 });

@@ -114,12 +114,16 @@ export class ProcessorCompute extends Construct {
   readonly taskDefinition: ecs.FargateTaskDefinition;
   /** Every processor run's output, streams `batch/…` and `ecs/…`. */
   readonly logGroup: logs.LogGroup;
+  private readonly inputBucket: s3.IBucket;
+  private readonly outputBucket: s3.IBucket;
 
   constructor(scope: Construct, id: string, props: ProcessorComputeProps) {
     super(scope, id);
     const vcpus = props.vcpus ?? 1;
     const memory = props.memory ?? Size.gibibytes(2);
     const image = dockerImage('processor');
+    this.inputBucket = props.inputBucket;
+    this.outputBucket = props.outputBucket;
 
     this.logGroup = props.logs.logGroup(this, 'Logs');
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
@@ -135,7 +139,7 @@ export class ProcessorCompute extends Construct {
       description:
         'Processor (Batch job and ECS task): read the input bucket, write its outputs in the output bucket',
     });
-    grantProcessor(this.taskRole, props.inputBucket, props.outputBucket);
+    this.grantProcessorCalls(this.taskRole);
     this.executionRole = new iam.Role(this, 'ExecutionRole', {
       assumedBy: ecsTasks,
       description: 'Pulls the processor image and writes its logs (Batch and ECS)',
@@ -234,5 +238,14 @@ export class ProcessorCompute extends Construct {
       ],
       true,
     );
+  }
+
+  /**
+   * Grants `role` the processor's S3 calls on this construct's input and output buckets, the same statements
+   * as the processor's own task role: for the worker, whose inline runs execute the processor code on its
+   * threads with the worker's credentials.
+   */
+  grantProcessorCalls(role: iam.Role): void {
+    grantProcessor(role, this.inputBucket, this.outputBucket);
   }
 }

@@ -24,16 +24,16 @@ import type { PipelineLogs } from './logging';
 import {
   FAILURE_REPORTS_PREFIX,
   OUTPUTS_PREFIX,
-  REJECTS_PREFIX,
   REPORTS_PREFIX,
   STAGING_PREFIX,
 } from '../../contract/layout';
 
 /**
  * Where the worker writes in the output bucket (activities/objects.ts and staging.ts): reports, the chunk
- * plan in staging, and the outputs and rejects it assembles from chunk parts.
+ * plan in staging, and the outputs and rejects it assembles from chunk parts. All but reports are where the
+ * processor writes too, which the worker is granted for its inline runs (ProcessorCompute.grantProcessorCalls).
  */
-const WORKER_WRITE_PREFIXES = [REPORTS_PREFIX, STAGING_PREFIX, OUTPUTS_PREFIX, REJECTS_PREFIX] as const;
+const WORKER_ONLY_WRITE_PREFIXES = [REPORTS_PREFIX] as const;
 /** Where the worker reads in the output bucket: outputs to verify, and the plan, parts and statistics of chunks. */
 const WORKER_READ_PREFIXES = [OUTPUTS_PREFIX, STAGING_PREFIX, FAILURE_REPORTS_PREFIX] as const;
 
@@ -47,6 +47,18 @@ export const WORKER_STOP_TIMEOUT = Duration.seconds(120);
 
 /** The ingress finishes the messages in hand after SIGTERM: a few signalWithStart calls. */
 export const INGRESS_STOP_TIMEOUT = Duration.seconds(60);
+
+/**
+ * vCPUs of a worker task, and so the threads of its inline pool (`INLINE_MAX_CONCURRENT`, set explicitly:
+ * the default, the cores Node sees, is the host's and not the task's share on Fargate).
+ */
+export const WORKER_VCPUS = 1;
+/**
+ * Memory of a worker task: room for the worker itself (about 300 MiB at its peak, merging a 1 GiB file's
+ * chunks: bench/README.md) and one inline run per thread, each within the processor's peak RSS bound
+ * (256 MiB for the CSV jobs, 512 MiB for text-to-pdf, whatever the input: README.md), with headroom.
+ */
+export const WORKER_MEMORY_MIB = 2048;
 
 /** Environment of a container: names as declared in common/config.ts, checked by the compiler. */
 type Environment = Partial<Record<EnvName, string>>;
@@ -123,6 +135,11 @@ export interface OrchestrationProps {
    * @default 3
    */
   readonly ingressMaxTasks?: number;
+  /**
+   * `INLINE_MAX_BYTES` of the ingress: the largest file without `processor-type` that runs inline.
+   * @default - the ingress's default (4 MiB, contract/defaults.ts)
+   */
+  readonly inlineMaxBytes?: number;
 }
 
 /** The worker and ingress services, their roles, logs and auto scaling. */
@@ -198,10 +215,10 @@ export class Orchestration extends Construct {
     const worker = this.service(shared, {
       name: 'worker',
       description:
-        'Temporal worker: S3 checks, SQS acknowledgements, Batch jobs and ECS tasks of the processor',
+        'Temporal worker: S3 checks, SQS acknowledgements, Batch jobs and ECS tasks of the processor, inline processor runs',
       grant: (role) => this.grantWorker(role, props),
-      cpu: 1024,
-      memoryLimitMiB: 2048,
+      cpu: WORKER_VCPUS * 1024,
+      memoryLimitMiB: WORKER_MEMORY_MIB,
       environment: { ...common, ...workerEnvironment(props) },
       stopTimeout: WORKER_STOP_TIMEOUT,
       healthcheck: WORKER_HEALTHCHECK,
@@ -229,6 +246,7 @@ export class Orchestration extends Construct {
         INGRESS_WAIT_SECONDS: '20',
         VISIBILITY_TIMEOUT_SECONDS: String(props.visibilityTimeout.toSeconds()),
         COMPUTE_TIMEOUT_SECONDS: String(props.computeTimeout.toSeconds()),
+        ...(props.inlineMaxBytes === undefined ? {} : { INLINE_MAX_BYTES: String(props.inlineMaxBytes) }),
       },
       stopTimeout: INGRESS_STOP_TIMEOUT,
       healthcheck: INGRESS_HEALTHCHECK,
@@ -322,36 +340,41 @@ export class Orchestration extends Construct {
    */
   private grantWorker(role: iam.Role, props: OrchestrationProps): void {
     const { compute } = props;
-    // HeadObject of the notified input version, GetObject of it to plan chunks; HeadObject of outputs to
-    // verify them, GetObject and HeadObject of chunk plans, parts and statistics, UploadPartCopy from parts.
+    // Inline runs: the processor's own code on the worker's threads (activities/inline-backend.ts), making
+    // the processor's S3 calls with the worker's credentials. The same statements as the processor's task
+    // role (ReadInputs, SeeMissingInputs, WriteOutputs, CopyOutputOntoItself), from the same helper. They
+    // also cover the worker's own calls on those objects: HeadObject and GetObject of the notified input
+    // version (inspecting, planning chunks), HeadBucket of a notified bucket, and the multipart upload of a
+    // chunked file's output and rejects; the statements below add only what the worker does beyond them.
+    compute.grantProcessorCalls(role);
+    // HeadObject of outputs to verify them, GetObject and HeadObject of chunk plans, parts and statistics,
+    // UploadPartCopy from parts, the failure report of an earlier run.
     role.addToPolicy(
       new iam.PolicyStatement({
-        sid: 'ReadInputsOutputsAndStaging',
+        sid: 'ReadOutputsStagingAndFailureReports',
         actions: ['s3:GetObject', 's3:GetObjectVersion'],
-        resources: [
-          props.inputBucket.arnForObjects('*'),
-          ...WORKER_READ_PREFIXES.map((prefix) => props.outputBucket.arnForObjects(`${prefix}*`)),
-        ],
+        resources: WORKER_READ_PREFIXES.map((prefix) => props.outputBucket.arnForObjects(`${prefix}*`)),
       }),
     );
-    // ListObjectsV2 of a file's staging folder, HeadBucket of a notified bucket; without s3:ListBucket a
-    // missing object is a 403 instead of the 404 that makes "object gone" a permanent failure.
+    // ListObjectsV2 of a file's staging folder; without s3:ListBucket a missing object is a 403 instead of the
+    // 404 that makes "object gone" a permanent failure (the input bucket's is among the processor's calls).
     role.addToPolicy(
       new iam.PolicyStatement({
-        sid: 'ListAndSeeMissingObjects',
+        sid: 'ListStagingAndSeeMissingOutputs',
         actions: ['s3:ListBucket'],
-        resources: [props.inputBucket.bucketArn, props.outputBucket.bucketArn],
+        resources: [props.outputBucket.bucketArn],
       }),
     );
-    // Reports, the plan, and the outputs of chunked files (a multipart upload of the parts, aborted when
-    // an attempt is retried); staging parts are deleted once the output is verified.
+    // Reports (outputs, rejects and staging are among the processor's writes: the plan, and the outputs of
+    // chunked files, a multipart upload of the parts aborted when an attempt is retried).
     role.addToPolicy(
       new iam.PolicyStatement({
-        sid: 'WriteReportsStagingAndMergedOutputs',
+        sid: 'WriteReports',
         actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
-        resources: WORKER_WRITE_PREFIXES.map((prefix) => props.outputBucket.arnForObjects(`${prefix}*`)),
+        resources: WORKER_ONLY_WRITE_PREFIXES.map((prefix) => props.outputBucket.arnForObjects(`${prefix}*`)),
       }),
     );
+    // Staging parts are deleted once the output is verified, a failure report once the version succeeds.
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'DeleteStagingAndResolvedFailureReports',
@@ -500,6 +523,8 @@ function workerEnvironment(props: OrchestrationProps): Environment {
     ECS_CAPACITY_PROVIDER: props.ecsCapacityProvider,
     ECS_SUBNETS: Fn.join(',', props.vpc.selectSubnets(props.subnets).subnetIds),
     ECS_SECURITY_GROUPS: compute.securityGroup.securityGroupId,
+    // One inline run per vCPU of the task, next to the workflows and activities the worker also serves.
+    INLINE_MAX_CONCURRENT: String(WORKER_VCPUS),
   };
 }
 

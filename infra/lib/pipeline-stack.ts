@@ -95,6 +95,7 @@ export class PipelineStack extends Stack {
       ecsCapacityProvider: s.ecsCapacityProvider,
       workerMaxTasks: s.workerMaxTasks,
       ingressMaxTasks: s.ingressMaxTasks,
+      inlineMaxBytes: s.inlineMaxBytes,
     });
     this.observability = new Observability(this, 'Observability', {
       queue: this.queue.queue,

@@ -3,7 +3,11 @@
  * or another app builds the stack. Every one has a default, so `cdk synth` needs neither context nor AWS.
  */
 import type { Node } from 'constructs';
+import { ENV } from '../../common/config';
 import { DEFAULTS, PIPELINE_NAME } from '../../contract/defaults';
+
+/** The most `INLINE_MAX_BYTES` takes (common/config.ts). */
+const MAX_INLINE_BYTES = 1024 ** 3;
 
 /** The tunable parameters of {@link PipelineStack}; infra/README.md documents each. */
 export interface PipelineSettings {
@@ -55,6 +59,12 @@ export interface PipelineSettings {
    */
   readonly ingressMaxTasks?: number;
   /**
+   * `INLINE_MAX_BYTES` of the ingress: files no larger than this, with no `processor-type`, run inline on the
+   * worker's threads; 0: only files with `processor-type: inline` do.
+   * @default 4194304 (4 MiB)
+   */
+  readonly inlineMaxBytes?: number;
+  /**
    * An e-mail address subscribed to the alarm topic (it must confirm the subscription).
    * @default - no subscription: subscribe to the `AlarmTopicArn` output yourself
    */
@@ -74,6 +84,7 @@ export const DEFAULT_SETTINGS: Required<Omit<PipelineSettings, 'alarmEmail'>> = 
   ecsCapacityProvider: 'FARGATE',
   workerMaxTasks: 4,
   ingressMaxTasks: 3,
+  inlineMaxBytes: DEFAULTS.inlineMaxBytes,
 };
 
 /** Context values arrive as strings from `-c key=value` and as JSON values from cdk.json. */
@@ -83,6 +94,10 @@ function parse(key: keyof PipelineSettings, raw: unknown, like: unknown): unknow
   if (typeof like === 'number') {
     const n = typeof raw === 'string' ? Number(raw) : raw;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw fail('a non-negative integer');
+    // The ingress would refuse to start with it.
+    if (key === 'inlineMaxBytes' && !ENV.INLINE_MAX_BYTES.safeParse(n).success) {
+      throw fail(`a value INLINE_MAX_BYTES accepts (at most ${MAX_INLINE_BYTES})`);
+    }
     return n;
   }
   if (typeof like === 'boolean') {

@@ -2,7 +2,10 @@
  * The permission proof. moto enforces no IAM, so the end-to-end tests pass whatever the roles say; here every
  * AWS call the ingress, the worker and the processor made in those tests (recorded with AWS_CALL_LOG_DIR) is
  * mapped to the IAM authorizations it needs and evaluated, offline, against that process's role in the
- * synthesized CDK template. `npm test` runs it after the other test files, which record the calls.
+ * synthesized CDK template. `npm test` runs it after the other test files, which record the calls. Inline
+ * runs (component `inline`) are the processor's code on the worker's threads, with the worker's credentials:
+ * their calls are evaluated against the worker's role, and so are the calls every processor run made, which an
+ * inline run of the same file would make too.
  *
  * It fails when the code makes a call its role does not grant, when the shipped code names a command no test
  * exercised, and when a role grants one of the things its process must never do.
@@ -34,7 +37,10 @@ import {
 
 /** Buckets of the tests that play the deployment's input bucket: more input buckets (INPUT_BUCKETS). */
 const ALSO_INPUT_BUCKETS = ['pipeline-manual', 'pipeline-deleted'];
-/** The folders whose code runs in the deployment, and the process that runs it (common/: any of them). */
+/**
+ * The folders whose code runs in the deployment, and the process that runs it (common/: any of them).
+ * processors/ also runs inline, as the worker: the processor's calls are proven against both roles.
+ */
 const SHIPPED: Record<string, Component | undefined> = {
   activities: 'worker',
   workers: 'worker',
@@ -57,6 +63,9 @@ let iam: TemplateIam;
 let calls: RecordedCall[];
 let context: CallContext;
 
+/** Every component that records calls (common/aws.ts). */
+const COMPONENTS = ['ingress', 'worker', 'processor', 'inline'] as const satisfies readonly Component[];
+
 function roleOf(component: Component): IConstruct {
   const roles: Record<Component, IConstruct> = {
     ingress: stack.orchestration.ingressTaskRole,
@@ -66,6 +75,30 @@ function roleOf(component: Component): IConstruct {
     inline: stack.orchestration.workerTaskRole,
   };
   return roles[component];
+}
+
+/**
+ * What `role` refuses of the authorizations the calls `made` need: one line per refused action, with the first
+ * call that needed it. Many calls ask for the same authorization: each distinct one is evaluated once.
+ */
+async function refusals(made: RecordedCall[], role: IConstruct): Promise<string[]> {
+  const asked = new Map<string, { req: IamRequest; call: RecordedCall }>();
+  for (const call of made) {
+    for (const req of iamRequestsOf(call, context)) asked.set(JSON.stringify(req), { req, call });
+  }
+  assert.ok(asked.size > 0, 'no authorization to evaluate');
+  const refused = new Map<string, string>();
+  for (const { req, call } of asked.values()) {
+    const decision = await iam.decide(role, req);
+    if (decision !== 'Allowed' && !refused.has(req.action)) {
+      refused.set(
+        req.action,
+        `${call.component} ${call.command} ${JSON.stringify(call.input).slice(0, 300)}\n  needs ${req.action} on ${req.resource}` +
+          `${Object.keys(req.context).length ? ` (${JSON.stringify(req.context)})` : ''}: ${decision}`,
+      );
+    }
+  }
+  return [...refused.values()];
 }
 
 /** Every file under `dir`, recursively. */
@@ -125,7 +158,7 @@ describe('permissions: every AWS call of the end-to-end tests against the roles 
   });
 
   it('has calls of every process, naming every command the shipped code sends', () => {
-    for (const component of ['ingress', 'worker', 'processor', 'inline'] as const) {
+    for (const component of COMPONENTS) {
       assert.ok(
         calls.some((c) => c.component === component),
         `no call of the ${component} was recorded`,
@@ -145,37 +178,27 @@ describe('permissions: every AWS call of the end-to-end tests against the roles 
     );
   });
 
-  for (const component of ['ingress', 'worker', 'processor', 'inline'] as const) {
+  for (const component of COMPONENTS) {
     it(`allows every call the ${component} made`, async () => {
-      // Many calls ask for the same authorization: each distinct one is evaluated once.
-      const asked = new Map<string, { req: IamRequest; call: RecordedCall }>();
-      for (const call of calls.filter((c) => c.component === component)) {
-        for (const req of iamRequestsOf(call, context)) {
-          asked.set(JSON.stringify(req), { req, call });
-        }
-      }
-      assert.ok(asked.size > 0);
-      const refused: string[] = [];
-      for (const { req, call } of asked.values()) {
-        const decision = await iam.decide(roleOf(component), req);
-        if (decision !== 'Allowed') {
-          refused.push(
-            `${call.command} ${JSON.stringify(call.input).slice(0, 300)}\n  needs ${req.action} on ${req.resource}` +
-              `${Object.keys(req.context).length ? ` (${JSON.stringify(req.context)})` : ''}: ${decision}`,
-          );
-        }
-      }
-      // One line per refused action is enough to see what is missing; the first few calls show where.
-      const shown = [
-        ...new Map(refused.map((r) => [r.split('\n  needs ')[1]!.split(' on ')[0], r])).values(),
-      ];
+      const made = calls.filter((c) => c.component === component);
       assert.deepEqual(
-        shown,
+        await refusals(made, roleOf(component)),
         [],
-        `${refused.length} authorization(s) of the ${component}'s calls its role refuses`,
+        `authorizations of the ${component}'s calls its role refuses`,
       );
     });
   }
+
+  // An inline run is the processor's code: whatever a processor run made (multipart uploads and their abort,
+  // the copy of a whole file's output onto itself), an inline run of such a file makes too, as the worker.
+  it('allows the worker every call a processor run made, as an inline run would make it', async () => {
+    const made = calls.filter((c) => c.component === 'processor');
+    assert.deepEqual(
+      await refusals(made, roleOf('inline')),
+      [],
+      "authorizations of the processor's calls the worker's role refuses to its inline runs",
+    );
+  });
 
   describe('what each process must never do', () => {
     const input = (key: string) => `arn:aws:s3:::${STACK_NAMES.inputBucket}/${key}`;
