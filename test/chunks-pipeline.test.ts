@@ -69,6 +69,46 @@ async function stagingKeys(): Promise<string[]> {
 /** A CSV file's report, as the worker writes it. */
 type Report = FileReport & Required<Pick<FileReport, 'rows' | 'columns' | 'totals'>> & { workflowId: string };
 
+/**
+ * Kills the worker while one chunk of `ref`'s file runs, `times` times in a row on the same chunk (a chunk
+ * that finishes before its worker dies was not interrupted: the count then starts over on another chunk).
+ */
+async function interruptOneChunk(ref: ObjectRef, times: number): Promise<void> {
+  const handle = client.workflow.getHandle(workflowIdFor(ref));
+  const chunks = client.workflow.getHandle(`${workflowIdFor(ref)}/chunks-1`);
+  const pending = async () =>
+    (await chunks.describe().catch(() => ({ raw: undefined }))).raw?.pendingActivities ?? [];
+  const STARTED = temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;
+  let target: string | undefined;
+  for (let interrupted = 0; interrupted < times;) {
+    const victim = await eventually(
+      `a chunk to run${target ? ` (the same one, interrupted ${interrupted} times)` : ''}`,
+      async () => {
+        const found = (await pending()).find(
+          (a) => a.state === STARTED && (!target || a.activityId === target),
+        );
+        if (found) return found;
+        // The file ended (a chunk failed, and the file with it): the checks below say how.
+        return (await handle.describe()).status.name === 'RUNNING' ? undefined : null;
+      },
+      WAIT_MS,
+    );
+    if (victim === null) break;
+    await stack.crashWorker();
+    const retried = await eventually(
+      'the interrupted chunk to be retried, or to have finished first',
+      async () => {
+        const now = (await pending()).find((a) => a.activityId === victim.activityId);
+        if (!now) return false;
+        return (now.attempt ?? 0) > (victim.attempt ?? 0) ? true : undefined;
+      },
+      WAIT_MS,
+    );
+    target = retried ? (victim.activityId ?? undefined) : undefined;
+    interrupted = retried ? interrupted + 1 : 0;
+  }
+}
+
 describe('large CSV files in chunks, end to end', () => {
   it('validates a 64 MiB file in 8+ parallel chunks: output and rejects identical to one run, report counts as the peers', async () => {
     const ref: ObjectRef = await uploadFile(stack.aws.s3, stack.inputBucket, 'big/validate.csv', file, {
@@ -159,41 +199,9 @@ describe('large CSV files in chunks, end to end', () => {
     );
     const handle = client.workflow.getHandle(workflowIdFor(ref));
     const firstRun = (await eventually('the workflow', () => handle.describe().catch(() => undefined))).runId;
-    const chunks = client.workflow.getHandle(`${workflowIdFor(ref)}/chunks-1`);
-    const pending = async () =>
-      (await chunks.describe().catch(() => ({ raw: undefined }))).raw?.pendingActivities ?? [];
-    const STARTED = temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;
     // Three crashes in a row while the same chunk runs: with one retry budget for everything they would
-    // have used up its three attempts. A chunk that finishes before its worker dies was not interrupted:
-    // then the count starts over on another chunk.
-    let target: string | undefined;
-    for (let interrupted = 0; interrupted < 3;) {
-      const victim = await eventually(
-        `a chunk to run${target ? ` (the same one, interrupted ${interrupted} times)` : ''}`,
-        async () => {
-          const found = (await pending()).find(
-            (a) => a.state === STARTED && (!target || a.activityId === target),
-          );
-          if (found) return found;
-          // The file ended (a chunk failed, and the file with it): the checks below say how.
-          return (await handle.describe()).status.name === 'RUNNING' ? undefined : null;
-        },
-        WAIT_MS,
-      );
-      if (victim === null) break;
-      await stack.crashWorker();
-      const retried = await eventually(
-        'the interrupted chunk to be retried, or to have finished first',
-        async () => {
-          const now = (await pending()).find((a) => a.activityId === victim.activityId);
-          if (!now) return false;
-          return (now.attempt ?? 0) > (victim.attempt ?? 0) ? true : undefined;
-        },
-        WAIT_MS,
-      );
-      target = retried ? (victim.activityId ?? undefined) : undefined;
-      interrupted = retried ? interrupted + 1 : 0;
-    }
+    // have used up its three attempts.
+    await interruptOneChunk(ref, 3);
     const outcome = await awaitWorkflow(client, ref, WAIT_MS);
     assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
     assert.equal(
@@ -226,5 +234,27 @@ describe('large CSV files in chunks, end to end', () => {
       'each chunk exactly once',
     );
     assert.deepEqual(await stagingKeys(), []);
+  });
+
+  it('retries an inline chunk of a crashed worker on the next worker: the same output as one run', async () => {
+    const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'big/inline.csv', file, {
+      processorType: 'inline',
+      metadata: { 'chunk-size': CHUNK_SIZE, 'max-concurrency': '2' },
+    });
+    await interruptOneChunk(ref, 1);
+    const outcome = await awaitWorkflow(client, ref, WAIT_MS);
+    assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
+    if (outcome.status !== 'completed') return;
+    assert.equal(outcome.result.route, 'inline');
+    await processWhole([
+      '--job',
+      'csv-transform',
+      file,
+      join(dir, 'whole-inline.csv'),
+      '--processed-at',
+      outcome.result.processedAt!,
+    ]);
+    const output = await bytesOf(outcome.result.output!.key);
+    assert.ok(output.equals(readFileSync(join(dir, 'whole-inline.csv'))), 'merged output = one run');
   });
 });
