@@ -15,6 +15,7 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { Client, Connection, type WorkflowExecutionInfo } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -56,6 +57,39 @@ async function put(stack: Stack, key: string, n: number): Promise<{ ref: ObjectR
   );
   const ref = { bucket: stack.inputBucket, key, etag: out.ETag!.replace(/"/g, '') };
   return { ref, uploadedAt: Date.now() };
+}
+
+/** What is left in the queues: visible and in-flight counts, and the keys of the visible messages. */
+async function leftInQueues(stack: Stack): Promise<string> {
+  const describe = async (name: string, url: string) => {
+    const { Attributes: a } = await stack.aws.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: url,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    );
+    // Visible messages are looked at without hiding them (VisibilityTimeout 0).
+    const { Messages } = await stack.aws.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: url,
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: 0,
+        MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+      }),
+    );
+    const seen = (Messages ?? []).map((m) => {
+      const key = /"key"\s*:\s*"([^"]+)"/.exec(m.Body ?? '')?.[1] ?? m.MessageId;
+      return `${key} (received ${m.Attributes?.ApproximateReceiveCount ?? '?'} times)`;
+    });
+    return (
+      `${name}: ${a?.ApproximateNumberOfMessages ?? '?'} visible, ${a?.ApproximateNumberOfMessagesNotVisible ?? '?'} in flight` +
+      (seen.length ? ` [${seen.join(', ')}]` : '')
+    );
+  };
+  return [
+    await describe('queue', stack.queueUrl),
+    await describe('dead-letter queue', stack.deadLetterQueueUrl),
+  ].join('; ');
 }
 
 /** Every closed or running execution of `query`, by workflow ID (several runs of one ID are duplicates). */
@@ -173,10 +207,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 500));
       [queued, dead] = await depths();
     }
-    if (queued + dead > 0)
-      problems.push(
-        `queues not empty: ${queued} message(s) left in the queue, ${dead} in the dead-letter queue`,
-      );
+    if (queued + dead > 0) problems.push(`queues not empty: ${await leftInQueues(stack)}`);
 
     // Actions and activities per file, from every history of the burst.
     const byType: Record<string, number> = {};

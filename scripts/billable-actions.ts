@@ -4,7 +4,11 @@
  * a parent), each signal, each activity scheduled and each retry of one, each timer (including those a
  * `condition` with a timeout starts), each search-attribute update (those given at the start are free), each
  * child workflow started, each signal or cancel request sent to another workflow, each local-activity marker.
- * Heartbeats are billable too but are not in a history: a run shorter than its heartbeat interval sends none.
+ * Heartbeats are billable too but are not in a history, so they are not counted (a run shorter than its
+ * heartbeat interval sends none). Two simplifications: Cloud bills local activities once per workflow task that
+ * ran some, here each `core_local_activity` marker is one (the pipeline runs none); and a history keeps only
+ * the last attempt's ActivityTaskStarted, so its `attempt - 1` are the retries. A pure function, with nothing
+ * done at import, so tests can use it.
  */
 import { temporal } from '@temporalio/proto';
 
