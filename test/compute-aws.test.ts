@@ -38,8 +38,7 @@ import { batchJobs, ecsTasks, provisionCompute } from './support/aws-compute';
 import { withWorkers } from './support/temporal';
 import { eventually } from './support/eventually';
 import { stubActivities } from './support/stubs';
-import { stagingPrefixFor } from '../activities/staging';
-import { stagingKeys, statsKeyFor } from '../contract/layout';
+import { statsKeyFor } from '../contract/layout';
 
 interface World {
   stack: Stack;
@@ -388,11 +387,10 @@ describe('a worker killed while its ECS task runs', () => {
         Metadata: { [OUTPUT_METADATA.sourceEtag]: etag },
       }),
     );
-    const staging = stagingPrefixFor({ bucket: w.stack.inputBucket, key, etag });
     await w.stack.aws.s3.send(
       new PutObjectCommand({
         Bucket: w.stack.outputBucket,
-        Key: stagingKeys(staging, 0).stats,
+        Key: statsKeyFor(`outputs/${key}`),
         Body: JSON.stringify({ job: 'csv-transform', rowsIn: 0, rowsOut: 0 }),
       }),
     );
