@@ -236,6 +236,22 @@ describe('large CSV files in chunks, end to end', () => {
     assert.deepEqual(await stagingKeys(), []);
   });
 
+  it('runs a large CSV whole in one process when its chunk size allows, its row counts copied into its metadata', async () => {
+    const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'big/whole.csv', file, {
+      processorType: 'on-demand',
+      metadata: { 'chunk-size': '128MiB' },
+    });
+    const outcome = await awaitWorkflow(client, ref, WAIT_MS);
+    assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
+    if (outcome.status !== 'completed') return;
+    assert.deepEqual([outcome.result.route, outcome.result.executor], ['ecs', 'local']);
+    const head = await stack.aws.s3.send(
+      new HeadObjectCommand({ Bucket: stack.outputBucket, Key: outcome.result.output!.key }),
+    );
+    assert.equal(head.Metadata?.[OUTPUT_METADATA.rowsIn], String(outcome.result.stats?.rowsIn));
+    assert.deepEqual(await stagingKeys(), [], 'the statistics object is gone once the report holds them');
+  });
+
   it('retries an inline chunk of a crashed worker on the next worker: the same output as one run', async () => {
     const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'big/inline.csv', file, {
       processorType: 'inline',

@@ -91,7 +91,8 @@ function activitiesFor(w: World, metadata: Record<string, string>): Activities {
     ...stubActivities(info),
     ...createComputeActivities({
       backends: createBackends(w.settings, w.worker),
-      s3: w.worker.s3,
+      // Not recorded: "out" is no bucket of the deployment, and this test only stands in for the container.
+      s3: w.stack.aws.s3,
       outputBucket: 'out',
       awsRegion: w.stack.region,
       awsEndpointUrl: w.stack.awsEndpoint,
