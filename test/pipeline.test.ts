@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -28,7 +28,7 @@ import { temporal } from '@temporalio/proto';
 import { DLQ_ATTRIBUTES } from '../common/dead-letters';
 import type { FailureReport, FileReport } from '../contract/reports';
 import { failureReportKey, OUTPUT_METADATA, STAGING_PREFIX } from '../contract/layout';
-import { isNotFound, type RecordedCall } from '../common/aws';
+import { isNotFound } from '../common/aws';
 import { workflowIdFor } from '../common/ids';
 import { printable } from '../common/text';
 import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
@@ -39,6 +39,7 @@ import { FailureType, SA } from '../contract/workflow';
 import { stagingPrefixFor } from '../activities/staging';
 import { billableActions } from '../scripts/billable-actions';
 import { AWS_CALL_LOG_DIR } from './support/aws-calls';
+import { readRecordedCalls } from './support/iam';
 import type { ObjectRef } from '../contract/objects';
 import { startEndToEnd, type EndToEnd } from './support/end-to-end';
 import { eventually } from './support/eventually';
@@ -106,18 +107,6 @@ function s3Record(ref: ObjectRef) {
       },
     },
   };
-}
-
-/** Every AWS call the pipeline's processes recorded so far, in this test run. */
-function recordedCalls(): RecordedCall[] {
-  return readdirSync(AWS_CALL_LOG_DIR)
-    .filter((f) => f.endsWith('.jsonl'))
-    .flatMap((f) =>
-      readFileSync(join(AWS_CALL_LOG_DIR, f), 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as RecordedCall),
-    );
 }
 
 const send = (body: string) =>
@@ -224,7 +213,7 @@ describe('pipeline end to end', () => {
 
     // Every S3 request the pipeline's processes made for this file (the test's upload is not recorded).
     const staging = stagingPrefixFor({ bucket: ref.bucket, key, etag: ref.etag! });
-    const requests = recordedCalls().filter(
+    const requests = readRecordedCalls(AWS_CALL_LOG_DIR).filter(
       (c) => c.client === 'S3Client' && [key, staging].some((k) => JSON.stringify(c.input).includes(k)),
     );
     const commands = requests.map((c) => c.command).sort();
