@@ -1,13 +1,15 @@
 /**
  * The SQS → Temporal bridge. Stateless: it long-polls the queue and, for each notified object version of an
- * input bucket, signal-with-starts its `processFile` workflow. It never deletes a message it hands over; the
+ * input bucket, signal-with-starts its `processFile` workflow, receiving again while earlier hand-overs are
+ * under way. It never deletes a message it hands over; the
  * workflow does, once the output is verified. A message it can never hand over (an unusable body, another
  * bucket's object) goes to the dead-letter queue at once, with its reason, instead of waiting out its receives.
  *
  * While Temporal cannot take hand-overs (unreachable, timing out, throttling, refusing the credentials) the
  * ingress stops receiving: every receive counts towards a message's maxReceiveCount, and receiving during an
  * outage would turn each file notified meanwhile into a dead letter. The messages in hand go back to the queue
- * at once, so an outage costs a message at most one receive. The ingress probes Temporal with a bounded
+ * as soon as no receive is under way that could take them again, so an outage costs a message at most one
+ * receive. The ingress probes Temporal with a bounded
  * backoff and resumes by itself.
  */
 import {
@@ -48,8 +50,7 @@ export interface IngressOptions {
 }
 
 /** What became of one message. */
-type Outcome =
-  'handed-over' | 'already-processed' | 'ignored' | 'split' | 'dead-lettered' | 'returned' | 'error';
+type Outcome = 'handed-over' | 'already-processed' | 'ignored' | 'split' | 'dead-lettered' | 'held' | 'error';
 
 /** Logged once the ingress polls: the stack launcher's readiness signal. */
 export const INGRESS_READY_MESSAGE = 'polling';
@@ -59,6 +60,16 @@ export const RECOVERED_MESSAGE = 'Temporal takes hand-overs again: receiving';
 
 /** A hand-over takes milliseconds; one that takes longer is given up and its message sent back. */
 const HAND_OVER_TIMEOUT_MS = 10_000;
+/**
+ * Hand-overs in flight at once. The ingress receives again while earlier messages are being handed over, so
+ * that a burst is not paced by the slowest of each ten; this bounds what it holds.
+ */
+const HAND_OVERS_IN_FLIGHT = 50;
+/**
+ * A hand-over under way for this long says Temporal is slow or gone: the ingress takes no more messages until
+ * what it holds is settled, as each would only wait too, and count a receive.
+ */
+const STALLED_HAND_OVER_MS = 1_000;
 const PROBE_TIMEOUT_MS = 5_000;
 /** Probes of Temporal during an outage: after 1 s, doubling up to 15 s, each ±20 % so that ingresses spread. */
 const PROBE_FIRST_MS = 1_000;
@@ -186,7 +197,11 @@ export function createIngress(o: IngressOptions) {
   /** While Temporal is unusable: what was said of it, for the log of the outage. */
   let outage: string | undefined;
 
-  /** Handles one message; never throws (a failure leaves the message for redelivery). */
+  /**
+   * Handles one message; never throws (a failure leaves the message for redelivery). A message that Temporal
+   * could not take is `held`: the poll loop sends it back once no receive is under way that could take it
+   * again.
+   */
   async function handle(m: Message): Promise<Outcome> {
     const messageId = m.MessageId;
     try {
@@ -222,8 +237,7 @@ export function createIngress(o: IngressOptions) {
     } catch (err) {
       if (err instanceof TemporalOutage) {
         outage ??= err.message;
-        await returnToQueue(m);
-        return 'returned';
+        return 'held';
       }
       o.log.error('message not handed over, it will be redelivered', { messageId, error: err });
       return 'error';
@@ -251,14 +265,40 @@ export function createIngress(o: IngressOptions) {
     /** Polls until `signal` aborts, then finishes the messages in hand and resolves. */
     async run(signal: AbortSignal): Promise<void> {
       let backoffMs = 1000;
+      /** Hand-overs under way, and when each began. */
+      const inFlight = new Map<Promise<void>, number>();
+      const stalled = () => [...inFlight.values()].some((at) => Date.now() - at > STALLED_HAND_OVER_MS);
+      /** Messages Temporal could not take, to send back after the receive under way (if any) ends. */
+      const held: Message[] = [];
+      const returnHeld = () => Promise.all(held.splice(0).map(returnToQueue));
       o.log.info(INGRESS_READY_MESSAGE, { queueUrl: o.queueUrl, taskQueue: o.taskQueue });
       while (!signal.aborted) {
+        while (inFlight.size + o.maxMessages > HAND_OVERS_IN_FLIGHT) await Promise.race(inFlight.keys());
+        if (stalled()) await Promise.all(inFlight.keys());
+        if (outage !== undefined) {
+          // No receive is under way now: what is sent back cannot be received again until Temporal is back.
+          await Promise.all(inFlight.keys());
+          const since = Date.now();
+          const returnedToQueue = held.length;
+          await returnHeld();
+          o.log.warn(OUTAGE_MESSAGE, {
+            temporal: outage,
+            returnedToQueue,
+            probeEverySecondsAtMost: PROBE_MAX_MS / 1000,
+          });
+          await awaitTemporal(signal);
+          outage = undefined;
+          if (!signal.aborted) o.log.info(RECOVERED_MESSAGE, { outageSeconds: (Date.now() - since) / 1000 });
+          continue;
+        }
         let messages: Message[];
         try {
           const out = await o.sqs.send(
             new ReceiveMessageCommand({
               QueueUrl: o.queueUrl,
-              WaitTimeSeconds: o.waitSeconds,
+              // A short poll while hand-overs are under way, so that one finding Temporal unusable stops the
+              // receiving within a second.
+              WaitTimeSeconds: inFlight.size > 0 ? Math.min(1, o.waitSeconds) : o.waitSeconds,
               MaxNumberOfMessages: o.maxMessages,
               // Invisible for one extension of its workflow, which extends it every third of that: the
               // queue's own timeout may be shorter, and the workers may take a while to run the workflow
@@ -279,19 +319,21 @@ export function createIngress(o: IngressOptions) {
           backoffMs = Math.min(backoffMs * 2, RECEIVE_BACKOFF_MAX_MS);
           continue;
         }
-        const outcomes = await Promise.all(messages.map(handle));
-        if (outage === undefined) continue;
-        const since = Date.now();
-        const returned = outcomes.filter((x) => x === 'returned').length;
-        o.log.warn(OUTAGE_MESSAGE, {
-          temporal: outage,
-          returnedToQueue: returned,
-          probeEverySecondsAtMost: PROBE_MAX_MS / 1000,
-        });
-        await awaitTemporal(signal);
-        outage = undefined;
-        if (!signal.aborted) o.log.info(RECOVERED_MESSAGE, { outageSeconds: (Date.now() - since) / 1000 });
+        // Received while a hand-over found Temporal unusable: each would only fail, so back they go.
+        if (outage !== undefined) {
+          held.push(...messages);
+          continue;
+        }
+        for (const m of messages) {
+          const handing = handle(m).then((outcome) => {
+            if (outcome === 'held') held.push(m);
+            inFlight.delete(handing);
+          });
+          inFlight.set(handing, Date.now());
+        }
       }
+      await Promise.all(inFlight.keys());
+      await returnHeld();
       o.log.info('stopped polling');
     },
   };
