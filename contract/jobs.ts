@@ -49,6 +49,33 @@ export function isCsvJob(job: JobName): job is CsvJobName {
   return JOBS[job].csv;
 }
 
+/** The field separators the CSV jobs read: comma (the default), semicolon, tab and pipe. */
+export type CsvDelimiter = ',' | ';' | '\t' | '|';
+
+/** The default separator, when neither the object's metadata nor the job's schema names one. */
+export const DEFAULT_CSV_DELIMITER: CsvDelimiter = ',';
+
+/** How a separator is written in metadata, variables and schemas (`tab` for the tab). */
+export const CSV_DELIMITER_NAMES: Record<CsvDelimiter, string> = {
+  ',': ',',
+  ';': ';',
+  '\t': 'tab',
+  '|': '|',
+};
+
+/** The accepted spellings of the separators, for messages. */
+export const CSV_DELIMITER_CHOICES = '",", ";", "|" or "tab" (also "\\t")';
+
+/**
+ * The separator `value` names: `,`, `;`, `|`, or the tab as `tab`, `\t` (backslash and t) or itself.
+ * @returns undefined for anything else.
+ */
+export function parseCsvDelimiter(value: string): CsvDelimiter | undefined {
+  const v = value === '\t' ? value : value.trim();
+  if (v === ',' || v === ';' || v === '|' || v === '\t') return v;
+  return v.toLowerCase() === 'tab' || v === '\\t' ? '\t' : undefined;
+}
+
 /** The job named by `job` metadata if any, otherwise the one whose extension the key has; undefined if none. */
 export function chooseJob(key: string, jobMetadata: string | undefined): string | undefined {
   if (jobMetadata !== undefined && jobMetadata !== '') return jobMetadata;

@@ -1,25 +1,33 @@
 /**
  * The byte-level CSV engine shared by the CSV jobs: a record scanner, a field splitter and a field decoder.
  *
- * Semantics (RFC 4180 plus what real files carry): fields separated by commas; records end at LF or CRLF,
- * chosen per record; a field that starts with a quote is quoted, may hold commas, quotes (doubled) and line
- * breaks, and must end at a comma or the record's end; a leading UTF-8 BOM is not data; blank lines are
- * skipped; records may have different numbers of fields. A quote inside an unquoted field, a character after
- * a closing quote, an unterminated quoted field and a CR outside quotes that does not start a CRLF are errors.
+ * Semantics (RFC 4180 plus what real files carry): fields separated by one delimiter byte (a comma unless
+ * the job is given `;`, tab or `|`); records end at LF or CRLF, chosen per record; a field that starts with
+ * a quote is quoted, may hold delimiters, quotes (doubled) and line breaks, and must end at a delimiter or
+ * the record's end; a quote inside an unquoted field (`12" pipe`) is an ordinary character, as for Python's
+ * csv and csv-parse's `relax_quotes`, and such fields are counted; a leading UTF-8 BOM is not data; blank
+ * lines are skipped; records may have different numbers of fields. A character after a closing quote, an
+ * unterminated quoted field, a field longer than {@link MAX_FIELD_BYTES} and a CR outside quotes that does
+ * not start a CRLF are errors.
  *
  * The scanner never decodes anything: native `indexOf` jumps from one quote or line end to the next, so it
  * costs little more than reading the bytes, and it reports each record as a byte range of the chunk it ends
- * in. Consumers that need fields split a record with {@link splitFields} and decode only the fields they
+ * in. Consumers that need fields split a record with {@link FieldSplitter} and decode only the fields they
  * look at, and only those that are quoted need more than a byte range.
  */
 import { PassThrough } from 'node:stream';
 import { InvalidInputError } from '../contract/errors';
+import { DEFAULT_CSV_DELIMITER, type CsvDelimiter } from '../contract/jobs';
 
 // Not exported: compiled CommonJS would read an exported constant as a property of `exports` in every loop.
 const LF = 0x0a;
 const CR = 0x0d;
 const QUOTE = 0x22;
-const COMMA = 0x2c;
+/**
+ * The longest field the CSV jobs read: 1 MiB. A longer one fails the file, naming its line, instead of being
+ * held in memory; it is most often a quote that opens a field and is never closed.
+ */
+export const MAX_FIELD_BYTES = 1024 * 1024;
 /** The UTF-8 byte order mark, passed through by the jobs but never part of a record. */
 export const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 const CRLF = Buffer.from([CR, LF]);
@@ -76,6 +84,8 @@ export class CsvScanner {
   recordLine: number;
   /** Whether the record being scanned (or handed to the handler) has a quoted field. */
   recordQuoted = false;
+  /** Fields read so far that hold a quote without being quoted (`12" pipe`): read literally, and counted. */
+  bareQuoteFields = 0;
   private state: State = OUTSIDE;
   /** No byte of the current record seen yet: its terminator ends a blank line, which is skipped. */
   private recordEmpty = true;
@@ -84,27 +94,46 @@ export class CsvScanner {
   /** 1-based line of the byte being scanned. */
   private line: number;
   private quoteLine: number;
+  /** The delimiter byte, chosen once: the loop compares with it as with a constant. */
+  private readonly delimiter: number;
+  /** Bytes pushed before the chunk being scanned: positions below are absolute, counted from the first. */
+  private offset = 0;
+  /**
+   * Where the field being scanned starts, or an earlier position of its record: fields are measured (against
+   * MAX_FIELD_BYTES) only when the distance from here says they might be too long, and then found exactly.
+   */
+  private fieldAt = 0;
+  /** Up to where the bytes after `fieldAt` were searched for a delimiter. */
+  private searchedTo = 0;
+  /** The start of the last field counted in {@link bareQuoteFields}, so that a field counts once. */
+  private bareFieldAt = -1;
 
   /**
    * @param source name of the input (path or `s3://` URI), used in error messages.
    * @param firstLine 1-based line number of the first byte pushed: above 1 when the input is a piece of a
    *   file that starts further in (a chunk), so that {@link recordLine} and error messages name the file's
    *   lines.
+   * @param delimiter the field separator.
    */
   constructor(
     private readonly source: string,
     private readonly handler: CsvRecordHandler,
     firstLine = 1,
+    delimiter: CsvDelimiter = DEFAULT_CSV_DELIMITER,
   ) {
     this.recordLine = this.line = this.quoteLine = firstLine;
+    this.delimiter = delimiter.charCodeAt(0);
   }
 
   /**
    * Scans one chunk.
-   * @throws InvalidInputError naming the line of broken quoting or of a CR outside quotes without an LF.
+   * @throws InvalidInputError naming the line of broken quoting, of a field longer than MAX_FIELD_BYTES or
+   *   of a CR outside quotes without an LF.
    */
   push(chunk: Buffer): void {
     const n = chunk.length;
+    const delimiter = this.delimiter;
+    const offset = this.offset;
     let i = 0;
     // Where the current record's bytes start in this chunk (0 if it began in an earlier one).
     let start = 0;
@@ -130,26 +159,27 @@ export class CsvScanner {
         const j = Math.min(nextQuote, nextLf, nextCr);
         if (j > i) {
           if (this.recordEmpty) {
-            this.beginRecord();
+            this.beginRecord(offset + i);
             start = i;
           }
-          this.fieldStart = chunk[j - 1] === COMMA;
+          this.fieldStart = chunk[j - 1] === delimiter;
         }
+        if (offset + j - this.fieldAt > MAX_FIELD_BYTES) this.measureField(chunk, j);
         if (j === n) break;
         if (j === nextQuote) {
+          i = j + 1;
           if (!this.fieldStart) {
-            throw this.invalid(
-              'a quote (") inside an unquoted field. Quote the whole field and double the quotes inside it, e.g. ab"c becomes "ab""c"',
-            );
+            this.bareQuote(chunk, j);
+            continue;
           }
           if (this.recordEmpty) {
-            this.beginRecord();
+            this.beginRecord(offset + j);
             start = j;
           }
+          this.fieldAt = offset + j;
           this.recordQuoted = true;
           this.quoteLine = this.line;
           this.state = QUOTED;
-          i = j + 1;
         } else if (j === nextLf) {
           this.terminate(chunk, start, j, j + 1);
           i = start = j + 1;
@@ -157,6 +187,7 @@ export class CsvScanner {
           // A CR ends the chunk: whether it starts a CRLF is only known from the next chunk.
           if (!this.recordEmpty && j > start) this.handler.partial(chunk, start, j);
           this.state = CR_SEEN;
+          this.offset = offset + n;
           return;
         } else if (chunk[j + 1] === LF) {
           this.terminate(chunk, start, j, j + 2);
@@ -167,6 +198,8 @@ export class CsvScanner {
       } else if (this.state === QUOTED) {
         const q = indexOrEnd(chunk, QUOTE, i);
         this.line += countLf(chunk, i, q);
+        // Its bytes from the opening quote: that quote is not the field's.
+        if (offset + q - this.fieldAt > MAX_FIELD_BYTES + 1) throw this.fieldTooLong(this.quoteLine, true);
         if (q < n) this.state = QUOTE_SEEN;
         i = q + 1;
       } else {
@@ -174,22 +207,29 @@ export class CsvScanner {
         if (b === QUOTE) {
           this.state = QUOTED;
           i++;
-        } else if (b === COMMA) {
+        } else if (b === delimiter) {
           this.state = OUTSIDE;
           this.fieldStart = true;
-          i++;
+          this.fieldAt = offset + ++i;
         } else if (b === LF || b === CR) {
-          // The OUTSIDE branch handles the terminator, including a CR at the end of the chunk.
+          // The OUTSIDE branch handles the terminator, including a CR at the end of the chunk; the quoted
+          // field, measured already, is not measured again as an unquoted one.
           this.state = OUTSIDE;
           this.fieldStart = false;
+          this.fieldAt = offset + i;
         } else {
           throw this.invalid(
-            `unexpected ${describeByte(b)} after the closing quote of a field. A quoted field must end at a comma or line end; double any quote inside it ("")`,
+            `unexpected ${describeByte(b)} after the closing quote of a field. A quoted field must end at a delimiter (${describeByte(delimiter)}) or line end; double any quote inside it ("")`,
           );
         }
       }
     }
-    if (!this.recordEmpty && start < n) this.handler.partial(chunk, start, n);
+    if (!this.recordEmpty && start < n) {
+      this.handler.partial(chunk, start, n);
+      // The field goes on in the next chunk, which cannot look back at this one's delimiters.
+      if (this.state === OUTSIDE) this.findField(chunk, n);
+    }
+    this.offset = offset + n;
   }
 
   /**
@@ -208,9 +248,11 @@ export class CsvScanner {
     this.endRecord();
   }
 
-  private beginRecord(): void {
+  /** @param at absolute position of the record's first byte. */
+  private beginRecord(at: number): void {
     this.recordEmpty = false;
     this.recordLine = this.line;
+    this.fieldAt = at;
   }
 
   private terminate(chunk: Buffer, start: number, end: number, next: number): void {
@@ -223,6 +265,44 @@ export class CsvScanner {
     this.recordEmpty = true;
     this.recordQuoted = false;
     this.fieldStart = true;
+  }
+
+  /**
+   * Moves `fieldAt` to the start of the unquoted field that `chunk[to]` is in (or ends): after the last
+   * delimiter or LF since `fieldAt`. Each byte is searched once, however often it is called.
+   */
+  private findField(chunk: Buffer, to: number): void {
+    const from = Math.max(0, this.fieldAt - this.offset, this.searchedTo - this.offset);
+    if (from < to) {
+      const before = chunk.subarray(from, to);
+      const after = Math.max(before.lastIndexOf(this.delimiter), before.lastIndexOf(LF)) + 1;
+      if (after > 0) this.fieldAt = this.offset + from + after;
+    }
+    this.searchedTo = this.offset + to;
+  }
+
+  /** The unquoted field that ends at or goes on after `chunk[to]` may be too long: measures it exactly. */
+  private measureField(chunk: Buffer, to: number): void {
+    this.findField(chunk, to);
+    if (this.offset + to - this.fieldAt > MAX_FIELD_BYTES) throw this.fieldTooLong(this.line, false);
+  }
+
+  /** A quote at `chunk[at]`, inside an unquoted field: a character of it, and the field is counted once. */
+  private bareQuote(chunk: Buffer, at: number): void {
+    this.findField(chunk, at);
+    if (this.bareFieldAt === this.fieldAt) return;
+    this.bareFieldAt = this.fieldAt;
+    this.bareQuoteFields++;
+  }
+
+  private fieldTooLong(line: number, quoted: boolean): CsvSyntaxError {
+    return this.invalid(
+      `a field longer than ${MAX_FIELD_BYTES} bytes (1 MiB), the most a field of the CSV jobs may hold` +
+        (quoted
+          ? '. It is a quoted field that starts on this line: most likely its quote is never closed. Close it with a quote, and double any quote inside it ("")'
+          : '. Split the value, or store it outside the CSV file'),
+      line,
+    );
   }
 
   private strayCr(): InvalidInputError {
@@ -238,6 +318,70 @@ export class CsvScanner {
 
   private invalid(problem: string, line = this.line): CsvSyntaxError {
     return new CsvSyntaxError(this.source, line, problem);
+  }
+}
+
+/**
+ * Finds record ends in a stream with the scanner's quote rules, looking at its quotes only (one native
+ * `indexOf` per quote, and per cut): what cuts a file into blocks of whole records for parallel work, for
+ * much less than a scan. It checks nothing: on broken CSV it may cut anywhere after the first error, and
+ * the scanner that reads the blocks in order reports that error.
+ */
+export class RecordEnds {
+  private quoted = false;
+  /** A quote inside a quoted field ended the last chunk: a doubled quote or the closing one. */
+  private quoteSeen = false;
+  /** The last chunk ended where a field starts (after a delimiter or an LF, or at the very start). */
+  private fieldStart = true;
+  private readonly delimiter: number;
+
+  constructor(delimiter: CsvDelimiter = DEFAULT_CSV_DELIMITER) {
+    this.delimiter = delimiter.charCodeAt(0);
+  }
+
+  /**
+   * Follows the quote state through `chunk`, the next chunk of the stream.
+   * @param from where a cut is wanted: the first record end at or after it is returned; -1: none wanted.
+   * @returns the position just after the LF that ends that record, or -1 if no record ends there.
+   */
+  scan(chunk: Buffer, from: number): number {
+    const n = chunk.length;
+    const delimiter = this.delimiter;
+    let cut = -1;
+    let nextLf = -1;
+    let i = 0;
+    if (this.quoteSeen && n > 0) {
+      this.quoteSeen = false;
+      if (chunk[0] === QUOTE) i = 1;
+      else this.quoted = false;
+    }
+    while (i < n) {
+      if (this.quoted) {
+        const q = chunk.indexOf(QUOTE, i);
+        if (q === -1 || q + 1 === n) {
+          this.quoteSeen = q !== -1;
+          return cut;
+        }
+        if (chunk[q + 1] === QUOTE) {
+          i = q + 2;
+        } else {
+          this.quoted = false;
+          i = q + 1;
+        }
+        continue;
+      }
+      const q = indexOrEnd(chunk, QUOTE, i);
+      if (cut === -1 && from >= 0 && q > from) {
+        if (nextLf < Math.max(i, from)) nextLf = indexOrEnd(chunk, LF, Math.max(i, from));
+        if (nextLf < q) cut = nextLf + 1;
+      }
+      if (q === n) break;
+      const before = q === 0 ? -1 : chunk[q - 1];
+      this.quoted = q === 0 ? this.fieldStart : before === delimiter || before === LF;
+      i = q + 1;
+    }
+    if (!this.quoted && n > 0) this.fieldStart = chunk[n - 1] === delimiter || chunk[n - 1] === LF;
+    return cut;
   }
 }
 
@@ -317,25 +461,34 @@ export async function* stripBom(source: AsyncIterable<unknown>, onBom: () => voi
 export class FieldSplitter {
   /** Raw range of field `k` of the last split record (quotes included): `[bounds[2k], bounds[2k + 1])`. */
   readonly bounds: Int32Array;
+  private readonly delimiter: number;
 
-  /** @param maxFields how many fields' ranges to keep; more are counted, not kept. */
-  constructor(readonly maxFields: number) {
+  /**
+   * @param maxFields how many fields' ranges to keep; more are counted, not kept.
+   * @param delimiter the field separator, the scanner's.
+   */
+  constructor(
+    readonly maxFields: number,
+    delimiter: CsvDelimiter = DEFAULT_CSV_DELIMITER,
+  ) {
     this.bounds = new Int32Array(2 * maxFields);
+    this.delimiter = delimiter.charCodeAt(0);
   }
 
   /**
    * Finds the fields of one record, `buf[start, end)` without its terminator, as the scanner accepted it,
    * and returns how many it has.
    * @param quoted whether the record has a quoted field ({@link CsvScanner.recordQuoted}): if not, a plain
-   *   loop finds the commas (records are short: cheaper than a native `indexOf` call per field).
+   *   loop finds the delimiters (records are short: cheaper than a native `indexOf` call per field). A quote
+   *   inside an unquoted field is a character like any other.
    */
   split(buf: Buffer, start: number, end: number, quoted: boolean): number {
-    const { bounds, maxFields } = this;
+    const { bounds, maxFields, delimiter } = this;
     let count = 0;
     let at = start;
     if (!quoted) {
       for (let i = start; i < end; i++) {
-        if (buf[i] !== COMMA) continue;
+        if (buf[i] !== delimiter) continue;
         if (count < maxFields) {
           bounds[2 * count] = at;
           bounds[2 * count + 1] = i;
@@ -352,14 +505,14 @@ export class FieldSplitter {
     for (;;) {
       let fieldEnd: number;
       if (at < end && buf[at] === QUOTE) {
-        // The closing quote is the first quote not followed by another; the scanner checked that a comma
+        // The closing quote is the first quote not followed by another; the scanner checked that a delimiter
         // or the record's end comes right after it. (Bounded anyway, so that no input can make it loop.)
         let q = buf.indexOf(QUOTE, at + 1);
         while (q !== -1 && q + 1 < end && buf[q + 1] === QUOTE) q = buf.indexOf(QUOTE, q + 2);
         fieldEnd = q === -1 || q >= end ? end : q + 1;
       } else {
-        const comma = buf.indexOf(COMMA, at);
-        fieldEnd = comma === -1 || comma > end ? end : comma;
+        const next = buf.indexOf(delimiter, at);
+        fieldEnd = next === -1 || next > end ? end : next;
       }
       if (count < maxFields) {
         bounds[2 * count] = at;
@@ -401,9 +554,9 @@ function unquoteField(buf: Buffer, start: number, end: number): Buffer {
   return out.subarray(0, n);
 }
 
-/** A value as one CSV field: quoted only when it has to be (RFC 4180). */
-export function csvField(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+/** A value as one CSV field: quoted only when it has to be (RFC 4180), i.e. when it holds the delimiter. */
+export function csvField(value: string, delimiter: CsvDelimiter = DEFAULT_CSV_DELIMITER): string {
+  return /["\r\n]/.test(value) || value.includes(delimiter) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
 /** Ranges at least this long are passed on as views of their chunk instead of being copied. */

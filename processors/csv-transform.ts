@@ -10,10 +10,13 @@ import type { Writable } from 'node:stream';
 import { extname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
+import { DEFAULT_CSV_DELIMITER, type CsvDelimiter } from '../contract/jobs';
 import {
   CsvScanner,
   CsvSyntaxError,
+  MAX_FIELD_BYTES,
   OutputBuilder,
+  RecordEnds,
   UTF8_BOM,
   csvField,
   writeAhead,
@@ -31,6 +34,8 @@ export interface CsvTransformOptions extends CsvChunkOptions {
   processedAt: string;
   /** Name of the input (path or `s3://` URI), used in error messages. */
   source: string;
+  /** The field separator, also of the new column. @default ',' */
+  delimiter?: CsvDelimiter | undefined;
   /**
    * Worker threads to transform with, the main thread cutting the input into blocks of whole records and
    * writing their outputs in order. 1 (the default) transforms in the calling thread.
@@ -44,19 +49,27 @@ export interface CsvTransformResult {
   rowsIn: number;
   /** Data records written. */
   rowsOut: number;
+  /** Fields with a quote inside, unquoted (`12" pipe`): kept as they are. */
+  bareQuoteFields: number;
 }
 
 /** Copies each record with the new field inserted before its terminator. */
 class AppendColumn implements CsvRecordHandler {
   rowsIn = 0;
 
+  private readonly headerSuffix: Buffer;
+  private readonly rowSuffix: Buffer;
+
   /** @param headerDone the input has no header record (a chunk after the first): every record is data. */
   constructor(
     readonly out: OutputBuilder,
-    private readonly headerSuffix: Buffer,
-    private readonly rowSuffix: Buffer,
+    processedAt: string,
+    delimiter: CsvDelimiter,
     private headerDone: boolean,
-  ) {}
+  ) {
+    this.headerSuffix = Buffer.from(`${delimiter}${PROCESSED_AT_COLUMN}`);
+    this.rowSuffix = Buffer.from(`${delimiter}${csvField(processedAt, delimiter)}`);
+  }
 
   partial(chunk: Buffer, start: number, end: number): void {
     this.out.range(chunk, start, end);
@@ -78,14 +91,15 @@ class AppendColumn implements CsvRecordHandler {
 /**
  * Streams `input` to `output` with a `processed_at` column appended to the header and every data record,
  * then ends `output` and resolves once it has finished. Record bytes, terminators (LF or CRLF, per record)
- * and a leading UTF-8 BOM are kept as found; blank lines are dropped; ragged rows pass through.
+ * and a leading UTF-8 BOM are kept as found; blank lines are dropped; ragged rows pass through, and so do
+ * quotes inside unquoted fields, which are counted. The new field is separated by `opts.delimiter`.
  *
  * With `opts.header` the input is a chunk without header (nor BOM: bytes that look like one are data): only
  * its records are written, so that the chunks' outputs concatenate into the file's. `opts.firstLine` makes
  * line numbers in errors the file's.
  *
- * @throws InvalidInputError naming the 1-based line of broken quoting (an unterminated quoted field, a quote
- *   inside an unquoted field, a character after a closing quote) or of a bare CR. `output` is then destroyed
+ * @throws InvalidInputError naming the 1-based line of broken quoting (an unterminated quoted field, a
+ *   character after a closing quote), of a field longer than MAX_FIELD_BYTES or of a bare CR. `output` is then destroyed
  *   and may hold a prefix of the result: the caller discards it.
  */
 export async function csvTransform(
@@ -93,35 +107,32 @@ export async function csvTransform(
   output: Writable,
   opts: CsvTransformOptions,
 ): Promise<CsvTransformResult> {
+  const delimiter = opts.delimiter ?? DEFAULT_CSV_DELIMITER;
   if ((opts.threads ?? 1) > 1) {
-    const counts = { rowsIn: 0 };
+    const counts = { rowsIn: 0, bareQuoteFields: 0 };
     await pipeline(
       input,
-      (source: AsyncIterable<unknown>) => transformBlocks(source, opts, counts),
+      (source: AsyncIterable<unknown>) => transformBlocks(source, { ...opts, delimiter }, counts),
       writeAhead(),
       output,
     );
-    return { rowsIn: counts.rowsIn, rowsOut: counts.rowsIn };
+    return { rowsIn: counts.rowsIn, rowsOut: counts.rowsIn, bareQuoteFields: counts.bareQuoteFields };
   }
   const out = new OutputBuilder();
-  const handler = new AppendColumn(
-    out,
-    Buffer.from(`,${PROCESSED_AT_COLUMN}`),
-    Buffer.from(`,${csvField(opts.processedAt)}`),
-    opts.header !== undefined,
-  );
-  const scanner = new CsvScanner(opts.source, handler, opts.firstLine);
+  const handler = new AppendColumn(out, opts.processedAt, delimiter, opts.header !== undefined);
+  const scanner = new CsvScanner(opts.source, handler, opts.firstLine, delimiter);
   // A BOM passes through as is, before the header (see scanChunks).
   const transform = (source: AsyncIterable<unknown>) =>
     scanChunks(source, scanner, out, { header: opts.header });
   await pipeline(input, transform, writeAhead(), output);
-  return { rowsIn: handler.rowsIn, rowsOut: handler.rowsIn };
+  return { rowsIn: handler.rowsIn, rowsOut: handler.rowsIn, bareQuoteFields: scanner.bareQuoteFields };
 }
 
 /** What every worker thread of a parallel transform is started with. */
 export interface TransformWorkerData {
   source: string;
   processedAt: string;
+  delimiter: CsvDelimiter;
 }
 
 /** One block of whole records for a worker thread. */
@@ -137,35 +148,40 @@ export interface BlockRequest {
 }
 
 export type BlockResult =
-  | { seq: number; output: Uint8Array; rows: number; lines: number }
+  | { seq: number; output: Uint8Array; rows: number; lines: number; bareQuoteFields: number }
   | { seq: number; error: { line: number; problem: string } | { message: string } };
 
 /** Transforms one block of whole records (in a worker thread). */
 export function transformBlock(
   block: Buffer,
   request: Omit<BlockRequest, 'seq' | 'block'>,
-  { source, processedAt }: TransformWorkerData,
-): { output: Uint8Array; rows: number; lines: number } {
+  { source, processedAt, delimiter }: TransformWorkerData,
+): { output: Uint8Array; rows: number; lines: number; bareQuoteFields: number } {
   const out = new OutputBuilder();
-  const handler = new AppendColumn(
-    out,
-    Buffer.from(`,${PROCESSED_AT_COLUMN}`),
-    Buffer.from(`,${csvField(processedAt)}`),
-    request.headerDone,
-  );
-  const scanner = new CsvScanner(source, handler, request.firstLine);
+  const handler = new AppendColumn(out, processedAt, delimiter, request.headerDone);
+  const scanner = new CsvScanner(source, handler, request.firstLine, delimiter);
   scanner.push(block);
   if (request.final) scanner.finish();
   const taken = out.take();
   // Its own memory, so that it can be moved to the main thread instead of copied.
   const output = new Uint8Array(taken.length);
   output.set(taken);
-  return { output, rows: handler.rowsIn, lines: scanner.currentLine - request.firstLine };
+  return {
+    output,
+    rows: handler.rowsIn,
+    lines: scanner.currentLine - request.firstLine,
+    bareQuoteFields: scanner.bareQuoteFields,
+  };
 }
 
 /** Blocks handed to the worker threads are at least this large: the hand-over costs about as much as 64 KiB of work. */
 const BLOCK_BYTES = 1024 * 1024;
-const QUOTE_BYTE = 0x22;
+/**
+ * Input held without a record end (a record longer than this, or a field never closed): the rest of the input
+ * is transformed in this thread instead, streaming, so that memory stays bounded and the scanner reports a
+ * field over MAX_FIELD_BYTES with its line.
+ */
+const MAX_HELD_BYTES = BLOCK_BYTES + 2 * MAX_FIELD_BYTES;
 const LF_BYTE = 0x0a;
 
 /** `buffers` copied into memory of their own (never Node's shared pool): it can be moved to a worker thread. */
@@ -176,30 +192,6 @@ function own(buffers: readonly Buffer[], length: number): Buffer {
   return buf;
 }
 
-function countQuotes(buf: Buffer, from: number, to: number): number {
-  let n = 0;
-  for (let at = buf.indexOf(QUOTE_BYTE, from); at !== -1 && at < to; at = buf.indexOf(QUOTE_BYTE, at + 1))
-    n++;
-  return n;
-}
-
-/**
- * The end of the last record of `buf` that ends outside quotes: just after its LF, or 0. `quotedAtEnd` is the
- * quote state after `buf`. In valid CSV a quote toggles the state (a doubled quote toggles it twice), so the
- * state at an LF is the parity of the quotes after it; in broken CSV the blocks up to the first error are still
- * cut right, and that error is the one reported.
- */
-function lastRecordEnd(buf: Buffer, quotedAtEnd: boolean): number {
-  let quoted = quotedAtEnd;
-  let after = buf.length;
-  for (let lf = buf.lastIndexOf(LF_BYTE); lf !== -1; lf = buf.lastIndexOf(LF_BYTE, lf - 1)) {
-    if (countQuotes(buf, lf + 1, after) % 2 === 1) quoted = !quoted;
-    after = lf + 1;
-    if (!quoted) return lf + 1;
-  }
-  return 0;
-}
-
 /** Whether `buf[0, end)` has a byte other than CR and LF (then it holds a record, the header of a file). */
 function hasRecord(buf: Buffer, end: number): boolean {
   for (let i = 0; i < end; i++) if (buf[i] !== LF_BYTE && buf[i] !== 0x0d) return true;
@@ -207,16 +199,19 @@ function hasRecord(buf: Buffer, end: number): boolean {
 }
 
 /**
- * The parallel transform: cuts the input into blocks of whole records (at LFs outside quotes), transforms
- * them in worker threads, and yields their outputs in order, with one block more than threads in flight.
+ * The parallel transform: cuts the input into blocks of whole records (at LFs outside quotes, found by
+ * {@link RecordEnds}), transforms them in worker threads, and yields their outputs in order, with one block
+ * more than threads in flight. A record longer than MAX_HELD_BYTES ends the parallel part: the rest is
+ * transformed in this thread.
  */
 async function* transformBlocks(
   source: AsyncIterable<unknown>,
-  opts: CsvTransformOptions,
-  counts: { rowsIn: number },
+  opts: CsvTransformOptions & { delimiter: CsvDelimiter },
+  counts: { rowsIn: number; bareQuoteFields: number },
 ): AsyncGenerator<Buffer> {
   const threads = opts.threads ?? 2;
-  const settings: TransformWorkerData = { source: opts.source, processedAt: opts.processedAt };
+  const { source: name, processedAt, delimiter } = opts;
+  const settings: TransformWorkerData = { source: name, processedAt, delimiter };
   const workerFile = join(__dirname, `csv-transform-worker${extname(__filename)}`);
   const waiting = new Map<number, { resolve: (r: BlockResult) => void; reject: (e: Error) => void }>();
   const fail = (err: Error) => {
@@ -271,36 +266,63 @@ async function* transformBlocks(
       if ('message' in error) throw new Error(error.message);
       // A final block was scanned with its exact first line; the others from 1.
       const line = result.seq === finalSeq ? error.line : baseLine + linesBefore + error.line - 1;
-      throw new CsvSyntaxError(opts.source, line, error.problem);
+      throw new CsvSyntaxError(name, line, error.problem);
     }
     counts.rowsIn += result.rows;
+    counts.bareQuoteFields += result.bareQuoteFields;
     linesBefore += result.lines;
-    const output = Buffer.from(result.output.buffer, result.output.byteOffset, result.output.byteLength);
-    return bom ? ((bom = false), Buffer.concat([UTF8_BOM, output])) : output;
+    return withBom(Buffer.from(result.output.buffer, result.output.byteOffset, result.output.byteLength));
   };
+  const withBom = (output: Buffer) => (bom ? ((bom = false), Buffer.concat([UTF8_BOM, output])) : output);
 
   try {
     // A BOM passes through as is, before the first block's output (as in scanChunks).
     const chunks = inputChunks(source, opts.header, () => (bom = true));
+    const ends = new RecordEnds(delimiter);
     let pending: Buffer[] = [];
     let pendingBytes = 0;
-    let quoted = false;
+    /** Set once a record outgrew MAX_HELD_BYTES: the rest of the input is transformed here. */
+    let here: { scanner: CsvScanner; handler: AppendColumn; out: OutputBuilder } | undefined;
     for await (const chunk of chunks) {
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      if (countQuotes(chunk, 0, chunk.length) % 2 === 1) quoted = !quoted;
-      if (pendingBytes < BLOCK_BYTES) continue;
-      const buf = own(pending, pendingBytes);
-      const end = lastRecordEnd(buf, quoted);
-      if (end === 0 || (!headerDone && !hasRecord(buf, end))) {
-        pending = [buf];
+      if (here) {
+        here.scanner.push(chunk);
+        const output = here.out.take();
+        if (output.length > 0) yield output;
         continue;
       }
-      const rest = Buffer.from(buf.subarray(end));
-      pending = rest.length > 0 ? [rest] : [];
-      pendingBytes = rest.length;
-      send(buf.subarray(0, end), false);
-      while (inFlight.length > threads) yield await receive();
+      // A block ends at the first record end from BLOCK_BYTES on.
+      const cut = ends.scan(
+        chunk,
+        pendingBytes + chunk.length >= BLOCK_BYTES ? Math.max(0, BLOCK_BYTES - pendingBytes) : -1,
+      );
+      if (cut !== -1) {
+        const block = own([...pending, chunk.subarray(0, cut)], pendingBytes + cut);
+        if (headerDone || hasRecord(block, block.length)) {
+          pending = cut < chunk.length ? [chunk.subarray(cut)] : [];
+          pendingBytes = chunk.length - cut;
+          send(block, false);
+          while (inFlight.length > threads) yield await receive();
+          continue;
+        }
+      }
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes <= MAX_HELD_BYTES) continue;
+      while (inFlight.length > 0) yield await receive();
+      const out = new OutputBuilder();
+      const handler = new AppendColumn(out, processedAt, delimiter, headerDone);
+      here = { scanner: new CsvScanner(name, handler, baseLine + linesBefore, delimiter), handler, out };
+      for (const piece of pending) here.scanner.push(piece);
+      pending = [];
+      yield withBom(out.take());
+    }
+    if (here) {
+      here.scanner.finish();
+      counts.rowsIn += here.handler.rowsIn;
+      counts.bareQuoteFields += here.scanner.bareQuoteFields;
+      const output = here.out.take();
+      if (output.length > 0) yield output;
+      return;
     }
     while (inFlight.length > 0) yield await receive();
     // The last block, with its exact first line now that every earlier block is counted.

@@ -21,6 +21,7 @@ import {
   type CsvRecordHandler,
 } from '../csv/scanner';
 import { InvalidInputError } from '../contract/errors';
+import { CSV_DELIMITER_NAMES, DEFAULT_CSV_DELIMITER, type CsvDelimiter } from '../contract/jobs';
 import { compileColumns, failedRule, groupLabel, type Column, type RejectRule } from './csv-rules';
 import type { GroupTotal, NumericStats } from './csv-statistics';
 import { scanChunks } from './csv-stream';
@@ -41,6 +42,8 @@ export interface CsvValidateOptions extends CsvChunkOptions {
   schema: CsvSchema;
   /** Name of the input (path or `s3://` URI), used in messages. */
   source: string;
+  /** The field separator: the object's, else the schema's ({@link CsvSchema.delimiter}). @default ',' */
+  delimiter?: CsvDelimiter | undefined;
   /** Overrides the schema's `maxRejectedPercent`. */
   maxRejectedPercent?: number | undefined;
   /**
@@ -64,6 +67,8 @@ export interface CsvValidateResult {
   rowsOut: number;
   /** Records that failed a check; `rowsIn = rowsOut + rowsRejected`. */
   rowsRejected: number;
+  /** Fields with a quote inside, unquoted (`12" pipe`): read literally. */
+  bareQuoteFields: number;
   /** Failed checks per rule (a record may fail several). */
   rejectsByRule: Partial<Record<RejectRule, number>>;
   /** Per numeric column, over the valid records. */
@@ -108,10 +113,11 @@ class Validator implements CsvRecordHandler {
     readonly out: OutputBuilder,
     firstLine: number,
     private readonly rowOffset: number,
+    private readonly delimiter: CsvDelimiter,
   ) {
-    this.scanner = new CsvScanner(source, this, firstLine);
+    this.scanner = new CsvScanner(source, this, firstLine, delimiter);
     this.columns = compileColumns(schema);
-    this.fields = new FieldSplitter(this.columns.length);
+    this.fields = new FieldSplitter(this.columns.length, delimiter);
   }
 
   partial(chunk: Buffer, start: number, end: number): void {
@@ -212,8 +218,8 @@ class Validator implements CsvRecordHandler {
    */
   checkHeader(buf: Buffer, start: number, end: number, quoted: boolean): void {
     const expected = this.columns.map((c) => c.name);
-    const count = new FieldSplitter(0).split(buf, start, end, quoted);
-    const header = new FieldSplitter(count);
+    const count = new FieldSplitter(0, this.delimiter).split(buf, start, end, quoted);
+    const header = new FieldSplitter(count, this.delimiter);
     header.split(buf, start, end, quoted);
     const found = Array.from({ length: count }, (_, i) => header.text(buf, i));
     const at = expected.findIndex((name, i) => found[i] !== name);
@@ -225,7 +231,10 @@ class Validator implements CsvRecordHandler {
     throw new InvalidInputError(
       `${this.source}: the header does not match schema ${JSON.stringify(this.schema.name)}: ${where}. ` +
         `Expected ${expected.length} columns: ${expected.join(', ')}. ` +
-        `Found ${count}: ${found.map((f) => clip(f)).join(', ')}.`,
+        `Found ${count}: ${found.map((f) => clip(f)).join(', ')}.` +
+        (count === 1 && expected.length > 1
+          ? ` Its fields were read as separated by "${CSV_DELIMITER_NAMES[this.delimiter]}": if the file uses another separator, set x-amz-meta-csv-delimiter (or the schema's delimiter).`
+          : ''),
     );
   }
 
@@ -280,7 +289,14 @@ export async function csvValidate(
   const { schema, source, header } = opts;
   const limit = opts.maxRejectedPercent ?? schema.maxRejectedPercent;
   const out = new OutputBuilder();
-  const validator = new Validator(schema, source, out, opts.firstLine ?? 1, (opts.firstRow ?? 1) - 1);
+  const validator = new Validator(
+    schema,
+    source,
+    out,
+    opts.firstLine ?? 1,
+    (opts.firstRow ?? 1) - 1,
+    opts.delimiter ?? DEFAULT_CSV_DELIMITER,
+  );
 
   const flushRejects = async () => {
     if (validator.rejectLines.length === 0) return;
@@ -339,6 +355,7 @@ export async function csvValidate(
     rowsIn,
     rowsOut,
     rowsRejected,
+    bareQuoteFields: validator.scanner.bareQuoteFields,
     rejectsByRule,
     ...validator.statistics(),
   };

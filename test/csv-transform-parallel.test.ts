@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
+import type { CsvDelimiter } from '../contract/jobs';
+import { MAX_FIELD_BYTES } from '../csv/scanner';
 import { csvTransform, type CsvTransformOptions } from '../processors/csv-transform';
 
 function seeded(seed: number): () => number {
@@ -12,10 +14,23 @@ function seeded(seed: number): () => number {
   return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
-/** About `bytes` of CSV with quoted commas, quotes and newlines (LF and CRLF), blank lines and CRLF records. */
-function tricky(bytes: number, seed: number, { bom = false, lastEol = true } = {}): Buffer {
+/**
+ * About `bytes` of CSV with quoted delimiters, quotes and newlines (LF and CRLF), blank lines and CRLF records,
+ * and with `bare`, quotes inside unquoted fields.
+ */
+function tricky(
+  bytes: number,
+  seed: number,
+  {
+    bom = false,
+    lastEol = true,
+    delimiter = ',',
+    bare = false,
+  }: { bom?: boolean; lastEol?: boolean; delimiter?: CsvDelimiter; bare?: boolean } = {},
+): Buffer {
   const rnd = seeded(seed);
-  const lines: string[] = ['id,name,"note, with comma"'];
+  const d = delimiter;
+  const lines: string[] = [`id${d}name${d}"note${d} with separator"`];
   let size = 0;
   for (let i = 0; size < bytes; i++) {
     const r = rnd();
@@ -23,12 +38,14 @@ function tricky(bytes: number, seed: number, { bom = false, lastEol = true } = {
       r < 0.05
         ? `"line one\nline ""two""\r\nthree"`
         : r < 0.1
-          ? `"${'"'.repeat(2 * Math.floor(rnd() * 3))}x,y"`
+          ? `"${'"'.repeat(2 * Math.floor(rnd() * 3))}x${d}y"`
           : r < 0.12
             ? ''
-            : `plain ${i}`;
+            : bare && r < 0.2
+              ? `12" pipe${d}37°36'37.8"N ""${i}`
+              : `plain ${i}`;
     const eol = rnd() < 0.2 ? '\r\n' : '\n';
-    const line = `${i},name ${Math.floor(rnd() * 1e6)},${note}${eol}${rnd() < 0.01 ? '\n' : ''}`;
+    const line = `${i}${d}name ${Math.floor(rnd() * 1e6)}${d}${note}${eol}${rnd() < 0.01 ? '\n' : ''}`;
     lines.push(line);
     size += line.length;
   }
@@ -98,9 +115,29 @@ describe('parallel csv-transform', () => {
   it('reports a broken quote deep in the file on the line the sequential transform names', async () => {
     const file = tricky(5 * 1024 * 1024, 4);
     const at = file.indexOf('plain', 3 * 1024 * 1024);
-    const broken = Buffer.concat([file.subarray(0, at), Buffer.from('pl"ain'), file.subarray(at + 5)]);
+    const broken = Buffer.concat([file.subarray(0, at), Buffer.from('"pl"ain'), file.subarray(at + 5)]);
     const { error } = await same(broken);
-    assert.match(error ?? '', /invalid CSV on line \d{5,}: a quote/);
+    assert.match(error ?? '', /invalid CSV on line \d{5,}: unexpected 'a' after the closing quote/);
+  });
+
+  for (const delimiter of [';', '\t', '|'] as const) {
+    it(`reads ${JSON.stringify(delimiter)}-separated CSV with bare quotes as the sequential transform does`, async () => {
+      const { counts, output } = await same(tricky(4 * 1024 * 1024, 6, { delimiter, bare: true }), {
+        delimiter,
+      });
+      assert.ok(counts && counts.bareQuoteFields > 10_000, `bare-quote fields: ${counts?.bareQuoteFields}`);
+      assert.ok(output?.subarray(0, 60).toString().includes(`${delimiter}processed_at\n`));
+    });
+  }
+
+  it('transforms a record longer than the blocks, and a field never closed fails with its line', async () => {
+    const file = tricky(3 * 1024 * 1024, 7);
+    const lines = file.toString('latin1').split('\n').length;
+    const long = Buffer.from(`1,${'x,'.repeat(2 * MAX_FIELD_BYTES)}y\n`);
+    await same(Buffer.concat([file, long, file.subarray(file.indexOf(0x0a) + 1)]));
+    const open = Buffer.from(`2,"never closed ${'z\n'.repeat(MAX_FIELD_BYTES)}`);
+    const { error } = await same(Buffer.concat([file, open, file]));
+    assert.match(error ?? '', new RegExp(`on line ${lines}: a field longer than ${MAX_FIELD_BYTES} bytes`));
   });
 
   it('reports an unterminated quote at the end with the line it opened on', async () => {

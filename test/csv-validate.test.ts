@@ -71,6 +71,7 @@ describe('csvValidate on the transactions fixture', () => {
       rowsIn: 10,
       rowsOut: 4,
       rowsRejected: 6,
+      bareQuoteFields: 0,
       rejectsByRule: { date: 2, decimal: 3, currency: 1, required: 1, field_count: 2 },
       columns: {
         amount: { count: 4, sum: '100000000000000018.99', min: '-0.5', max: '99999999999999999.99' },
@@ -181,7 +182,8 @@ describe('csvValidate rules', () => {
   });
 
   it('rejects a record longer than MAX_RECORD_BYTES without holding it, and goes on', async () => {
-    const long = `1,1,a,EUR,2025-01-01,${'x'.repeat(MAX_RECORD_BYTES)}\n`;
+    // Its fields are short: only the record is over the limit.
+    const long = `1,1,a,EUR,2025-01-01,${'x,'.repeat(MAX_RECORD_BYTES / 2)}\n`;
     const data = `${header}${long}2,1,a,EUR,2025-01-01,ok\n`;
     const { result, output, rejects } = await validate(data, schema, 256 * 1024);
     assert.equal(result.rowsIn, 2);
@@ -233,10 +235,10 @@ describe('csvValidate failures', () => {
   it('broken CSV fails with its line, and both outputs are destroyed', async () => {
     const out = collector();
     const rejects = collector();
-    const data = 'transaction_id,account_id,transaction_date,amount,currency,merchant,category\n1,2,x"y\n';
+    const data = 'transaction_id,account_id,transaction_date,amount,currency,merchant,category\n1,2,"x"y\n';
     await assert.rejects(
       csvValidate(pieces(data, 5), out.stream, rejects.stream, { schema: TRANSACTIONS, source: 'in.csv' }),
-      expectInvalid(/^in\.csv: invalid CSV on line 2: a quote/),
+      expectInvalid(/^in\.csv: invalid CSV on line 2: unexpected 'y' after the closing quote/),
     );
     assert.ok(out.stream.destroyed && rejects.stream.destroyed);
   });
@@ -379,6 +381,7 @@ describe('csv-validate CLI', { concurrency: 2 }, () => {
       'rowsIn',
       'rowsOut',
       'rowsRejected',
+      'bareQuoteFields',
       'rejectsByRule',
       'columns',
       'totals',

@@ -253,6 +253,8 @@ function parseCsv(bytes: Buffer): string[][] {
     relax_column_count: true,
     skip_empty_lines: true,
     record_delimiter: ['\r\n', '\n'],
+    // A quote inside an unquoted field is a character, for the jobs as for csv-parse with relax_quotes.
+    relax_quotes: true,
   });
   return records;
 }

@@ -367,6 +367,7 @@ describe('processor CLI in chunk mode (local files)', { concurrency: 2 }, () => 
       job: 'csv-transform',
       rowsIn: 1,
       rowsOut: 1,
+      bareQuoteFields: 0,
       output: path.join(dir, 't-part-1.csv'),
       bytesIn: chunks[1]!.end - chunks[1]!.offset,
       range: { start: chunks[1]!.offset, end: chunks[1]!.end },
@@ -421,6 +422,7 @@ describe('processor CLI in chunk mode (local files)', { concurrency: 2 }, () => 
       'rowsIn',
       'rowsOut',
       'rowsRejected',
+      'bareQuoteFields',
       'rejectsByRule',
       'columns',
       'totals',
@@ -437,7 +439,7 @@ describe('processor CLI in chunk mode (local files)', { concurrency: 2 }, () => 
   it('a broken quote in a later chunk: exit 65 naming the line of the file, nothing written', async () => {
     const input = path.join(dir, 'broken.csv');
     const head = `a,b\n${'1,2\n'.repeat(1000)}`;
-    fs.writeFileSync(input, `${head}3,x"y\n${'4,5\n'.repeat(10)}`);
+    fs.writeFileSync(input, `${head}3,"x"y\n${'4,5\n'.repeat(10)}`);
     const { cuts } = referenceCuts(Buffer.from(head));
     const c = cuts[500]!;
     const out = path.join(dir, 'broken', 'part.csv');
@@ -451,7 +453,7 @@ describe('processor CLI in chunk mode (local files)', { concurrency: 2 }, () => 
       path.join(dir, 'broken', 'stats.json'),
     ]);
     assert.equal(res.code, 65, res.stderr);
-    assert.match(res.stderr, /broken\.csv: invalid CSV on line 1002: a quote/);
+    assert.match(res.stderr, /broken\.csv: invalid CSV on line 1002: unexpected 'y' after the closing quote/);
     assert.equal(res.stdout, '');
     assert.deepEqual(fs.readdirSync(path.dirname(out)), [], 'no part, no stats');
   });

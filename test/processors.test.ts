@@ -9,6 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { csvTransform } from '../processors/csv-transform';
 import { InputMissingError, InvalidInputError } from '../contract/errors';
+import type { CsvDelimiter } from '../contract/jobs';
+import { MAX_FIELD_BYTES } from '../csv/scanner';
 import { RangeNotSatisfiableError, openInput, openOutput, parseLocation } from '../processors/object-io';
 import { s3Metadata } from '../common/aws';
 import { seeded } from '../scripts/transactions';
@@ -25,11 +27,12 @@ const FIXTURE_NAMES = fs
   .map((f) => f.slice(0, -'.csv'.length))
   .sort();
 
-async function transform(data: Buffer, size: () => number = () => 65536) {
+async function transform(data: Buffer, size: () => number = () => 65536, delimiter?: CsvDelimiter) {
   const { stream: sink, bytes } = collector();
   const result = await csvTransform(pieces(data, size), sink, {
     processedAt: PROCESSED_AT,
     source: 'test.csv',
+    delimiter,
   });
   return { ...result, output: bytes() };
 }
@@ -185,10 +188,25 @@ describe('csvTransform on broken CSV', () => {
       pattern: /unterminated/,
     },
     {
-      name: 'quote inside an unquoted field',
-      input: 'a,b\n1,ab"c\n',
-      line: 2,
-      pattern: /inside an unquoted/,
+      name: 'a quote that opens a field and is never closed, after bare quotes',
+      input: 'a,b\n1,ab"c\n2,12" pipe\n3,"open\n4,x\n',
+      line: 4,
+      pattern:
+        /unterminated quoted field: the quote opened on this line is never closed \(the file ends on line 6\)/,
+    },
+    {
+      name: 'an unquoted field over MAX_FIELD_BYTES',
+      input: `a,b\n1,2\n3,${'x'.repeat(MAX_FIELD_BYTES + 1)}\n`,
+      line: 3,
+      pattern: new RegExp(`a field longer than ${MAX_FIELD_BYTES} bytes .*Split the value`),
+    },
+    {
+      name: 'a quoted field over MAX_FIELD_BYTES, never closed',
+      input: `a,b\n1,2\n3,"${'x\n'.repeat(MAX_FIELD_BYTES)}`,
+      line: 3,
+      pattern: new RegExp(
+        `a field longer than ${MAX_FIELD_BYTES} bytes .*most likely its quote is never closed`,
+      ),
     },
     {
       name: 'character after a closing quote',
@@ -206,7 +224,8 @@ describe('csvTransform on broken CSV', () => {
   ];
   for (const c of cases) {
     it(`${c.name}: InvalidInputError naming line ${c.line}`, async () => {
-      for (const size of [65536, 1, 3]) {
+      // 1-byte pieces of a long field would take long: 4099 breaks it at other places.
+      for (const size of c.input.length > MAX_FIELD_BYTES ? [65536, 4099] : [65536, 1, 3]) {
         await assert.rejects(
           transform(Buffer.from(c.input), () => size),
           (err: unknown) => {
@@ -216,6 +235,47 @@ describe('csvTransform on broken CSV', () => {
             return true;
           },
         );
+      }
+    });
+  }
+});
+
+describe('csvTransform dialects', () => {
+  it('reads a quote inside an unquoted field literally, and counts such fields once each', async () => {
+    const input = 'size,where\n12" pipe,"37°36\'37.8""N"\n3/4"" x 2",37°36\'37.8"N\n"q",plain\n';
+    for (const size of [65536, 1, 2, 5]) {
+      const { output, rowsIn, bareQuoteFields } = await transform(Buffer.from(input), () => size);
+      assert.equal(
+        output.toString(),
+        `size,where,processed_at\n12" pipe,"37°36'37.8""N",${PROCESSED_AT}\n3/4"" x 2",37°36'37.8"N,${PROCESSED_AT}\n"q",plain,${PROCESSED_AT}\n`,
+      );
+      assert.equal(rowsIn, 3);
+      assert.equal(bareQuoteFields, 3, `chunks of ${size}`);
+    }
+  });
+
+  it('a field of exactly MAX_FIELD_BYTES is read, quoted or not', async () => {
+    const value = 'x'.repeat(MAX_FIELD_BYTES);
+    const input = `a,b\n1,${value}\n2,"${value}"\n`;
+    const { rowsIn } = await transform(Buffer.from(input), () => 65536);
+    assert.equal(rowsIn, 2);
+  });
+
+  for (const [delimiter, name] of [
+    [';', 'semicolon'],
+    ['\t', 'tab'],
+    ['|', 'pipe'],
+  ] as const) {
+    it(`separates fields with a ${name}: the new column too, and quoted separators stay data`, async () => {
+      const d = delimiter;
+      const input = `a${d}b\n1${d}"x${d}y"\n2,3${d}4" z\n`;
+      for (const size of [65536, 1, 3]) {
+        const { output, bareQuoteFields } = await transform(Buffer.from(input), () => size, d);
+        assert.equal(
+          output.toString(),
+          `a${d}b${d}processed_at\n1${d}"x${d}y"${d}${PROCESSED_AT}\n2,3${d}4" z${d}${PROCESSED_AT}\n`,
+        );
+        assert.equal(bareQuoteFields, 1);
       }
     });
   }
@@ -305,6 +365,7 @@ describe('processor CLI', { concurrency: 2 }, () => {
       job: 'csv-transform',
       rowsIn: 6,
       rowsOut: 6,
+      bareQuoteFields: 0,
       output: out,
       bytesIn: fs.statSync(path.join(FIXTURES, 'quoted.csv')).size,
     });
@@ -329,11 +390,11 @@ describe('processor CLI', { concurrency: 2 }, () => {
 
   it('broken CSV: exit 65 naming the line, no output left', async () => {
     const input = path.join(dir, 'broken.csv');
-    fs.writeFileSync(input, `a,b\n${'1,2\n'.repeat(1000)}3,x"y\n`);
+    fs.writeFileSync(input, `a,b\n${'1,2\n'.repeat(1000)}3,"x\n`);
     const out = path.join(dir, 'broken', 'out.csv');
     const res = await runProcessor(['--job', 'csv-transform', input, out]);
     assert.equal(res.code, 65, res.stderr);
-    assert.match(res.stderr, /broken\.csv: invalid CSV on line 1002: a quote/);
+    assert.match(res.stderr, /broken\.csv: invalid CSV on line 1002: unterminated quoted field/);
     assert.equal(res.stdout, '');
     assert.deepEqual(
       fs.readdirSync(path.dirname(out)),
