@@ -99,11 +99,11 @@ export class CsvScanner {
   /** Bytes pushed before the chunk being scanned: positions below are absolute, counted from the first. */
   private offset = 0;
   /**
-   * Where the field being scanned starts, or an earlier position of its record: fields are measured (against
-   * MAX_FIELD_BYTES) only when the distance from here says they might be too long, and then found exactly.
+   * Where the field being scanned starts, or an earlier position of its record, between chunks: fields are
+   * measured (against MAX_FIELD_BYTES) only when the distance from here says they might be too long.
    */
   private fieldAt = 0;
-  /** Up to where the bytes after `fieldAt` were searched for a delimiter. */
+  /** Up to where the bytes of the field being scanned were searched for a delimiter. */
   private searchedTo = 0;
   /** The start of the last field counted in {@link bareQuoteFields}, so that a field counts once. */
   private bareFieldAt = -1;
@@ -141,6 +141,9 @@ export class CsvScanner {
     let nextQuote = -1;
     let nextLf = -1;
     let nextCr = -1;
+    // Where the field being scanned starts in this chunk, or earlier (negative: in an earlier chunk). A local,
+    // so that the check of each stop against MAX_FIELD_BYTES costs one comparison of locals.
+    let fieldFrom = this.fieldAt - offset;
 
     if (this.state === CR_SEEN && n > 0) {
       if (chunk[0] !== LF) throw this.strayCr();
@@ -159,24 +162,24 @@ export class CsvScanner {
         const j = Math.min(nextQuote, nextLf, nextCr);
         if (j > i) {
           if (this.recordEmpty) {
-            this.beginRecord(offset + i);
-            start = i;
+            this.beginRecord();
+            start = fieldFrom = i;
           }
           this.fieldStart = chunk[j - 1] === delimiter;
         }
-        if (offset + j - this.fieldAt > MAX_FIELD_BYTES) this.measureField(chunk, j);
+        if (j - fieldFrom > MAX_FIELD_BYTES) fieldFrom = this.measureField(chunk, j, fieldFrom);
         if (j === n) break;
         if (j === nextQuote) {
           i = j + 1;
           if (!this.fieldStart) {
-            this.bareQuote(chunk, j);
+            fieldFrom = this.bareQuote(chunk, j, fieldFrom);
             continue;
           }
           if (this.recordEmpty) {
-            this.beginRecord(offset + j);
+            this.beginRecord();
             start = j;
           }
-          this.fieldAt = offset + j;
+          fieldFrom = j;
           this.recordQuoted = true;
           this.quoteLine = this.line;
           this.state = QUOTED;
@@ -187,6 +190,7 @@ export class CsvScanner {
           // A CR ends the chunk: whether it starts a CRLF is only known from the next chunk.
           if (!this.recordEmpty && j > start) this.handler.partial(chunk, start, j);
           this.state = CR_SEEN;
+          this.fieldAt = offset + fieldFrom;
           this.offset = offset + n;
           return;
         } else if (chunk[j + 1] === LF) {
@@ -199,7 +203,7 @@ export class CsvScanner {
         const q = indexOrEnd(chunk, QUOTE, i);
         this.line += countLf(chunk, i, q);
         // Its bytes from the opening quote: that quote is not the field's.
-        if (offset + q - this.fieldAt > MAX_FIELD_BYTES + 1) throw this.fieldTooLong(this.quoteLine, true);
+        if (q - fieldFrom > MAX_FIELD_BYTES + 1) throw this.fieldTooLong(this.quoteLine, true);
         if (q < n) this.state = QUOTE_SEEN;
         i = q + 1;
       } else {
@@ -210,13 +214,13 @@ export class CsvScanner {
         } else if (b === delimiter) {
           this.state = OUTSIDE;
           this.fieldStart = true;
-          this.fieldAt = offset + ++i;
+          fieldFrom = ++i;
         } else if (b === LF || b === CR) {
           // The OUTSIDE branch handles the terminator, including a CR at the end of the chunk; the quoted
           // field, measured already, is not measured again as an unquoted one.
           this.state = OUTSIDE;
           this.fieldStart = false;
-          this.fieldAt = offset + i;
+          fieldFrom = i;
         } else {
           throw this.invalid(
             `unexpected ${describeByte(b)} after the closing quote of a field. A quoted field must end at a delimiter (${describeByte(delimiter)}) or line end; double any quote inside it ("")`,
@@ -227,8 +231,9 @@ export class CsvScanner {
     if (!this.recordEmpty && start < n) {
       this.handler.partial(chunk, start, n);
       // The field goes on in the next chunk, which cannot look back at this one's delimiters.
-      if (this.state === OUTSIDE) this.findField(chunk, n);
+      if (this.state === OUTSIDE) fieldFrom = this.findField(chunk, n, fieldFrom);
     }
+    this.fieldAt = offset + fieldFrom;
     this.offset = offset + n;
   }
 
@@ -248,11 +253,9 @@ export class CsvScanner {
     this.endRecord();
   }
 
-  /** @param at absolute position of the record's first byte. */
-  private beginRecord(at: number): void {
+  private beginRecord(): void {
     this.recordEmpty = false;
     this.recordLine = this.line;
-    this.fieldAt = at;
   }
 
   private terminate(chunk: Buffer, start: number, end: number, next: number): void {
@@ -268,31 +271,35 @@ export class CsvScanner {
   }
 
   /**
-   * Moves `fieldAt` to the start of the unquoted field that `chunk[to]` is in (or ends): after the last
-   * delimiter or LF since `fieldAt`. Each byte is searched once, however often it is called.
+   * The start in `chunk` of the unquoted field that `chunk[to]` is in (or ends): after the last delimiter or
+   * LF from `from`, a position where the field or its record starts. Each byte is searched once, however
+   * often it is called.
    */
-  private findField(chunk: Buffer, to: number): void {
-    const from = Math.max(0, this.fieldAt - this.offset, this.searchedTo - this.offset);
-    if (from < to) {
-      const before = chunk.subarray(from, to);
-      const after = Math.max(before.lastIndexOf(this.delimiter), before.lastIndexOf(LF)) + 1;
-      if (after > 0) this.fieldAt = this.offset + from + after;
-    }
+  private findField(chunk: Buffer, to: number, from: number): number {
+    const lo = Math.max(0, from, this.searchedTo - this.offset);
+    const delimiter = this.delimiter;
+    // Backwards by hand: the last delimiter is most often a few bytes away, nearer than a native call costs.
+    let at = to;
+    while (at > lo && chunk[at - 1] !== delimiter && chunk[at - 1] !== LF) at--;
     this.searchedTo = this.offset + to;
+    return at > lo ? at : from;
   }
 
   /** The unquoted field that ends at or goes on after `chunk[to]` may be too long: measures it exactly. */
-  private measureField(chunk: Buffer, to: number): void {
-    this.findField(chunk, to);
-    if (this.offset + to - this.fieldAt > MAX_FIELD_BYTES) throw this.fieldTooLong(this.line, false);
+  private measureField(chunk: Buffer, to: number, from: number): number {
+    const at = this.findField(chunk, to, from);
+    if (to - at > MAX_FIELD_BYTES) throw this.fieldTooLong(this.line, false);
+    return at;
   }
 
   /** A quote at `chunk[at]`, inside an unquoted field: a character of it, and the field is counted once. */
-  private bareQuote(chunk: Buffer, at: number): void {
-    this.findField(chunk, at);
-    if (this.bareFieldAt === this.fieldAt) return;
-    this.bareFieldAt = this.fieldAt;
-    this.bareQuoteFields++;
+  private bareQuote(chunk: Buffer, at: number, from: number): number {
+    const field = this.findField(chunk, at, from);
+    if (this.bareFieldAt !== this.offset + field) {
+      this.bareFieldAt = this.offset + field;
+      this.bareQuoteFields++;
+    }
+    return field;
   }
 
   private fieldTooLong(line: number, quoted: boolean): CsvSyntaxError {
