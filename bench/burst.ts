@@ -6,16 +6,25 @@
  * Measures, in one run: files/s over the burst; p50 and p95 from upload to done (the workflow's close,
  * which comes right after it deleted its SQS message); one file alone (best of 3); billable Temporal actions
  * per file, from the histories; S3 requests per file, from the calls the stack's processes recorded; and the
- * floor: on the same dev server, N no-op workflows with as many activities as a file took, all at once.
+ * floor: on the same dev server, N no-op workflows with as many activities as a file took, all at once; and
+ * the emulator's: N messages drained from a queue of the same moto server, received as the ingress receives.
  * Fails unless every file has exactly one completed run and an output, and both queues are empty.
  * Writes bench/results/burst.json; last line:
  *   files_per_s=… p50_s=… p95_s=… single_s=… actions_per_file=… s3_requests_per_file=… floor_files_per_s=…
+ *   receive_floor_files_per_s=…
  */
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+} from '@aws-sdk/client-sqs';
 import { Client, Connection, type WorkflowExecutionInfo } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -28,6 +37,7 @@ import type { ObjectRef } from '../contract/objects';
 import { billableActions } from '../scripts/billable-actions';
 import { queueDepth } from '../scripts/pipeline-client';
 import { startStack, type Stack } from '../scripts/stack';
+import { DEFAULTS } from '../contract/defaults';
 import { ROOT, writeResults } from './data';
 import type { noopWorkflow } from './noop-workflow';
 
@@ -109,6 +119,83 @@ async function closed(client: Client, query: string, count: number): Promise<voi
     if (done >= count) return;
     if (Date.now() > deadline) throw new Error(`only ${done} of ${count} workflows closed in time`);
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** An S3 event notification of `key`, shaped and sized as S3 sends one. */
+function notificationOf(stack: Stack, key: string): string {
+  const record = {
+    eventVersion: '2.1',
+    eventSource: 'aws:s3',
+    awsRegion: 'us-east-1',
+    eventTime: new Date().toISOString(),
+    eventName: 'ObjectCreated:Put',
+    userIdentity: { principalId: 'AWS:AIDAEXAMPLEPRINCIPAL' },
+    requestParameters: { sourceIPAddress: '127.0.0.1' },
+    responseElements: {
+      'x-amz-request-id': 'C3D13FE58DE4C810',
+      'x-amz-id-2': 'FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD',
+    },
+    s3: {
+      s3SchemaVersion: '1.0',
+      configurationId: 'pipeline-input-events',
+      bucket: {
+        name: stack.inputBucket,
+        ownerIdentity: { principalId: 'A3NL1KOZZKExample' },
+        arn: `arn:aws:s3:::${stack.inputBucket}`,
+      },
+      object: { key, size: 4096, eTag: '0123456789abcdef0123456789abcdef', sequencer: '0A1B2C3D4E5F678901' },
+    },
+  };
+  return JSON.stringify({ Records: [record] });
+}
+
+/**
+ * The emulator's floor: `count` messages the size of a notification, sent to a queue of their own on the
+ * same moto server and drained by one consumer receiving ten at a time as the ingress does (visibility,
+ * attributes), deleting each ten at once. Messages per second from the first receive to the last delete.
+ */
+async function receiveFloor(stack: Stack, count: number, body: string): Promise<number> {
+  const { sqs } = stack.aws;
+  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `bench-drain-${Date.now()}` }));
+  try {
+    await mapLimit(
+      Array.from({ length: Math.ceil(count / 10) }, (_, i) => i),
+      8,
+      (i) =>
+        sqs.send(
+          new SendMessageBatchCommand({
+            QueueUrl,
+            Entries: Array.from({ length: Math.min(10, count - i * 10) }, (_, j) => ({
+              Id: String(j),
+              MessageBody: body,
+            })),
+          }),
+        ),
+    );
+    const started = Date.now();
+    for (let drained = 0; drained < count;) {
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 1,
+          VisibilityTimeout: DEFAULTS.visibilityTimeoutSeconds,
+          MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+        }),
+      );
+      if (Messages.length === 0) throw new Error(`receive floor: ${count - drained} messages not received`);
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl,
+          Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+        }),
+      );
+      drained += Messages.length;
+    }
+    return count / ((Date.now() - started) / 1000);
+  } finally {
+    await sqs.send(new DeleteQueueCommand({ QueueUrl }));
   }
 }
 
@@ -195,15 +282,17 @@ async function main(): Promise<void> {
         ),
     );
     for (const key of missing) if (key) problems.push(`lost: ${key} has no output`);
-    // A message the ingress handed over twice (a hand-over it gave up on, under load, and retried) is deleted
-    // as already processed when it comes back: up to two minutes after the file, the ingress probing Temporal.
+    // A message whose deletion moto lost comes back once its visibility timeout has run out, and the ingress
+    // deletes it as already processed: moto's DeleteMessage rebuilds the queue's message list without a lock,
+    // so two deletions at once can resurrect one of them. The queues are given that long to empty.
     const depths = () =>
       Promise.all([
         queueDepth(stack.aws.sqs, stack.queueUrl),
         queueDepth(stack.aws.sqs, stack.deadLetterQueueUrl),
       ]);
     let [queued, dead] = await depths();
-    for (let wait = 0; queued + dead > 0 && wait < 240; wait++) {
+    const emptyBy = Date.now() + (DEFAULTS.visibilityTimeoutSeconds + 30) * 1000;
+    while (queued + dead > 0 && Date.now() < emptyBy) {
       await new Promise((r) => setTimeout(r, 500));
       [queued, dead] = await depths();
     }
@@ -274,6 +363,7 @@ async function main(): Promise<void> {
       return (Math.max(...completed.map((r) => r.closeTime!.getTime())) - started) / 1000;
     });
     await native.close();
+    const receiveFloorPerSecond = await receiveFloor(stack, files, notificationOf(stack, keys[0]!));
 
     const sorted = [...latencies].sort((a, b) => a - b);
     const result = {
@@ -284,6 +374,7 @@ async function main(): Promise<void> {
       actions_per_file: Number((actions / files).toFixed(2)),
       s3_requests_per_file: Number((s3Requests / files).toFixed(2)),
       floor_files_per_s: Number((files / floorSeconds).toFixed(2)),
+      receive_floor_files_per_s: Number(receiveFloorPerSecond.toFixed(2)),
     };
     const summary = {
       date: new Date().toISOString(),
@@ -291,6 +382,7 @@ async function main(): Promise<void> {
       machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? null, node: process.version },
       ...result,
       ratioToFloor: Number((result.files_per_s / result.floor_files_per_s).toFixed(2)),
+      ratioToReceiveFloor: Number((result.files_per_s / result.receive_floor_files_per_s).toFixed(2)),
       activitiesPerFile: perFile,
       actionsByType: Object.fromEntries(
         Object.entries(byType).map(([type, n]) => [type, Number((n / files).toFixed(2))]),
