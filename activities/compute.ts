@@ -8,7 +8,7 @@ import { Context } from '@temporalio/activity';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import { PERMANENT_EXIT_CODES } from '../contract/errors';
-import { JOB_TAGS, type JobName } from '../contract/jobs';
+import { CSV_DELIMITER_NAMES, JOB_TAGS, type CsvDelimiter, type JobName } from '../contract/jobs';
 import type { PlannedChunk, SourceVersion } from '../contract/objects';
 import type { MissingGlyphs, ProcessorStats, Summary } from '../contract/reports';
 import type { UploadedOutput } from '../contract/threads';
@@ -29,6 +29,8 @@ export interface ComputeRequest {
   statsKey?: string;
   /** Where csv-validate writes its rejects in the output bucket (default `rejects/<destinationKey>`). */
   rejectsKey?: string;
+  /** CSV jobs: the field separator of the object's metadata (otherwise the schema's, or a comma). */
+  delimiter?: CsvDelimiter;
   /** One chunk of a large CSV file instead of the whole file; all but the first get the header, which they lack. */
   chunk?: PlannedChunk & { header?: string };
   /**
@@ -146,6 +148,7 @@ export function processorEnvironment(
     PROCESSED_AT: req.processedAt,
     ...(req.statsKey ? { STATS_KEY: req.statsKey } : {}),
     ...(req.rejectsKey ? { REJECTS_KEY: req.rejectsKey } : {}),
+    ...(req.delimiter ? { CSV_DELIMITER: CSV_DELIMITER_NAMES[req.delimiter] } : {}),
     ...(req.chunk
       ? {
           RANGE_START: String(req.chunk.start),

@@ -27,6 +27,7 @@ import { isNoSuchBucket, isNotFound, isPreconditionFailed, s3Metadata } from '..
 import { mapLimit } from '../common/parallel';
 import { addDecimals, compareDecimals } from '../common/decimal';
 import { InvalidInputError } from '../contract/errors';
+import type { CsvDelimiter } from '../contract/jobs';
 import { OUTPUT_METADATA, STAGING_PREFIX, stagingKeys } from '../contract/layout';
 import type { ChunkRange, PlannedChunk, SourceVersion } from '../contract/objects';
 import type { ProcessorStats, Summary } from '../contract/reports';
@@ -50,6 +51,8 @@ export interface PlanInput {
   /** CSV files above this size are split; others (and files of other jobs) run whole. */
   chunkSize: number;
   csv: boolean;
+  /** The field separator of the object's metadata; a comma without. */
+  delimiter?: CsvDelimiter;
   /** Stamped on the output; a plan an earlier run left keeps its own, so reused parts still match. */
   processedAt: string;
 }
@@ -106,7 +109,7 @@ export function createStagingActivities({ s3, outputBucket }: { s3: S3Client; ou
      * else runs whole. A plan an earlier run of the same version left in staging is taken as it is, with its
      * `processedAt`. Broken CSV is a permanent failure naming the line.
      */
-    async planRun({ source, size, chunkSize, csv, processedAt }: PlanInput): Promise<RunPlan> {
+    async planRun({ source, size, chunkSize, csv, delimiter, processedAt }: PlanInput): Promise<RunPlan> {
       const stagingPrefix = stagingPrefixFor(source);
       const planKey = `${stagingPrefix}plan.json`;
       const earlier = await getText(planKey);
@@ -115,13 +118,19 @@ export function createStagingActivities({ s3, outputBucket }: { s3: S3Client; ou
           plan: RunPlan;
           source: SourceVersion;
           requestedChunkSize: number;
+          delimiter?: CsvDelimiter;
         };
-        if (saved.source.etag === source.etag && saved.requestedChunkSize === chunkSize) {
+        // The same bytes may come again with other metadata (a copy onto itself keeps the ETag).
+        if (
+          saved.source.etag === source.etag &&
+          saved.requestedChunkSize === chunkSize &&
+          saved.delimiter === delimiter
+        ) {
           return saved.plan;
         }
       }
       const save = async (plan: RunPlan) => {
-        await bucket.putJson(planKey, { plan, source, requestedChunkSize: chunkSize });
+        await bucket.putJson(planKey, { plan, source, requestedChunkSize: chunkSize, delimiter });
         return plan;
       };
       if (!csv || size <= chunkSize) {
@@ -168,7 +177,13 @@ export function createStagingActivities({ s3, outputBucket }: { s3: S3Client; ou
       }
       let plan: ChunkPlan;
       try {
-        plan = await planChunks(refuseWideEncodings(heartbeating(body), uri), chunkSize, uri, size);
+        plan = await planChunks(
+          refuseWideEncodings(heartbeating(body), uri),
+          chunkSize,
+          uri,
+          size,
+          delimiter,
+        );
       } catch (err) {
         body.destroy();
         if (!(err instanceof InvalidInputError)) throw err;
@@ -377,6 +392,7 @@ export function summarize(all: readonly Partial<ProcessorStats>[]): Summary {
     rowsIn: 0,
     rowsOut: 0,
     rowsRejected: 0,
+    bareQuoteFields: 0,
     bytesIn: 0,
     rejectsByRule: {},
     columns: {},
@@ -386,6 +402,7 @@ export function summarize(all: readonly Partial<ProcessorStats>[]): Summary {
     summary.rowsIn += s.rowsIn ?? 0;
     summary.rowsOut += s.rowsOut ?? 0;
     summary.rowsRejected += s.rowsRejected ?? 0;
+    summary.bareQuoteFields += s.bareQuoteFields ?? 0;
     summary.bytesIn += s.bytesIn ?? 0;
     if (s.maxRejectedPercent !== undefined) summary.maxRejectedPercent = s.maxRejectedPercent;
     for (const [rule, n] of Object.entries(s.rejectsByRule ?? {}))

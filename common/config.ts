@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DEFAULTS } from '../contract/defaults';
+import { CSV_DELIMITER_CHOICES, parseCsvDelimiter } from '../contract/jobs';
 import { ExplainedError } from './errors';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -233,6 +234,21 @@ export const ENV = {
     .default(1)
     .describe(
       'processor (CSV jobs, a chunk): 1-based line number in the file of the first byte of the range',
+    ),
+  CSV_DELIMITER: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return undefined;
+      const delimiter = parseCsvDelimiter(value);
+      if (delimiter === undefined) {
+        ctx.addIssue({ code: 'custom', message: `expected ${CSV_DELIMITER_CHOICES}` });
+        return z.NEVER;
+      }
+      return delimiter;
+    })
+    .describe(
+      "processor (CSV jobs): the field separator, from the object's x-amz-meta-csv-delimiter (default: the schema's, else a comma)",
     ),
   STATS_KEY: z
     .string()

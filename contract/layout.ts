@@ -70,6 +70,8 @@ export const INPUT_METADATA = {
   job: 'job',
   /** Chunk size of a large CSV file: bytes, or a number with KiB, MiB or GiB. */
   chunkSize: 'chunk-size',
+  /** The field separator of a CSV file (`,` `;` `|` or `tab`): over the schema's, `,` by default. */
+  csvDelimiter: 'csv-delimiter',
   maxConcurrency: 'max-concurrency',
   toleratedFailureCount: 'tolerated-failure-count',
   toleratedFailurePercent: 'tolerated-failure-percent',

@@ -39,6 +39,8 @@ export interface ProcessorStats {
   rowsIn?: number;
   rowsOut?: number;
   rowsRejected?: number;
+  /** CSV jobs: fields holding a quote without being quoted (`12" pipe`), read literally. */
+  bareQuoteFields?: number;
   /** csv-validate: the schema, the threshold in percent, failed checks per rule, where the rejects went. */
   schema?: string;
   maxRejectedPercent?: number;
@@ -60,6 +62,7 @@ export interface Summary {
   rowsIn: number;
   rowsOut: number;
   rowsRejected: number;
+  bareQuoteFields: number;
   bytesIn: number;
   maxRejectedPercent?: number;
   rejectsByRule: Record<string, number>;
@@ -101,6 +104,8 @@ export interface FileReport {
   rejects?: { bucket: string; key: string };
   /** CSV jobs. */
   rows?: { in: number; out: number; rejected: number };
+  /** CSV jobs: fields holding a quote without being quoted (`12" pipe`), read literally. */
+  bareQuoteFields?: number;
   rejectsByRule?: Record<string, number>;
   columns?: Record<string, NumericStats>;
   totals?: Record<string, Record<string, ValueTotal>>;

@@ -3,6 +3,7 @@
  * of the quote state (a newline inside a quoted field never ends a chunk). The plan is small data: offsets
  * and counts only, never file content.
  */
+import type { CsvDelimiter } from '../contract/jobs';
 import type { ChunkRange } from '../contract/objects';
 import { countLf, CsvScanner, stripBom, UTF8_BOM } from './scanner';
 
@@ -31,6 +32,7 @@ export interface ChunkPlan {
  * Scans `source` once and plans chunks of at least `chunkSize` bytes (the last may be smaller): each ends at
  * the first record boundary at or after its start plus `chunkSize`.
  * @param size the file's size, when known, so that the chunk size can be raised to stay within MAX_CHUNKS.
+ * @param delimiter the field separator, which decides where a quote opens a quoted field.
  * @throws InvalidInputError when the CSV is broken (e.g. an unterminated quote), naming the line.
  */
 export async function planChunks(
@@ -38,6 +40,7 @@ export async function planChunks(
   chunkSize: number,
   name: string,
   size?: number,
+  delimiter?: CsvDelimiter,
 ): Promise<ChunkPlan> {
   if (!(chunkSize > 0)) throw new RangeError(`chunk size must be positive, got ${chunkSize}`);
   const effectiveSize = Math.max(chunkSize, size === undefined ? 0 : Math.ceil(size / MAX_CHUNKS));
@@ -52,33 +55,38 @@ export async function planChunks(
   const chunks: ChunkRange[] = [];
   const headerPieces: Buffer[] = [];
 
-  const scanner = new CsvScanner(name, {
-    partial: (chunk, start, end) => {
-      if (header === undefined) headerPieces.push(Buffer.from(chunk.subarray(start, end)));
+  const scanner = new CsvScanner(
+    name,
+    {
+      partial: (chunk, start, end) => {
+        if (header === undefined) headerPieces.push(Buffer.from(chunk.subarray(start, end)));
+      },
+      record: (chunk, start, end, next) => {
+        // The scanner hands a CRLF it held back across two pieces as a buffer of its own: its LF is the
+        // first byte of the current piece.
+        const inPiece = chunk === current ? next : chunk.length === 0 ? 0 : 1;
+        const at = offset + inPiece;
+        lastRecordEnd = at;
+        if (header === undefined) {
+          header = Buffer.concat([...headerPieces, chunk.subarray(start, end)]).toString('utf8');
+          headerEnd = at;
+          return;
+        }
+        rows++;
+        if (at - cursor.start >= effectiveSize) {
+          chunks.push({ ...cursor, end: at });
+          cursor = {
+            start: at,
+            end: 0,
+            firstRow: rows + 1,
+            firstLine: 1 + linesBefore + (current ? countLf(current, 0, inPiece) : 0),
+          };
+        }
+      },
     },
-    record: (chunk, start, end, next) => {
-      // The scanner hands a CRLF it held back across two pieces as a buffer of its own: its LF is the
-      // first byte of the current piece.
-      const inPiece = chunk === current ? next : chunk.length === 0 ? 0 : 1;
-      const at = offset + inPiece;
-      lastRecordEnd = at;
-      if (header === undefined) {
-        header = Buffer.concat([...headerPieces, chunk.subarray(start, end)]).toString('utf8');
-        headerEnd = at;
-        return;
-      }
-      rows++;
-      if (at - cursor.start >= effectiveSize) {
-        chunks.push({ ...cursor, end: at });
-        cursor = {
-          start: at,
-          end: 0,
-          firstRow: rows + 1,
-          firstLine: 1 + linesBefore + (current ? countLf(current, 0, inPiece) : 0),
-        };
-      }
-    },
-  });
+    1,
+    delimiter,
+  );
   for await (const piece of stripBom(source, () => (offset = UTF8_BOM.length))) {
     current = piece;
     scanner.push(piece);

@@ -4,6 +4,7 @@
  *   npm run process -- --job csv-transform IN OUT [--processed-at ISO]
  *   npm run process -- --job csv-validate IN OUT [--rejects PATH] [--schema NAME]
  *   chunk options (CSV jobs): --range START-END [--header TEXT --first-row N --first-line N]
+ *   CSV jobs: --delimiter , | ; | '|' | tab
  *   any job: --stats PATH
  *
  * IN, OUT and PATH are local paths or s3:// URIs. From the environment it reads only AWS_REGION,
@@ -12,7 +13,7 @@
 import { z } from 'zod';
 import { loadConfig } from '../common/config';
 import { ExitCodeError } from '../contract/errors';
-import { JOB_NAMES } from '../contract/jobs';
+import { CSV_DELIMITER_CHOICES, JOB_NAMES, isCsvJob, parseCsvDelimiter } from '../contract/jobs';
 import { COMMAND_LINE_VARIABLES, SCHEMA_VARIABLES } from './environment';
 import { describeLocation, parseLocation, type Location } from './object-io';
 import {
@@ -36,12 +37,13 @@ export class UsageError extends ExitCodeError {
 }
 
 export const USAGE = `usage: npm run process -- --job <${JOB_NAMES.join('|')}> IN OUT [--processed-at ISO-8601]
-                          [--rejects PATH] [--schema NAME] [--stats PATH]
+                          [--rejects PATH] [--schema NAME] [--delimiter SEP] [--stats PATH]
                           [--range START-END [--header TEXT] [--first-row N] [--first-line N]]
   IN, OUT, PATH: local paths or s3://bucket/key URIs
   csv-validate: --rejects defaults to OUT with .rejects.csv for a file, rejects/KEY for s3://BUCKET/KEY;
                 --schema to the default of the schema file (SCHEMA_FILE, else the built-in config/schemas.json)
   --stats:      also write the JSON statistics there, once the output is complete
+  CSV jobs:     --delimiter, the field separator: ${CSV_DELIMITER_CHOICES} (default: the schema's, else ",")
   CSV jobs, a chunk of IN: --range, bytes START (0-based) to END (exclusive), whole records;
                 --header, the file's header record (no BOM, no line end), for a range not starting at 0;
                 --first-row, --first-line: the file's data row and line numbers where the range starts`;
@@ -53,6 +55,7 @@ const VALUE_OPTIONS = [
   '--rejects',
   '--schema',
   '--stats',
+  '--delimiter',
   '--range',
   '--header',
   '--first-row',
@@ -101,6 +104,7 @@ export function parseCli(argv: readonly string[]): RunSpec {
     '--rejects': rejects,
     '--schema': schema,
     '--stats': stats,
+    '--delimiter': delimiterOption,
   } = options;
   if (jobOption === undefined) throw usage('--job is required');
   if (positional.length !== 2) throw usage(`expected IN and OUT, got ${positional.length} argument(s)`);
@@ -112,6 +116,14 @@ export function parseCli(argv: readonly string[]): RunSpec {
     throw usage('--rejects and --schema are options of csv-validate only');
   }
   const chunk = chunkRun(job, cliChunkSettings(options), CLI_CHUNK_NAMES, usage);
+  const delimiter = delimiterOption === undefined ? undefined : parseCsvDelimiter(delimiterOption);
+  if (delimiterOption !== undefined && (!isCsvJob(job) || delimiter === undefined)) {
+    throw usage(
+      isCsvJob(job)
+        ? `--delimiter ${JSON.stringify(delimiterOption)} is not a separator: expected ${CSV_DELIMITER_CHOICES}`
+        : '--delimiter is an option of the CSV jobs only',
+    );
+  }
   let input: Location;
   let output: Location;
   let rejectsAt: Location | undefined;
@@ -142,6 +154,7 @@ export function parseCli(argv: readonly string[]): RunSpec {
     processedAt: processedAt ?? new Date().toISOString(),
     aws: env,
     logLevel: env.LOG_LEVEL,
+    ...(delimiter ? { delimiter } : {}),
     ...(validate ? { validate } : {}),
     ...(chunk ? { chunk } : {}),
     ...(statsAt ? { stats: statsAt } : {}),

@@ -1,9 +1,9 @@
 /**
  * The processor's container mode: a compute backend (AWS Batch, ECS, the local process) describes the run in
  * the environment alone: SOURCE_BUCKET, OBJECT_KEY, DEST_BUCKET, DEST_KEY, JOB, …; csv-validate also reads
- * SCHEMA, SCHEMA_FILE, REJECTS_KEY and MAX_REJECTED_PERCENT; a chunk of a CSV file RANGE_START, RANGE_END,
- * CSV_HEADER, FIRST_ROW and FIRST_LINE; any job STATS_KEY. The lists below are every variable the processor
- * reads, in either mode, for whoever must set or check them (the deployment, the tests).
+ * SCHEMA, SCHEMA_FILE, REJECTS_KEY and MAX_REJECTED_PERCENT; the CSV jobs CSV_DELIMITER; a chunk of a CSV file
+ * RANGE_START, RANGE_END, CSV_HEADER, FIRST_ROW and FIRST_LINE; any job STATS_KEY. The lists below are every
+ * variable the processor reads, in either mode, for whoever must set or check them (the deployment, the tests).
  */
 import { ConfigError, loadConfig, type EnvName } from '../common/config';
 import { rejectsKeyFor } from '../contract/layout';
@@ -36,6 +36,7 @@ export const PROCESSOR_VARIABLES = variables(
   'AWS_CALL_LOG_DIR',
   'LOG_LEVEL',
   'STATS_KEY',
+  'CSV_DELIMITER',
   'RANGE_START',
   'RANGE_END',
   'CSV_HEADER',
@@ -114,6 +115,7 @@ export function fromEnvironment(): RunSpec {
     processedAt: env.PROCESSED_AT ?? new Date().toISOString(),
     aws: env,
     logLevel: env.LOG_LEVEL,
+    ...(env.CSV_DELIMITER ? { delimiter: env.CSV_DELIMITER } : {}),
     ...(validate ? { validate } : {}),
     ...(chunk ? { chunk } : {}),
     ...(stats ? { stats } : {}),

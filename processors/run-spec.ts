@@ -11,7 +11,15 @@
  */
 import type { AwsSettings } from '../common/aws';
 import { InvalidInputError } from '../contract/errors';
-import { JOB_NAMES, isCsvJob, isJobName, type JobName } from '../contract/jobs';
+import {
+  CSV_DELIMITER_NAMES,
+  DEFAULT_CSV_DELIMITER,
+  JOB_NAMES,
+  isCsvJob,
+  isJobName,
+  type CsvDelimiter,
+  type JobName,
+} from '../contract/jobs';
 import { rejectsKeyFor } from '../contract/layout';
 import type { ChunkRange } from '../contract/objects';
 import { describeLocation, type Location } from './object-io';
@@ -25,6 +33,8 @@ export interface RunSpec {
   processedAt: string;
   aws: AwsSettings;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** CSV jobs: the field separator given (the object's metadata), over the schema's. */
+  delimiter?: CsvDelimiter;
   /** csv-validate only. */
   validate?: ValidateSpec;
   /** CSV jobs: process only this chunk of the input. */
@@ -133,6 +143,28 @@ export function chunkRun(
     throw fail(`${startsFile}: the chunk with ${names.start}=0 starts the file`);
   }
   return { start, end, firstRow, firstLine, header, names };
+}
+
+/**
+ * The separator a CSV run reads: the one given (CSV_DELIMITER / --delimiter, from the object's metadata), else
+ * the schema's, else a comma.
+ * @throws InvalidInputError for a chunk given none whose schema names another than a comma: its file was
+ *   planned by a scan that knew only the object's metadata, so with a comma, and its ranges may cut records.
+ */
+export function csvDelimiterOf(spec: RunSpec): CsvDelimiter {
+  if (spec.delimiter) return spec.delimiter;
+  const schema = spec.validate?.schema;
+  if (!schema?.delimiter) return DEFAULT_CSV_DELIMITER;
+  if (spec.chunk && schema.delimiter !== DEFAULT_CSV_DELIMITER) {
+    const name = CSV_DELIMITER_NAMES[schema.delimiter];
+    throw new InvalidInputError(
+      `schema ${JSON.stringify(schema.name)} separates fields with "${name}", but this chunk was planned with ` +
+        'the default "," since its object names no separator. ' +
+        `Set x-amz-meta-csv-delimiter=${name} on the object and upload it again, so that its chunks are planned ` +
+        `with "${name}" too (CSV_DELIMITER or --delimiter for a chunk run by hand).`,
+    );
+  }
+  return schema.delimiter;
 }
 
 /** Next to the output: `OUT.rejects.csv` for a file (`.csv` replaced), `rejects/KEY` in the same bucket. */

@@ -26,7 +26,7 @@ import {
   type OutputHandle,
   type StoredOutput,
 } from './object-io';
-import type { ChunkRun, RunSpec } from './run-spec';
+import { csvDelimiterOf, type ChunkRun, type RunSpec } from './run-spec';
 import { RUNNERS, type JobStats } from './runners';
 
 const STATS_CONTENT_TYPE = 'application/json';
@@ -100,6 +100,7 @@ export async function runJob(
     ? createAwsClients(spec.aws, component).s3
     : undefined;
   const { chunk } = spec;
+  const delimiter = isCsvJob(job) ? csvDelimiterOf(spec) : undefined;
   const range = chunk ? { start: chunk.start, end: chunk.end } : undefined;
   const source = describeLocation(input);
   const destination = describeLocation(output);
@@ -163,6 +164,7 @@ export async function runJob(
         name,
         validate: spec.validate,
         chunk,
+        delimiter,
         size: range ? range.end - range.start : opened.size,
         openCsvOutput: (location) => open(location, JOBS['csv-validate'].contentType),
       })),

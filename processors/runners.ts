@@ -5,7 +5,7 @@
 import type { ProcessorStats } from '../contract/reports';
 import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
-import type { JobName } from '../contract/jobs';
+import type { CsvDelimiter, JobName } from '../contract/jobs';
 import { describeLocation, type Location, type OutputHandle } from './object-io';
 import type { ChunkRun, ValidateSpec } from './run-spec';
 
@@ -20,6 +20,8 @@ export interface JobContext {
   name: string;
   validate: ValidateSpec | undefined;
   chunk: ChunkRun | undefined;
+  /** CSV jobs: the field separator. */
+  delimiter: CsvDelimiter | undefined;
   /** Opens a further CSV output (with the main output's metadata), discarded if the process is stopped. */
   openCsvOutput: (location: Location) => Promise<OutputHandle>;
 }
@@ -42,10 +44,11 @@ export type JobRunner = (
 ) => Promise<JobStats>;
 
 export const RUNNERS: Record<JobName, JobRunner> = {
-  'csv-transform': async (input, output, { processedAt, source, chunk, size }) =>
+  'csv-transform': async (input, output, { processedAt, source, chunk, size, delimiter }) =>
     (await import('./csv-transform.js')).csvTransform(input, output, {
       processedAt,
       source,
+      delimiter,
       threads: transformThreads(size),
       header: chunk?.header,
       firstRow: chunk?.firstRow,
@@ -53,7 +56,7 @@ export const RUNNERS: Record<JobName, JobRunner> = {
     }),
   'text-to-pdf': async (input, output, { name, source }) =>
     (await import('./text-to-pdf.js')).textToPdf(input, output, { title: name, source }),
-  'csv-validate': async (input, output, { source, validate, chunk, openCsvOutput }) => {
+  'csv-validate': async (input, output, { source, validate, chunk, delimiter, openCsvOutput }) => {
     if (!validate) throw new Error('csv-validate runs without its settings');
     const { csvValidate, RejectThresholdError } = await import('./csv-validate.js');
     const rejectsName = describeLocation(validate.rejects);
@@ -62,6 +65,7 @@ export const RUNNERS: Record<JobName, JobRunner> = {
       const stats = await csvValidate(input, output, rejects.stream, {
         schema: validate.schema,
         source,
+        delimiter,
         maxRejectedPercent: validate.maxRejectedPercent,
         rejectsName,
         header: chunk?.header,

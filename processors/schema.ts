@@ -17,10 +17,14 @@
  * `required` columns must not be empty; an empty value in any other column is valid whatever its type.
  * `totalsBy` on a numeric column names a `currency` or `enum` column to total it by: those have few values,
  * so the totals stay small whatever the file.
+ *
+ * `delimiter` (optional) is the files' field separator: `,` (the default), `;`, `|` or `tab` (also `\t`). An
+ * object's `x-amz-meta-csv-delimiter` wins over it.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../common/config';
+import { CSV_DELIMITER_CHOICES, parseCsvDelimiter, type CsvDelimiter } from '../contract/jobs';
 // Imported rather than read at run time so that the build (tsc) copies it next to the compiled processor:
 // the container image holds only the build output.
 import builtInSchemas from '../config/schemas.json';
@@ -56,6 +60,20 @@ const csvSchemaSchema = z
   .strictObject({
     description: z.string().optional(),
     maxRejectedPercent: z.number().min(0).max(100).default(100),
+    delimiter: z
+      .string()
+      .transform((value, ctx) => {
+        const delimiter = parseCsvDelimiter(value);
+        if (delimiter === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `expected ${CSV_DELIMITER_CHOICES}, got ${JSON.stringify(value)}`,
+          });
+          return z.NEVER;
+        }
+        return delimiter;
+      })
+      .optional(),
     columns: z.array(columnSchema).min(1),
   })
   .superRefine((schema, ctx) => {
@@ -100,6 +118,8 @@ export interface CsvSchema {
   columns: ColumnSchema[];
   /** A file with a larger share of rejected rows fails (unless `MAX_REJECTED_PERCENT` overrides it). */
   maxRejectedPercent: number;
+  /** The files' field separator, unless their object's metadata names another. */
+  delimiter?: CsvDelimiter;
 }
 
 /**
@@ -126,7 +146,12 @@ export function parseSchema(content: unknown, file: string, schemaName?: string)
       `schema ${JSON.stringify(chosen)} is not in ${file}; it has ${known}. Set SCHEMA to one of them`,
     );
   }
-  return { name: chosen, columns: schema.columns, maxRejectedPercent: schema.maxRejectedPercent };
+  return {
+    name: chosen,
+    columns: schema.columns,
+    maxRejectedPercent: schema.maxRejectedPercent,
+    ...(schema.delimiter ? { delimiter: schema.delimiter } : {}),
+  };
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -21,7 +21,7 @@ import { workflowIdFor } from '../common/ids';
 import { OUTPUT_METADATA } from '../contract/layout';
 import { stagingPrefixFor } from '../activities/staging';
 import type { FileReport } from '../contract/reports';
-import { failureReportKey, reportKeyFor } from '../contract/layout';
+import { failureReportKey, INPUT_METADATA, reportKeyFor } from '../contract/layout';
 import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-client';
 import type { Stack } from '../scripts/stack';
 import { REPO_ROOT } from '../scripts/tools';
@@ -256,6 +256,44 @@ describe('large CSV files in chunks, end to end', () => {
       [],
       'neither a plan nor the statistics object is left once the report holds them',
     );
+  });
+
+  it('chunks a tab-separated file on its tabs: quoted tabs and newlines stay in their field, bare quotes summed over the chunks', async () => {
+    const rows = Array.from({ length: 20_000 }, (_, i) => {
+      const note =
+        i % 7 === 0 ? `"two\tlines\nof ""note"" ${i}"` : i % 5 === 0 ? `12" pipe ${i}` : `plain ${i}`;
+      return `${i}\tacct ${i % 97}\t${note}\n`;
+    });
+    const tsv = join(dir, 'tabs.csv');
+    writeFileSync(tsv, `id\taccount\tnote\n${rows.join('')}`);
+    const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'big/tabs.csv', tsv, {
+      processorType: 'on-demand',
+      metadata: { 'chunk-size': '128KiB', [INPUT_METADATA.csvDelimiter]: 'tab' },
+    });
+    const outcome = await awaitWorkflow(client, ref, WAIT_MS);
+    assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
+    if (outcome.status !== 'completed') return;
+    const { result } = outcome;
+    assert.ok(result.chunks && result.chunks.total >= 4, `chunks: ${JSON.stringify(result.chunks)}`);
+    const whole = await processWhole([
+      '--job',
+      'csv-transform',
+      tsv,
+      join(dir, 'whole-tabs.csv'),
+      '--processed-at',
+      result.processedAt!,
+      '--delimiter',
+      'tab',
+    ]);
+    const output = await bytesOf(result.output!.key);
+    assert.ok(output.equals(readFileSync(join(dir, 'whole-tabs.csv'))), 'merged output = one run');
+    assert.ok(output.subarray(0, 40).toString().startsWith('id\taccount\tnote\tprocessed_at\n'));
+    const report = JSON.parse(
+      (await bytesOf(reportKeyFor(ref.key, result.processedAt!))).toString('utf8'),
+    ) as Report;
+    assert.equal(report.rows.in, 20_000);
+    assert.equal(whole.bareQuoteFields, rows.filter((r) => r.includes('pipe')).length);
+    assert.equal(report.bareQuoteFields, whole.bareQuoteFields, "the chunks' counts add up to one run's");
   });
 
   it('retries an inline chunk of a crashed worker on the next worker: the same output as one run', async () => {

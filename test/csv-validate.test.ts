@@ -445,6 +445,95 @@ describe('csv-validate CLI', { concurrency: 2 }, () => {
     assert.equal(unknown.code, 78, unknown.stderr);
     assert.match(unknown.stderr, /schema "nope" is not in .*schemas\.json; it has pairs/);
   });
+
+  it("a schema's delimiter separates its files; --delimiter (CSV_DELIMITER in a container) wins over it", async () => {
+    const schemas = path.join(dir, 'dialect-schemas.json');
+    const columns = [
+      { name: 'a', type: 'integer' },
+      { name: 'b', type: 'string' },
+    ];
+    fs.writeFileSync(
+      schemas,
+      JSON.stringify({ default: 'semi', schemas: { semi: { delimiter: ';', columns } } }),
+    );
+    const semi = path.join(dir, 'semi.csv');
+    fs.writeFileSync(semi, 'a;b\n1;"x;y"\nz;2" pipe\n');
+    const out = path.join(dir, 'dialect', 'out.csv');
+    const bySchema = await runProcessor(['--job', 'csv-validate', semi, out], { SCHEMA_FILE: schemas });
+    assert.equal(bySchema.code, 0, bySchema.stderr);
+    assert.equal(fs.readFileSync(out, 'utf8'), 'a;b\n1;"x;y"\n');
+    assert.equal((JSON.parse(bySchema.stdout) as { bareQuoteFields: number }).bareQuoteFields, 1);
+
+    const pipes = path.join(dir, 'pipes.csv');
+    fs.writeFileSync(pipes, 'a|b\n1|x;y\n');
+    const pipe = await runProcessor(['--job', 'csv-validate', pipes, out, '--delimiter', '|'], {
+      SCHEMA_FILE: schemas,
+    });
+    assert.equal(pipe.code, 0, pipe.stderr);
+    assert.equal(fs.readFileSync(out, 'utf8'), 'a|b\n1|x;y\n');
+    const bad = await runProcessor(['--job', 'csv-validate', pipes, out, '--delimiter', ':']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /--delimiter ":" is not a separator: expected ",", ";", "\|" or "tab"/);
+  });
+
+  it('a chunk given no separator while its schema names one fails, naming the metadata that fixes it', async () => {
+    const schemas = path.join(dir, 'chunk-schemas.json');
+    const columns = [
+      { name: 'a', type: 'integer' },
+      { name: 'b', type: 'string' },
+    ];
+    fs.writeFileSync(
+      schemas,
+      JSON.stringify({ default: 'semi', schemas: { semi: { delimiter: ';', columns } } }),
+    );
+    const input = path.join(dir, 'chunk-semi.csv');
+    fs.writeFileSync(input, 'a;b\n1;x\n2;y\n');
+    const out = path.join(dir, 'chunk', 'out.csv');
+    const res = await runProcessor(
+      [
+        '--job',
+        'csv-validate',
+        input,
+        out,
+        '--range',
+        '8-12',
+        '--header',
+        'a;b',
+        '--first-row',
+        '2',
+        '--first-line',
+        '3',
+      ],
+      { SCHEMA_FILE: schemas },
+    );
+    assert.equal(res.code, 65, res.stderr);
+    assert.match(
+      res.stderr,
+      /schema "semi" separates fields with ";", but this chunk was planned with the default ","/,
+    );
+    assert.match(res.stderr, /Set x-amz-meta-csv-delimiter=; on the object/);
+    const given = await runProcessor(
+      [
+        '--job',
+        'csv-validate',
+        input,
+        out,
+        '--range',
+        '8-12',
+        '--header',
+        'a;b',
+        '--first-row',
+        '2',
+        '--first-line',
+        '3',
+        '--delimiter',
+        ';',
+      ],
+      { SCHEMA_FILE: schemas },
+    );
+    assert.equal(given.code, 0, given.stderr);
+    assert.equal(fs.readFileSync(out, 'utf8'), '2;y\n');
+  });
 });
 
 describe('csv-validate agrees with the Python peer', () => {

@@ -27,7 +27,13 @@ import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { DLQ_ATTRIBUTES } from '../common/dead-letters';
 import type { FailureReport, FileReport } from '../contract/reports';
-import { failureReportKey, OUTPUT_METADATA, STAGING_PREFIX } from '../contract/layout';
+import {
+  failureReportKey,
+  INPUT_METADATA,
+  OUTPUT_METADATA,
+  reportKeyFor,
+  STAGING_PREFIX,
+} from '../contract/layout';
 import { isNotFound } from '../common/aws';
 import { workflowIdFor } from '../common/ids';
 import { printable } from '../common/text';
@@ -382,10 +388,56 @@ describe('pipeline end to end', () => {
     assert.equal(report.workflowId, workflowIdFor(ref));
   });
 
+  it('validates a semicolon-separated file named by x-amz-meta-csv-delimiter, bare quotes read and counted', async () => {
+    const text =
+      'transaction_id;account_id;transaction_date;amount;currency;merchant;category\n' +
+      't1;a1;2025-01-02;12.50;EUR;"Müller; Söhne";tools\n' +
+      't2;a2;2025-01-03;3.25;EUR;12" pipe & 3/4" elbow;plumbing\n';
+    const path = join(dir, 'semicolon.csv');
+    writeFileSync(path, text);
+    const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'dialects/semicolon.csv', path, {
+      job: 'csv-validate',
+      metadata: { [INPUT_METADATA.csvDelimiter]: ';' },
+    });
+    const outcome = await awaitWorkflow(client, ref, WAIT_MS);
+    assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
+    if (outcome.status !== 'completed') return;
+    const { result } = outcome;
+    assert.equal(
+      (await bytesOf(stack.outputBucket, result.output!.key)).toString('utf8'),
+      text,
+      'every row valid, as it was: the quoted separator is data, the bare quotes too',
+    );
+    const report = JSON.parse(
+      (await bytesOf(stack.outputBucket, reportKeyFor(ref.key, result.processedAt!))).toString('utf8'),
+    ) as FileReport;
+    assert.deepEqual(report.rows, { in: 2, out: 2, rejected: 0 });
+    assert.equal(report.bareQuoteFields, 1);
+  });
+
+  it('dead-letters a file whose x-amz-meta-csv-delimiter is no separator, naming the key, the value and the choices', async () => {
+    const path = join(dir, 'colon.csv');
+    writeFileSync(path, 'a:b\n1:2\n');
+    const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'dialects/colon.csv', path, {
+      metadata: { [INPUT_METADATA.csvDelimiter]: ':' },
+    });
+    const outcome = await awaitWorkflow(client, ref, WAIT_MS);
+    assert.equal(outcome.status, 'failed');
+    const [dead] = await eventually('the dead letter', async () => {
+      const got = await drainDeadLetters();
+      return got.length > 0 ? got : undefined;
+    });
+    assert.equal(dead?.MessageAttributes?.[DLQ_ATTRIBUTES.type]?.StringValue, FailureType.invalidInput);
+    assert.match(
+      dead?.MessageAttributes?.[DLQ_ATTRIBUTES.reason]?.StringValue ?? '',
+      /x-amz-meta-csv-delimiter is ":", expected ",", ";", "\|" or "tab" \(also "\\t"\)\. Fix the metadata and upload the file again\./,
+    );
+  });
+
   it('aborts the multipart upload of an output that fails past its first part: nothing is left behind', async () => {
-    // Over one 8 MiB part of output, then a stray quote on the last line.
+    // Over one 8 MiB part of output, then a character after a closing quote on the last line.
     const path = join(dir, 'long-broken.csv');
-    writeFileSync(path, `id,name\n${'1,plain\n'.repeat(1_300_000)}2,x"y\n`);
+    writeFileSync(path, `id,name\n${'1,plain\n'.repeat(1_300_000)}2,"x"y\n`);
     const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'bad/long-broken.csv', path);
     const outcome = await awaitWorkflow(client, ref, WAIT_MS);
     assert.equal(outcome.status, 'failed');

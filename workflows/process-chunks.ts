@@ -16,7 +16,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { DEFAULTS } from '../contract/defaults';
-import type { JobName } from '../contract/jobs';
+import { CSV_DELIMITER_CHOICES, parseCsvDelimiter, type CsvDelimiter, type JobName } from '../contract/jobs';
 import { INPUT_METADATA, stagingKeys } from '../contract/layout';
 import type { PlannedChunk, SourceVersion } from '../contract/objects';
 import {
@@ -38,6 +38,8 @@ export interface ChunkJob {
   stagingPrefix: string;
   /** The header record's text, handed to every chunk but the first. */
   header: string;
+  /** The field separator the object's metadata names, which planned the chunks. */
+  delimiter?: CsvDelimiter;
 }
 
 export interface ProcessChunksInput {
@@ -120,6 +122,19 @@ export function chunkSettings(metadata: Record<string, string>, options: Process
     ...(toleratedFailurePercent !== undefined ? { toleratedFailurePercent } : {}),
     chunksPerChild: options.chunksPerChildWorkflow ?? DEFAULTS.chunksPerChildWorkflow,
   };
+}
+
+/**
+ * The field separator `csv-delimiter` names, if the object's metadata has it.
+ * @throws a permanent InvalidInput failure naming the metadata key, its value and the separators there are.
+ */
+export function csvDelimiterSetting(metadata: Record<string, string>): CsvDelimiter | undefined {
+  const value = metadata[INPUT_METADATA.csvDelimiter];
+  if (value === undefined) return undefined;
+  const delimiter = parseCsvDelimiter(value);
+  if (delimiter === undefined)
+    throw invalidMetadata(INPUT_METADATA.csvDelimiter, value, CSV_DELIMITER_CHOICES);
+  return delimiter;
 }
 
 /** How many failed chunks out of `total` the file tolerates (0 when no tolerance is set). */
@@ -231,6 +246,7 @@ export async function processChunks(input: ProcessChunksInput): Promise<ChunkOut
           destinationKey: keys.part,
           statsKey: keys.stats,
           rejectsKey: keys.rejects,
+          ...(work.delimiter ? { delimiter: work.delimiter } : {}),
           chunk: { ...chunk, ...(chunk.start > 0 ? { header: work.header } : {}) },
         });
         outcomes.push({

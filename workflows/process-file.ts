@@ -31,6 +31,7 @@ import {
   JOBS,
   JOB_NAMES,
   outputKeyFor,
+  type CsvDelimiter,
   type JobName,
 } from '../contract/jobs';
 import { INPUT_METADATA, OUTPUT_METADATA, rejectsKeyFor, statsKeyFor } from '../contract/layout';
@@ -53,7 +54,13 @@ import {
   type Stage,
 } from '../contract/workflow';
 import { failureOf } from './failures';
-import { chunkSettings, fanOutChunks, toleratedFailures, type ChunkSettings } from './process-chunks';
+import {
+  chunkSettings,
+  csvDelimiterSetting,
+  fanOutChunks,
+  toleratedFailures,
+  type ChunkSettings,
+} from './process-chunks';
 import { computeActivities, INTERRUPTED_ATTEMPTS } from './run-processor';
 
 const QUICK_RETRY = {
@@ -141,6 +148,8 @@ interface InspectedFile {
   processorType: string;
   route: Route;
   settings: ChunkSettings;
+  /** CSV jobs: the field separator the object's metadata names (else the schema's or a comma, in the processor). */
+  delimiter: CsvDelimiter | undefined;
   destinationKey: string;
   rejectsKey: string;
   processedAt: string;
@@ -260,8 +269,10 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       });
     }
     let settings: ChunkSettings;
+    let delimiter: CsvDelimiter | undefined;
     try {
       settings = chunkSettings(info.metadata, options);
+      delimiter = isCsvJob(job) ? csvDelimiterSetting(info.metadata) : undefined;
     } catch (err) {
       setStage('failed', details);
       throw err;
@@ -280,6 +291,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       processorType,
       route,
       settings,
+      delimiter,
       destinationKey,
       rejectsKey: rejectsKeyFor(destinationKey),
       processedAt: new Date(workflowInfo().runStartTime).toISOString(),
@@ -297,6 +309,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       size: file.info.size,
       chunkSize: file.settings.chunkSize,
       csv: true,
+      ...(file.delimiter ? { delimiter: file.delimiter } : {}),
       processedAt: file.processedAt,
     });
     // A rerun of the same version keeps the first run's stamp, so its outputs are the same bytes.
@@ -314,6 +327,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       source: file.source,
       destinationKey: file.destinationKey,
       processedAt: file.processedAt,
+      ...(file.delimiter ? { delimiter: file.delimiter } : {}),
       ...(statsKey ? { statsKey } : {}),
     };
     const started = Date.now();
@@ -380,7 +394,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
    * the tolerance keep the staging folder, so that a redrive reruns only them.
    */
   async function runChunked(file: InspectedFile, planned: RunPlan): Promise<RunOutcome> {
-    const { job, source, processedAt, settings, destinationKey, rejectsKey, info } = file;
+    const { job, source, processedAt, settings, delimiter, destinationKey, rejectsKey, info } = file;
     const stagingPrefix = planned.stagingPrefix;
     const chunks: PlannedChunk[] = planned.chunks.map((c, index) => ({ index, ...c }));
     const counts: ChunkCounts = { total: chunks.length, done: 0, reused: 0, failed: 0 };
@@ -401,7 +415,15 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
 
     setStage('processing');
     const outcomes = await fanOutChunks(
-      { route: file.route, job, source, processedAt, stagingPrefix, header: planned.header },
+      {
+        route: file.route,
+        job,
+        source,
+        processedAt,
+        stagingPrefix,
+        header: planned.header,
+        ...(delimiter ? { delimiter } : {}),
+      },
       chunks,
       settings,
       options,
@@ -505,6 +527,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
         ...(isCsvJob(job)
           ? {
               rows: { in: run.summary.rowsIn, out: run.summary.rowsOut, rejected: run.summary.rowsRejected },
+              bareQuoteFields: run.summary.bareQuoteFields,
               rejectsByRule: run.summary.rejectsByRule,
               columns: run.summary.columns,
               totals: run.summary.totals,
