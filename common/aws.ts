@@ -2,6 +2,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatchClient } from '@aws-sdk/client-batch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -19,6 +20,7 @@ export interface AwsSettings {
 export interface AwsClients {
   s3: S3Client;
   sqs: SQSClient;
+  dynamodb: DynamoDBClient;
   batch: BatchClient;
   ecs: ECSClient;
 }
@@ -110,11 +112,18 @@ export function createAwsClients(settings: AwsSettings, component?: Component): 
   const clients: AwsClients = {
     s3: new S3Client({ ...common, forcePathStyle: Boolean(settings.AWS_ENDPOINT_URL) }),
     sqs: new SQSClient(common),
+    dynamodb: new DynamoDBClient(common),
     batch: new BatchClient(common),
     ecs: new ECSClient(common),
   };
   if (settings.AWS_CALL_LOG_DIR && component) {
-    for (const { middlewareStack } of [clients.s3, clients.sqs, clients.batch, clients.ecs]) {
+    for (const { middlewareStack } of [
+      clients.s3,
+      clients.sqs,
+      clients.dynamodb,
+      clients.batch,
+      clients.ecs,
+    ]) {
       const stack = middlewareStack as unknown as MiddlewareStack<object, object>;
       recordCalls(stack, settings.AWS_CALL_LOG_DIR, component, settings.AWS_REGION);
     }

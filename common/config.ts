@@ -61,6 +61,11 @@ export const ENV = {
       "comma-separated input buckets whose notifications the ingress accepts; another bucket's go to the dead-letter queue",
     ),
   OUTPUT_BUCKET: z.string().min(3).describe('bucket the processed outputs are written to'),
+  DYNAMODB_TABLE: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name: 3-255 letters, digits, _ . -')
+    .optional()
+    .describe('the DynamoDB table the csv-to-dynamodb job loads rows into'),
   INGRESS_WAIT_SECONDS: seconds(0, 20).default(20).describe('SQS long-poll wait time, 0-20 seconds'),
   INGRESS_MAX_MESSAGES: z.coerce
     .number()
@@ -301,6 +306,7 @@ export const WORKER_VARIABLES = [
   ...TEMPORAL_ENV,
   ...AWS_ENV,
   'OUTPUT_BUCKET',
+  'DYNAMODB_TABLE',
   'HEARTBEAT_SECONDS',
   'LOG_LEVEL',
   'WORKFLOW_BUNDLE_PATH',

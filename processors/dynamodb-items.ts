@@ -12,6 +12,7 @@
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { Item } from './dynamodb-writer';
+import type { CsvSchema } from './schema';
 
 /** The partition key attribute of a table whose schema names no key column. */
 export const ROW_KEY_ATTRIBUTE = 'pk';
@@ -29,9 +30,40 @@ export interface ItemShape {
   sortKey?: string | undefined;
 }
 
+/** The items a schema's rows become. */
+export function itemShapeOf(schema: CsvSchema): ItemShape {
+  return {
+    columns: schema.columns.map(({ name, type }) => ({ name, type })),
+    partitionKey: schema.table?.partitionKey,
+    sortKey: schema.table?.sortKey,
+  };
+}
+
 /** The table's key attributes for items of `shape`. */
 export function keyAttributesOf(shape: ItemShape): string[] {
   return [shape.partitionKey ?? ROW_KEY_ATTRIBUTE, ...(shape.sortKey ? [shape.sortKey] : [])];
+}
+
+/** A key attribute of the table, as CreateTable (and CDK) name it. */
+export interface KeyAttribute {
+  name: string;
+  type: 'S' | 'N';
+}
+
+/**
+ * The key a table needs for the items of `schema`: the key columns (N for an integer or decimal column, else
+ * S), or {@link ROW_KEY_ATTRIBUTE} (S). The local stack and the CDK app create the table with it.
+ */
+export function tableKeyOf(schema: CsvSchema): { partitionKey: KeyAttribute; sortKey?: KeyAttribute } {
+  const attribute = (name: string): KeyAttribute => {
+    const type = schema.columns.find((c) => c.name === name)?.type;
+    return { name, type: type === 'integer' || type === 'decimal' ? 'N' : 'S' };
+  };
+  const { partitionKey, sortKey } = schema.table ?? {};
+  return {
+    partitionKey: partitionKey ? attribute(partitionKey) : { name: ROW_KEY_ATTRIBUTE, type: 'S' },
+    ...(sortKey ? { sortKey: attribute(sortKey) } : {}),
+  };
 }
 
 /**

@@ -18,6 +18,10 @@
  * `totalsBy` on a numeric column names a `currency` or `enum` column to total it by: those have few values,
  * so the totals stay small whatever the file.
  *
+ * `table` (optional) is for the `csv-to-dynamodb` job: `partitionKey` and `sortKey` name the required columns
+ * whose values are each item's key (see processors/dynamodb-items.ts); without them an item's key is where its
+ * row is in its file.
+ *
  * `delimiter` (optional) is the files' field separator: `,` (the default), `;`, `|` or `tab` (also `\t`). An
  * object's `x-amz-meta-csv-delimiter` wins over it.
  */
@@ -75,11 +79,29 @@ const csvSchemaSchema = z
       })
       .optional(),
     columns: z.array(columnSchema).min(1),
+    table: z
+      .strictObject({ partitionKey: name.optional(), sortKey: name.optional() })
+      .refine((t) => t.sortKey === undefined || t.partitionKey !== undefined, {
+        message: 'a sortKey needs a partitionKey',
+      })
+      .optional(),
   })
   .superRefine((schema, ctx) => {
     const byName = new Map(schema.columns.map((c) => [c.name, c]));
     if (byName.size !== schema.columns.length) {
       ctx.addIssue({ code: 'custom', message: 'column names must be unique', path: ['columns'] });
+    }
+    for (const key of ['partitionKey', 'sortKey'] as const) {
+      const column = schema.table?.[key];
+      if (column === undefined) continue;
+      const found = byName.get(column);
+      if (!found?.required) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${key} must name a required column (a key cannot be empty), got ${JSON.stringify(column)}`,
+          path: ['table', key],
+        });
+      }
     }
     schema.columns.forEach((column, i) => {
       if (!('totalsBy' in column) || column.totalsBy === undefined) return;
@@ -120,6 +142,8 @@ export interface CsvSchema {
   maxRejectedPercent: number;
   /** The files' field separator, unless their object's metadata names another. */
   delimiter?: CsvDelimiter;
+  /** csv-to-dynamodb: the columns that are the items' key; without them, the key is where the row is. */
+  table?: { partitionKey?: string; sortKey?: string };
 }
 
 /**
@@ -151,6 +175,7 @@ export function parseSchema(content: unknown, file: string, schemaName?: string)
     columns: schema.columns,
     maxRejectedPercent: schema.maxRejectedPercent,
     ...(schema.delimiter ? { delimiter: schema.delimiter } : {}),
+    ...(schema.table ? { table: schema.table } : {}),
   };
 }
 
