@@ -152,11 +152,14 @@ describe('inline backend', () => {
   });
 
   it('ends a broken CSV with exit code 65 and its message, leaving no output', async () => {
-    const source = await upload('broken.csv', `a,b\n${'1,2\n'.repeat(1000)}3,x"y\n`);
+    const source = await upload('broken.csv', `a,b\n${'1,2\n'.repeat(1000)}3,"x"y\n`);
     const outcome = await inline.run(runOf('csv-transform', source, `${source.key}.out`));
     assert.equal(outcome.succeeded, false);
     assert.equal(outcome.exitCode, 65);
-    assert.match(outcome.detail, /broken\.csv: invalid CSV on line 1002: a quote/);
+    assert.match(
+      outcome.detail,
+      /broken\.csv: invalid CSV on line 1002: unexpected 'y' after the closing quote/,
+    );
     assert.doesNotMatch(outcome.detail, /\n\s+at /, 'an expected failure has no stack');
     assert.equal(outcome.report, undefined);
     assert.equal(outcome.output, undefined);
