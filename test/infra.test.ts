@@ -20,6 +20,8 @@ import { PipelineStack } from '../infra/lib/pipeline-stack';
 import { environmentProblems, type ProcessName } from '../infra/lib/process-contract';
 import { MAX_RECEIVE_COUNT } from '../infra/lib/queue';
 import { resolveSettings } from '../infra/lib/settings';
+import { tableKeyOf } from '../processors/dynamodb-items';
+import { loadSchema } from '../processors/schema';
 import { cfnLint, checkov } from './support/scanners';
 
 interface Statement {
@@ -154,6 +156,33 @@ describe('infra: the CDK app', () => {
           ]),
         },
       });
+    });
+  });
+
+  describe('table', () => {
+    it('keys the table as the job\u2019s items, on demand, recoverable, encrypted, protected from deletion and retained', () => {
+      const { partitionKey, sortKey } = tableKeyOf(loadSchema(undefined));
+      const keys = [
+        { attribute: partitionKey, keyType: 'HASH' },
+        ...(sortKey ? [{ attribute: sortKey, keyType: 'RANGE' }] : []),
+      ];
+      world.template.hasResource('AWS::DynamoDB::Table', {
+        Properties: Match.objectLike({
+          KeySchema: keys.map((k) => ({ AttributeName: k.attribute.name, KeyType: k.keyType })),
+          AttributeDefinitions: keys.map((k) => ({
+            AttributeName: k.attribute.name,
+            AttributeType: k.attribute.type,
+          })),
+          BillingMode: 'PAY_PER_REQUEST',
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          // The AWS-managed key: encrypted with KMS, and no key of the stack's named.
+          SSESpecification: Match.exact({ SSEEnabled: true }),
+          DeletionProtectionEnabled: true,
+        }),
+        UpdateReplacePolicy: 'Retain',
+        DeletionPolicy: 'Retain',
+      });
+      world.template.hasOutput('TableName', { Value: ref(world.stack.table.table) });
     });
   });
 
@@ -395,6 +424,33 @@ describe('infra: the CDK app', () => {
       assert.equal(passes.length, 1);
     });
 
+    it('grants dynamodb:BatchWriteItem on the table alone, to the processor and the worker only', () => {
+      const { compute, orchestration, table } = world.stack;
+      const loadRows = { Effect: 'Allow', Action: 'dynamodb:BatchWriteItem', Resource: [arn(table.table)] };
+      for (const role of [compute.taskRole, orchestration.workerTaskRole]) {
+        world.template.hasResourceProperties('AWS::IAM::Policy', {
+          Roles: [ref(role)],
+          PolicyDocument: { Statement: Match.arrayWith([loadRows]) },
+        });
+      }
+      // Every statement of the stack on the table, or with a DynamoDB action: those two, nothing else.
+      const tableId = id(table.table);
+      const policies = Object.values(world.template.findResources('AWS::IAM::Policy')) as (PolicyResource & {
+        Properties: { Roles: unknown[] };
+      })[];
+      const onTable = policies.flatMap((p) =>
+        p.Properties.PolicyDocument.Statement.filter(
+          (s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')) || JSON.stringify(s).includes(tableId),
+        ).map((statement) => ({ roles: p.Properties.Roles, statement })),
+      );
+      const roleIds = (roles: unknown[]) => roles.map((r) => (r as { Ref: string }).Ref);
+      assert.deepEqual(
+        onTable.flatMap((x) => roleIds(x.roles)).sort(),
+        [id(compute.taskRole), id(orchestration.workerTaskRole)].sort(),
+      );
+      for (const { statement } of onTable) assert.deepEqual(statement, loadRows);
+    });
+
     it('gives the worker the processor\u2019s statements, for its inline runs, with the same scope', () => {
       const { compute, orchestration } = world.stack;
       const worker = statementsOf(orchestration.workerTaskRole);
@@ -455,6 +511,7 @@ describe('infra: the CDK app', () => {
       const expected: Partial<Record<EnvName, unknown>> = {
         COMPUTE_MODE: 'aws',
         OUTPUT_BUCKET: ref(storage.outputBucket),
+        DYNAMODB_TABLE: ref(world.stack.table.table),
         BATCH_JOB_QUEUE: arn(compute.jobQueue, 'JobQueueArn'),
         BATCH_JOB_DEFINITION: ref(compute.jobDefinition),
         ECS_CLUSTER: ref(compute.cluster),

@@ -5,6 +5,7 @@
  */
 import { Duration, Size } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -20,13 +21,21 @@ import type { PipelineLogs } from './logging';
 /** Where the processor writes in the output bucket: the keys the workflow gives it (DEST_KEY, REJECTS_KEY, STATS_KEY). */
 const PROCESSOR_WRITE_PREFIXES = [OUTPUTS_PREFIX, REJECTS_PREFIX, STAGING_PREFIX] as const;
 
+/** What the processor reads and writes. */
+interface ProcessorResources {
+  readonly input: s3.IBucket;
+  readonly output: s3.IBucket;
+  readonly table: dynamodb.ITable;
+}
+
 /**
  * The processor's S3 calls (processors/object-io.ts): GetObject of the notified version of its input; uploads
  * (single or multipart, aborted on failure) of its output, rejects and statistics; and for a whole CSV file a
  * CopyObject of its output onto itself, to set the row counts known only at the end, which reads the output
- * as its source. It never deletes.
+ * as its source. It never deletes. And the one call of csv-to-dynamodb (processors/dynamodb-writer.ts):
+ * BatchWriteItem of the rows into the table, which puts items and never reads or deletes one.
  */
-function grantProcessor(role: iam.Role, input: s3.IBucket, output: s3.IBucket): void {
+function grantProcessor(role: iam.Role, { input, output, table }: ProcessorResources): void {
   role.addToPolicy(
     new iam.PolicyStatement({
       sid: 'ReadInputs',
@@ -56,6 +65,7 @@ function grantProcessor(role: iam.Role, input: s3.IBucket, output: s3.IBucket): 
       resources: [output.arnForObjects(`${OUTPUTS_PREFIX}*`)],
     }),
   );
+  table.grant(role, 'dynamodb:BatchWriteItem');
 }
 
 /** Name of the processor container in the ECS task definition (`ECS_CONTAINER_NAME`). */
@@ -73,6 +83,8 @@ export interface ProcessorComputeProps {
   readonly inputBucket: s3.IBucket;
   /** Written by the processor. */
   readonly outputBucket: s3.IBucket;
+  /** Where the csv-to-dynamodb job puts its rows (`DYNAMODB_TABLE`). */
+  readonly table: dynamodb.ITable;
   /** Longest processor run; the Batch job times out a little after it, as a backstop. */
   readonly computeTimeout: Duration;
   /** Makes the processor log group (Batch and ECS streams). */
@@ -99,7 +111,7 @@ export interface ProcessorComputeProps {
  * others as ECS tasks (`ECS_CLUSTER`, `ECS_TASK_DEFINITION`), both running the processor image.
  */
 export class ProcessorCompute extends Construct {
-  /** Role the processor runs as: read the input bucket, write the output bucket, nothing else. */
+  /** Role the processor runs as: read the input bucket, write the output bucket and the table, nothing else. */
   readonly taskRole: iam.Role;
   /** Role ECS and Batch use to pull the image and write its logs. */
   readonly executionRole: iam.Role;
@@ -114,16 +126,14 @@ export class ProcessorCompute extends Construct {
   readonly taskDefinition: ecs.FargateTaskDefinition;
   /** Every processor run's output, streams `batch/…` and `ecs/…`. */
   readonly logGroup: logs.LogGroup;
-  private readonly inputBucket: s3.IBucket;
-  private readonly outputBucket: s3.IBucket;
+  private readonly resources: ProcessorResources;
 
   constructor(scope: Construct, id: string, props: ProcessorComputeProps) {
     super(scope, id);
     const vcpus = props.vcpus ?? 1;
     const memory = props.memory ?? Size.gibibytes(2);
     const image = dockerImage('processor');
-    this.inputBucket = props.inputBucket;
-    this.outputBucket = props.outputBucket;
+    this.resources = { input: props.inputBucket, output: props.outputBucket, table: props.table };
 
     this.logGroup = props.logs.logGroup(this, 'Logs');
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
@@ -137,7 +147,7 @@ export class ProcessorCompute extends Construct {
     this.taskRole = new iam.Role(this, 'TaskRole', {
       assumedBy: ecsTasks,
       description:
-        'Processor (Batch job and ECS task): read the input bucket, write its outputs in the output bucket',
+        'Processor (Batch job and ECS task): read the input bucket, write its outputs in the output bucket and its rows in the table',
     });
     this.grantProcessorCalls(this.taskRole);
     this.executionRole = new iam.Role(this, 'ExecutionRole', {
@@ -241,11 +251,11 @@ export class ProcessorCompute extends Construct {
   }
 
   /**
-   * Grants `role` the processor's S3 calls on this construct's input and output buckets, the same statements
-   * as the processor's own task role: for the worker, whose inline runs execute the processor code on its
-   * threads with the worker's credentials.
+   * Grants `role` the processor's calls on this construct's input and output buckets and table, the same
+   * statements as the processor's own task role: for the worker, whose inline runs execute the processor code
+   * on its threads with the worker's credentials.
    */
   grantProcessorCalls(role: iam.Role): void {
-    grantProcessor(role, this.inputBucket, this.outputBucket);
+    grantProcessor(role, this.resources);
   }
 }

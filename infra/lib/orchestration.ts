@@ -5,6 +5,7 @@
  */
 import { Duration, Fn, Stack } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -107,6 +108,8 @@ export interface OrchestrationProps {
   readonly inputBucket: s3.IBucket;
   /** `OUTPUT_BUCKET`: verified by the worker, which also writes failure reports there. */
   readonly outputBucket: s3.IBucket;
+  /** `DYNAMODB_TABLE`: where csv-to-dynamodb runs put their rows; the worker hands it to every processor run. */
+  readonly table: dynamodb.ITable;
   /** The Batch and ECS resources the worker submits processor runs to. */
   readonly compute: ProcessorCompute;
   /** Makes the worker and ingress log groups. */
@@ -345,7 +348,8 @@ export class Orchestration extends Construct {
     // role (ReadInputs, SeeMissingInputs, WriteOutputs, CopyOutputOntoItself), from the same helper. They
     // also cover the worker's own calls on those objects: HeadObject and GetObject of the notified input
     // version (inspecting, planning chunks), HeadBucket of a notified bucket, and the multipart upload of a
-    // chunked file's output and rejects; the statements below add only what the worker does beyond them.
+    // chunked file's output and rejects; the statements below add only what the worker does beyond them. The
+    // table's BatchWriteItem is among them too: an inline csv-to-dynamodb run loads its rows itself.
     compute.grantProcessorCalls(role);
     // HeadObject of outputs to verify them, GetObject and HeadObject of chunk plans, parts and statistics,
     // UploadPartCopy from parts, the failure report of an earlier run.
@@ -515,6 +519,7 @@ function workerEnvironment(props: OrchestrationProps): Environment {
   return {
     COMPUTE_MODE: 'aws',
     OUTPUT_BUCKET: props.outputBucket.bucketName,
+    DYNAMODB_TABLE: props.table.tableName,
     BATCH_JOB_QUEUE: compute.jobQueue.jobQueueArn,
     BATCH_JOB_DEFINITION: compute.jobDefinition.jobDefinitionArn,
     ECS_CLUSTER: compute.cluster.clusterName,

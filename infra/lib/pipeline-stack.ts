@@ -1,4 +1,4 @@
-/** The whole pipeline in one stack: storage, queue, network, processor compute, services, observability. */
+/** The whole pipeline in one stack: storage, table, queue, network, processor compute, services, observability. */
 import { CfnOutput, CfnResource, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { NagSuppressions } from 'cdk-nag';
@@ -13,6 +13,7 @@ import { Orchestration } from './orchestration';
 import { PipelineQueue } from './queue';
 import { resolveSettings, type PipelineSettings, type ResolvedSettings } from './settings';
 import { PipelineStorage } from './buckets';
+import { PipelineTable } from './table';
 
 /** Retention of every log group (processes, processor runs, VPC flow logs). */
 export const LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
@@ -46,6 +47,7 @@ export class PipelineStack extends Stack {
   readonly settings: ResolvedSettings;
   readonly logs: PipelineLogs;
   readonly storage: PipelineStorage;
+  readonly table: PipelineTable;
   readonly queue: PipelineQueue;
   readonly network: PipelineNetwork;
   readonly compute: ProcessorCompute;
@@ -63,6 +65,7 @@ export class PipelineStack extends Stack {
     this.logs = new PipelineLogs(this, 'Logs', { retention: LOG_RETENTION });
     this.queue = new PipelineQueue(this, 'Queue', { visibilityTimeout: VISIBILITY_TIMEOUT });
     this.storage = new PipelineStorage(this, 'Storage', { notificationQueue: this.queue.queue });
+    this.table = new PipelineTable(this, 'Rows');
     this.network = new PipelineNetwork(this, 'Network', {
       natGateways: s.natGateways,
       logs: this.logs,
@@ -73,6 +76,7 @@ export class PipelineStack extends Stack {
       subnets,
       inputBucket: this.storage.inputBucket,
       outputBucket: this.storage.outputBucket,
+      table: this.table.table,
       computeTimeout: COMPUTE_TIMEOUT,
       logs: this.logs,
       batchMaxVcpus: s.batchMaxVcpus,
@@ -84,6 +88,7 @@ export class PipelineStack extends Stack {
       deadLetterQueue: this.queue.deadLetterQueue,
       inputBucket: this.storage.inputBucket,
       outputBucket: this.storage.outputBucket,
+      table: this.table.table,
       compute: this.compute,
       logs: this.logs,
       temporalSecretName: s.temporalSecretName,
@@ -117,6 +122,7 @@ export class PipelineStack extends Stack {
       this.storage.outputBucket.bucketName,
       'Outputs (outputs/…) and failure reports',
     );
+    output('TableName', this.table.table.tableName, 'Rows of the csv-to-dynamodb job');
     output('QueueUrl', this.queue.queue.queueUrl, 'Notifications of the input bucket');
     output('DeadLetterQueueUrl', this.queue.deadLetterQueue.queueUrl, 'Permanently failed notifications');
     output('AlarmTopicArn', this.observability.alarmTopic.topicArn, 'Subscribe to receive alarms');
