@@ -316,6 +316,18 @@ describe('infra: the CDK app', () => {
       });
     });
 
+    it('sends the bulk traffic, files and rows, through the free S3 and DynamoDB gateway endpoints', () => {
+      for (const service of ['s3', 'dynamodb']) {
+        world.template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+          VpcEndpointType: 'Gateway',
+          ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, `.${service}`]] },
+          RouteTableIds: Match.arrayWith([
+            Match.objectLike({ Ref: Match.stringLikeRegexp('privateSubnet') }),
+          ]),
+        });
+      }
+    });
+
     it('lets a service principal use a key or a topic only on behalf of this account (no confused deputy)', () => {
       const policies = [
         ...Object.values(world.template.findResources('AWS::KMS::Key')).map(

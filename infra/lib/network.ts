@@ -1,4 +1,4 @@
-/** The VPC: private subnets for every task, NAT for egress, a free S3 gateway endpoint, flow logs. */
+/** The VPC: private subnets for every task, NAT for egress, free S3 and DynamoDB gateway endpoints, flow logs. */
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 import type { PipelineLogs } from './logging';
@@ -23,8 +23,9 @@ export interface PipelineNetworkProps {
  * Egress goes through NAT rather than interface endpoints only: the worker and ingress must reach Temporal
  * (Temporal Cloud is on the internet unless you buy PrivateLink), and the same NAT then serves ECR, SQS,
  * CloudWatch Logs, Secrets Manager, Batch and ECS for the price of one gateway, where interface endpoints
- * would cost one per service per AZ. The bulk traffic, the files themselves, goes to S3 through a gateway
- * endpoint, which is free and keeps it off the NAT. No task has a public IP.
+ * would cost one per service per AZ. The bulk traffic, the files themselves and the rows csv-to-dynamodb loads,
+ * goes to S3 and DynamoDB through gateway endpoints, which are free and keep it off the NAT. No task has a
+ * public IP.
  */
 export class PipelineNetwork extends Construct {
   readonly vpc: ec2.Vpc;
@@ -42,7 +43,10 @@ export class PipelineNetwork extends Construct {
         { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
         { name: 'private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 20 },
       ],
-      gatewayEndpoints: { S3: { service: ec2.GatewayVpcEndpointAwsService.S3 } },
+      gatewayEndpoints: {
+        S3: { service: ec2.GatewayVpcEndpointAwsService.S3 },
+        DynamoDB: { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB },
+      },
       // Nothing uses the default security group: a deploy-time custom resource strips its rules, so a
       // resource placed in it by mistake can reach nothing and be reached by nothing.
       restrictDefaultSecurityGroup: true,
