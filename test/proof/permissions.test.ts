@@ -132,6 +132,7 @@ describe('permissions: every AWS call of the end-to-end tests against the roles 
     iam = new TemplateIam(stack, Template.fromStack(stack).toJSON());
     iam.bindBucket(stack.storage.inputBucket, STACK_NAMES.inputBucket);
     iam.bindBucket(stack.storage.outputBucket, STACK_NAMES.outputBucket);
+    iam.bindTable(stack.table.table, STACK_NAMES.table);
     iam.bindQueue(stack.queue.queue, STACK_NAMES.queue);
     iam.bindQueue(stack.queue.deadLetterQueue, STACK_NAMES.deadLetterQueue);
     iam.bind(stack.compute.jobQueue, LOCAL.jobQueue, { JobQueueArn: LOCAL.jobQueue });
@@ -151,6 +152,10 @@ describe('permissions: every AWS call of the end-to-end tests against the roles 
         if (ALSO_INPUT_BUCKETS.includes(name)) return STACK_NAMES.inputBucket;
         if (name === STACK_NAMES.inputBucket || name === STACK_NAMES.outputBucket) return name;
         throw new Error(`bucket ${name} of a recorded call is no bucket of the deployment: bind it here`);
+      },
+      table: (name) => {
+        if (name === STACK_NAMES.table) return name;
+        throw new Error(`table ${name} of a recorded call is no table of the deployment: bind it here`);
       },
       jobTags: (jobId) => jobTags.get(jobId),
       taskDefinitionRoles: (arn) => iam.taskDefinitionRoles(arn),
@@ -200,11 +205,62 @@ describe('permissions: every AWS call of the end-to-end tests against the roles 
     );
   });
 
+  // The csv-to-dynamodb writer's one call (processors/dynamodb-writer.ts), as common/aws.ts records it, from a
+  // Batch or ECS run and from an inline run: the mapping and the grants, until the job's end-to-end tests
+  // record such calls themselves (then the tests above prove them too).
+  describe('the rows of csv-to-dynamodb', () => {
+    const batchWrite = (component: Component): RecordedCall => ({
+      component,
+      region: REGION,
+      client: 'DynamoDBClient',
+      command: 'BatchWriteItemCommand',
+      input: {
+        RequestItems: {
+          [STACK_NAMES.table]: [{ PutRequest: { Item: { transaction_id: { S: 'TX-1' } } } }],
+        },
+      },
+    });
+
+    it('asks for dynamodb:BatchWriteItem on the deployment\u2019s table, for each table of the batch', () => {
+      assert.deepEqual(iamRequestsOf(batchWrite('processor'), context), [
+        {
+          action: 'dynamodb:BatchWriteItem',
+          resource: localArn('dynamodb', `table/${STACK_NAMES.table}`),
+          context: {},
+        },
+      ]);
+      const elsewhere = batchWrite('processor');
+      elsewhere.input = { RequestItems: { 'another-table': [] } };
+      assert.throws(
+        () => iamRequestsOf(elsewhere, context),
+        /table another-table .* no table of the deployment/,
+      );
+    });
+
+    for (const component of ['processor', 'inline'] as const) {
+      it(`allows the ${component} to write rows into the table`, async () => {
+        assert.deepEqual(
+          await refusals([batchWrite(component)], roleOf(component)),
+          [],
+          `authorizations of the ${component}'s BatchWriteItem its role refuses`,
+        );
+      });
+    }
+  });
+
   describe('what each process must never do', () => {
     const input = (key: string) => `arn:aws:s3:::${STACK_NAMES.inputBucket}/${key}`;
     const output = (key: string) => `arn:aws:s3:::${STACK_NAMES.outputBucket}/${key}`;
     const queue = localArn('sqs', STACK_NAMES.queue);
     const deadLetters = localArn('sqs', STACK_NAMES.deadLetterQueue);
+    const table = localArn('dynamodb', `table/${STACK_NAMES.table}`);
+    /** What neither the processor nor the worker may do to the table: they only put rows. */
+    const tableNever = (): [string, IamRequest][] => [
+      ['read the table', req('dynamodb:Scan', table)],
+      ['update an item', req('dynamodb:UpdateItem', table)],
+      ['delete the table', req('dynamodb:DeleteTable', table)],
+      ['write rows into another table', req('dynamodb:BatchWriteItem', localArn('dynamodb', 'table/other'))],
+    ];
     const req = (action: string, resource: string, ctx: IamRequest['context'] = {}): IamRequest => ({
       action,
       resource,
@@ -223,6 +279,7 @@ describe('permissions: every AWS call of the end-to-end tests against the roles 
         ['receive notifications', req('sqs:ReceiveMessage', queue)],
         ['delete a notification', req('sqs:DeleteMessage', queue)],
         ['send to the dead-letter queue', req('sqs:SendMessage', deadLetters)],
+        ...tableNever(),
       ],
       worker: [
         ['write an input', req('s3:PutObject', input('a.csv'))],
@@ -258,6 +315,7 @@ describe('permissions: every AWS call of the end-to-end tests against the roles 
           req('batch:TerminateJob', localArn('batch', 'job/foreign')),
         ],
         ['receive dead letters', req('sqs:ReceiveMessage', deadLetters)],
+        ...tableNever(),
       ],
       ingress: [
         ['read an input', req('s3:GetObject', input('a.csv'))],
@@ -267,6 +325,7 @@ describe('permissions: every AWS call of the end-to-end tests against the roles 
         ['receive dead letters', req('sqs:ReceiveMessage', deadLetters)],
         ['delete dead letters', req('sqs:DeleteMessage', deadLetters)],
         ['purge the queue', req('sqs:PurgeQueue', queue)],
+        ['write rows', req('dynamodb:BatchWriteItem', table)],
       ],
     });
 

@@ -68,6 +68,7 @@ const taskDefinitionArn = (t: string, region: string) =>
   isArn(t) ? t : arn('ecs', `task-definition/${t}`, region);
 const taskArn = (t: string, cluster: string, region: string) =>
   isArn(t) ? t : arn('ecs', `task/${clusterName(cluster)}/${t}`, region);
+const tableArn = (name: string, region = REGION) => arn('dynamodb', `table/${name}`, region);
 
 /** `bucket/key?versionId=…` of CopyObject and UploadPartCopy, each part URL-encoded. */
 function copySource(source: string): { bucket: string; key: string; versionId?: string } {
@@ -92,6 +93,8 @@ const tagContext = (tags: Record<string, string>) => ({
 export interface CallContext {
   /** The bucket of the deployment a local bucket plays (a test may have several input buckets). */
   bucket(name: string): string;
+  /** The table of the deployment a local table plays. */
+  table(name: string): string;
   /** The tags a job was submitted with (a later call on it is authorized against them). */
   jobTags(jobId: string): Record<string, string> | undefined;
   /** The role ARNs a task definition hands to ECS, as the template defines them. */
@@ -131,7 +134,8 @@ function copyRead(ctx: CallContext, input: Json): IamRequest {
 
 /**
  * Per client and command, the authorizations IAM makes (Service Authorization Reference: "Actions, resources
- * and condition keys" of Amazon S3, SQS, AWS Batch and Amazon ECS). A command missing here fails the proof.
+ * and condition keys" of Amazon S3, SQS, AWS Batch, Amazon ECS and Amazon DynamoDB). A command missing here
+ * fails the proof.
  */
 const MAPPINGS: Record<string, Record<string, Mapping>> = {
   S3Client: {
@@ -274,6 +278,14 @@ const MAPPINGS: Record<string, Record<string, Mapping>> = {
       ];
     },
   },
+  DynamoDBClient: {
+    // dynamodb:BatchWriteItem on each table of RequestItems (resource type table, required), puts and deletes
+    // alike. The writer names tables by name (DYNAMODB_TABLE); an ARN would be no table of the deployment.
+    BatchWriteItemCommand: (i, c, ctx) =>
+      Object.keys((i.RequestItems ?? {}) as Json).map((table) =>
+        request('dynamodb:BatchWriteItem', tableArn(ctx.table(table), c.region)),
+      ),
+  },
 };
 
 /** Commands whose authorizations are asked for with another command's (see CreateMultipartUploadCommand). */
@@ -310,7 +322,7 @@ type PolicyDocument = { Version?: string; Statement: Json[] };
 
 /**
  * The stack's template with its resources bound to the local names the calls were recorded against: the
- * buckets and queues of scripts/stack.ts, the compute resources of test/support/aws-compute.ts, and a role
+ * buckets, queues and table of scripts/stack.ts, the compute resources of test/support/aws-compute.ts, and a role
  * ARN for every role.
  */
 export class TemplateIam {
@@ -342,6 +354,10 @@ export class TemplateIam {
 
   bindBucket(construct: IConstruct, name: string): void {
     this.bind(construct, name, { Arn: bucketArn(name) });
+  }
+
+  bindTable(construct: IConstruct, name: string): void {
+    this.bind(construct, name, { Arn: tableArn(name) });
   }
 
   bindQueue(construct: IConstruct, name: string): void {
