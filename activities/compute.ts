@@ -27,7 +27,7 @@ export interface ComputeRequest {
   processedAt: string;
   /** Where the processor writes its statistics (JSON) in the output bucket once the output is complete. */
   statsKey?: string;
-  /** Where csv-validate writes its rejects in the output bucket (default `rejects/<destinationKey>`). */
+  /** Where a validating job writes its rejects in the output bucket (default `rejects/<destinationKey>`). */
   rejectsKey?: string;
   /** CSV jobs: the field separator of the object's metadata (otherwise the schema's, or a comma). */
   delimiter?: CsvDelimiter;
@@ -112,6 +112,8 @@ export interface ComputeDeps {
   /** Reads the statistics a Batch or ECS run of a whole file left at `statsKey`. */
   s3: S3Client;
   outputBucket: string;
+  /** The table csv-to-dynamodb loads rows into (DYNAMODB_TABLE), handed to the processor. */
+  dynamodbTable?: string | undefined;
   /** Emulator endpoint handed to the processor; unset on AWS. */
   awsEndpointUrl?: string;
   awsRegion: string;
@@ -149,6 +151,7 @@ export function processorEnvironment(
     ...(req.statsKey ? { STATS_KEY: req.statsKey } : {}),
     ...(req.rejectsKey ? { REJECTS_KEY: req.rejectsKey } : {}),
     ...(req.delimiter ? { CSV_DELIMITER: CSV_DELIMITER_NAMES[req.delimiter] } : {}),
+    ...(req.job === 'csv-to-dynamodb' && deps.dynamodbTable ? { DYNAMODB_TABLE: deps.dynamodbTable } : {}),
     ...(req.chunk
       ? {
           RANGE_START: String(req.chunk.start),
@@ -209,6 +212,16 @@ export function createComputeActivities(deps: ComputeDeps) {
      * is an interruption, which Temporal retries, resuming the job.
      */
     async runProcessor(req: ComputeRequest): Promise<ComputeResult> {
+      if (req.job === 'csv-to-dynamodb' && !deps.dynamodbTable) {
+        // Every attempt would fail the same way until the worker is configured.
+        throw ApplicationFailure.create({
+          message:
+            `s3://${req.source.bucket}/${req.source.key} asks for csv-to-dynamodb, but this worker has no table: ` +
+            'set DYNAMODB_TABLE on the worker (the CDK app does), restart it, then redrive the dead letter.',
+          type: FailureType.processorFailed,
+          nonRetryable: true,
+        });
+      }
       const ctx = Context.current();
       const limit = AbortSignal.timeout(req.timeoutSeconds * 1000);
       const execution = ctx.info.workflowExecution?.workflowId ?? ctx.info.activityId;

@@ -20,7 +20,7 @@ export interface FinishInput {
   allowEmpty: boolean;
   /** The file's report, but for its `output`, which verification fills in, and its `rejects`. */
   report: Omit<FileReport, 'output' | 'rejects'>;
-  /** csv-validate: where its rejects are in the output bucket. */
+  /** The validating jobs: where the rejects are in the output bucket. */
   rejectsKey?: string;
   /** A Batch or ECS run's statistics object, deleted once the report holds them. */
   statsKey?: string;

@@ -405,6 +405,11 @@ export function summarize(all: readonly Partial<ProcessorStats>[]): Summary {
     summary.bareQuoteFields += s.bareQuoteFields ?? 0;
     summary.bytesIn += s.bytesIn ?? 0;
     if (s.maxRejectedPercent !== undefined) summary.maxRejectedPercent = s.maxRejectedPercent;
+    if (s.dynamodb) {
+      const into = (summary.dynamodb ??= { table: s.dynamodb.table, itemsWritten: 0, itemsRetried: 0 });
+      into.itemsWritten += s.dynamodb.itemsWritten;
+      into.itemsRetried += s.dynamodb.itemsRetried;
+    }
     for (const [rule, n] of Object.entries(s.rejectsByRule ?? {}))
       summary.rejectsByRule[rule] = (summary.rejectsByRule[rule] ?? 0) + n;
     for (const [name, c] of Object.entries(s.columns ?? {})) {

@@ -13,6 +13,11 @@ export interface JobSpec {
   contentType: string;
   /** A CSV job: its input is scanned, split into chunks when large, and its rows counted and checked. */
   csv: boolean;
+  /**
+   * Checks each row against a schema (processors/schema.ts): the valid rows are its output, the others its
+   * rejects file (`rejects/KEY`).
+   */
+  validates: boolean;
 }
 
 /** Content-Type of every CSV output (outputs, rejects). */
@@ -24,15 +29,32 @@ export const JOBS = {
     outputExtension: '.csv',
     contentType: CSV_CONTENT_TYPE,
     csv: true,
+    validates: false,
   },
   'text-to-pdf': {
     extensions: ['.txt', '.md', '.log'],
     outputExtension: '.pdf',
     contentType: 'application/pdf',
     csv: false,
+    validates: false,
   },
   // Chosen only by `job` metadata: a .csv key alone keeps meaning csv-transform.
-  'csv-validate': { extensions: [], outputExtension: '.csv', contentType: CSV_CONTENT_TYPE, csv: true },
+  'csv-validate': {
+    extensions: [],
+    outputExtension: '.csv',
+    contentType: CSV_CONTENT_TYPE,
+    csv: true,
+    validates: true,
+  },
+  // csv-validate's checks, then each valid row an item of the DynamoDB table (DYNAMODB_TABLE); its output is
+  // the rows it loaded. Chosen only by `job` metadata.
+  'csv-to-dynamodb': {
+    extensions: [],
+    outputExtension: '.csv',
+    contentType: CSV_CONTENT_TYPE,
+    csv: true,
+    validates: true,
+  },
 } as const satisfies Record<string, JobSpec>;
 
 export type JobName = keyof typeof JOBS;
@@ -47,6 +69,11 @@ export type CsvJobName = { [J in JobName]: (typeof JOBS)[J]['csv'] extends true 
 
 export function isCsvJob(job: JobName): job is CsvJobName {
   return JOBS[job].csv;
+}
+
+/** Whether `job` checks its rows against a schema and writes a rejects file. */
+export function validatesRows(job: JobName): boolean {
+  return JOBS[job].validates;
 }
 
 /** The field separators the CSV jobs read: comma (the default), semicolon, tab and pipe. */

@@ -27,6 +27,13 @@ export interface MissingGlyphs {
   scripts: Record<string, number>;
 }
 
+/** What csv-to-dynamodb wrote: the table, items written, items sent again (unprocessed or throttled). */
+export interface DynamoDbLoad {
+  table: string;
+  itemsWritten: number;
+  itemsRetried: number;
+}
+
 /** A processor run's statistics; which fields are there depends on the job. */
 export interface ProcessorStats {
   job: JobName;
@@ -50,6 +57,8 @@ export interface ProcessorStats {
   columns?: Record<string, NumericStats>;
   /** csv-validate: per numeric column with `totalsBy`, per value of that column. */
   totals?: Record<string, Record<string, ValueTotal>>;
+  /** csv-to-dynamodb: the table, and the items written and sent again. */
+  dynamodb?: DynamoDbLoad;
   /** text-to-pdf: lines read, pages written, invalid UTF-8 sequences replaced, characters without a glyph. */
   linesIn?: number;
   pages?: number;
@@ -68,6 +77,8 @@ export interface Summary {
   rejectsByRule: Record<string, number>;
   columns: Record<string, NumericStats>;
   totals: Record<string, Record<string, ValueTotal>>;
+  /** csv-to-dynamodb: summed over the chunks. */
+  dynamodb?: DynamoDbLoad;
 }
 
 /** An object the workflow checked in the output bucket. */
@@ -109,6 +120,8 @@ export interface FileReport {
   rejectsByRule?: Record<string, number>;
   columns?: Record<string, NumericStats>;
   totals?: Record<string, Record<string, ValueTotal>>;
+  /** csv-to-dynamodb: the table, the items written, rejected (its rows' rejects) and sent again. */
+  dynamodb?: DynamoDbLoad & { itemsRejected: number };
   chunks: ChunksReport;
   /** text-to-pdf. */
   pages?: number;

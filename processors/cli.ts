@@ -3,17 +3,25 @@
  *
  *   npm run process -- --job csv-transform IN OUT [--processed-at ISO]
  *   npm run process -- --job csv-validate IN OUT [--rejects PATH] [--schema NAME]
+ *   DYNAMODB_TABLE=T npm run process -- --job csv-to-dynamodb IN OUT [--rejects PATH] [--schema NAME]
  *   chunk options (CSV jobs): --range START-END [--header TEXT --first-row N --first-line N]
  *   CSV jobs: --delimiter , | ; | '|' | tab
  *   any job: --stats PATH
  *
  * IN, OUT and PATH are local paths or s3:// URIs. From the environment it reads only AWS_REGION,
- * AWS_ENDPOINT_URL and LOG_LEVEL, and for csv-validate SCHEMA, SCHEMA_FILE and MAX_REJECTED_PERCENT.
+ * AWS_ENDPOINT_URL and LOG_LEVEL, for csv-validate and csv-to-dynamodb SCHEMA, SCHEMA_FILE and
+ * MAX_REJECTED_PERCENT, and for csv-to-dynamodb DYNAMODB_TABLE.
  */
 import { z } from 'zod';
 import { loadConfig } from '../common/config';
 import { ExitCodeError } from '../contract/errors';
-import { CSV_DELIMITER_CHOICES, JOB_NAMES, isCsvJob, parseCsvDelimiter } from '../contract/jobs';
+import {
+  CSV_DELIMITER_CHOICES,
+  JOB_NAMES,
+  isCsvJob,
+  parseCsvDelimiter,
+  validatesRows,
+} from '../contract/jobs';
 import { COMMAND_LINE_VARIABLES, SCHEMA_VARIABLES } from './environment';
 import { describeLocation, parseLocation, type Location } from './object-io';
 import {
@@ -21,6 +29,7 @@ import {
   defaultRejects,
   jobNamed,
   statsClash,
+  tableFor,
   validateSpec,
   type ChunkNames,
   type ChunkSettings,
@@ -40,8 +49,9 @@ export const USAGE = `usage: npm run process -- --job <${JOB_NAMES.join('|')}> I
                           [--rejects PATH] [--schema NAME] [--delimiter SEP] [--stats PATH]
                           [--range START-END [--header TEXT] [--first-row N] [--first-line N]]
   IN, OUT, PATH: local paths or s3://bucket/key URIs
-  csv-validate: --rejects defaults to OUT with .rejects.csv for a file, rejects/KEY for s3://BUCKET/KEY;
-                --schema to the default of the schema file (SCHEMA_FILE, else the built-in config/schemas.json)
+  csv-validate, csv-to-dynamodb: --rejects defaults to OUT with .rejects.csv for a file, rejects/KEY for
+                s3://BUCKET/KEY; --schema to the default of the schema file (SCHEMA_FILE, else the built-in
+                config/schemas.json); csv-to-dynamodb loads the valid rows into DYNAMODB_TABLE
   --stats:      also write the JSON statistics there, once the output is complete
   CSV jobs:     --delimiter, the field separator: ${CSV_DELIMITER_CHOICES} (default: the schema's, else ",")
   CSV jobs, a chunk of IN: --range, bytes START (0-based) to END (exclusive), whole records;
@@ -112,8 +122,8 @@ export function parseCli(argv: readonly string[]): RunSpec {
     throw usage(`--processed-at ${JSON.stringify(processedAt)} is not an ISO-8601 UTC timestamp`);
   }
   const job = jobNamed(jobOption);
-  if (job !== 'csv-validate' && (rejects !== undefined || schema !== undefined)) {
-    throw usage('--rejects and --schema are options of csv-validate only');
+  if (!validatesRows(job) && (rejects !== undefined || schema !== undefined)) {
+    throw usage('--rejects and --schema are options of csv-validate and csv-to-dynamodb only');
   }
   const chunk = chunkRun(job, cliChunkSettings(options), CLI_CHUNK_NAMES, usage);
   const delimiter = delimiterOption === undefined ? undefined : parseCsvDelimiter(delimiterOption);
@@ -139,14 +149,14 @@ export function parseCli(argv: readonly string[]): RunSpec {
   if (rejectsAt && describeLocation(rejectsAt) === describeLocation(output)) {
     throw usage('--rejects must differ from OUT');
   }
-  const validate =
-    job === 'csv-validate'
-      ? validateSpec(rejectsAt ?? defaultRejects(output), loadConfig('processor', SCHEMA_VARIABLES), schema)
-      : undefined;
+  const validate = validatesRows(job)
+    ? validateSpec(rejectsAt ?? defaultRejects(output), loadConfig('processor', SCHEMA_VARIABLES), schema)
+    : undefined;
   if (statsAt && statsClash(statsAt, output, validate)) {
     throw usage('--stats must differ from OUT and the rejects file');
   }
   const env = loadConfig('processor', COMMAND_LINE_VARIABLES);
+  const table = tableFor(job, env.DYNAMODB_TABLE);
   return {
     job,
     input,
@@ -156,6 +166,7 @@ export function parseCli(argv: readonly string[]): RunSpec {
     logLevel: env.LOG_LEVEL,
     ...(delimiter ? { delimiter } : {}),
     ...(validate ? { validate } : {}),
+    ...(table ? { table } : {}),
     ...(chunk ? { chunk } : {}),
     ...(statsAt ? { stats: statsAt } : {}),
   };

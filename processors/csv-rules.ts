@@ -9,7 +9,16 @@ import type { ColumnSchema, ColumnType, CsvSchema } from './schema';
 
 /** Why a record was rejected: the `rule` column of the rejects file. */
 export type RejectRule =
-  'field_count' | 'record_too_long' | 'required' | 'integer' | 'decimal' | 'date' | 'currency' | 'enum';
+  | 'field_count'
+  | 'record_too_long'
+  | 'required'
+  | 'integer'
+  | 'decimal'
+  | 'date'
+  | 'currency'
+  | 'enum'
+  // csv-to-dynamodb: a number with more significant digits than DynamoDB keeps (processors/dynamodb-items.ts).
+  | 'number_too_precise';
 
 // Column kinds, as numbers so that the per-field switch is cheap.
 const [STRING, INTEGER, DECIMAL, DATE, CURRENCY, ENUM] = [0, 1, 2, 3, 4, 5] as const;

@@ -54,6 +54,20 @@ export interface CsvValidateOptions extends CsvChunkOptions {
   applyThreshold?: boolean | undefined;
   /** Where the rejects go, named in the message when too many rows are rejected. */
   rejectsName?: string;
+  /** Also gets each valid record (csv-to-dynamodb loads them), and may still reject it. */
+  rows?: ValidRowSink | undefined;
+}
+
+/** What takes the valid records besides the output, as csv-to-dynamodb's loader does. */
+export interface ValidRowSink {
+  /**
+   * A valid record: its fields' text in the schema's column order, and its row number in the file (1 for the
+   * first data row). Called synchronously, as the records are scanned.
+   * @returns undefined to keep it, or why it is rejected after all: the column, the rule and what was expected.
+   */
+  row(fields: string[], row: number): { column: string; rule: RejectRule; expected: string } | undefined;
+  /** Called after each input chunk's records, and at the end: waits for what they were given to be taken. */
+  drain(): Promise<void>;
 }
 
 /** What one {@link csvValidate} run saw. */
@@ -114,6 +128,7 @@ class Validator implements CsvRecordHandler {
     firstLine: number,
     private readonly rowOffset: number,
     private readonly delimiter: CsvDelimiter,
+    private readonly rows: ValidRowSink | undefined,
   ) {
     this.scanner = new CsvScanner(source, this, firstLine, delimiter);
     this.columns = compileColumns(schema);
@@ -175,6 +190,17 @@ class Validator implements CsvRecordHandler {
         if (unquoted) this.checkField(columns[c]!, unquoted, 0, unquoted.length);
         else this.checkField(columns[c]!, buf, bounds[2 * c]!, bounds[2 * c + 1]!);
       }
+    }
+    if (this.rowValid && this.rows && fields === columns.length) {
+      const texts = Array.from({ length: fields }, (_, c) => splitter.text(buf, c));
+      const refused = this.rows.row(texts, this.rowOffset + this.rowsIn);
+      if (refused)
+        this.reject(
+          refused.column,
+          refused.rule,
+          texts[columns.findIndex((c) => c.name === refused.column)] ?? '',
+          refused.expected,
+        );
     }
     if (this.rowValid) {
       this.rowsOut++;
@@ -296,9 +322,11 @@ export async function csvValidate(
     opts.firstLine ?? 1,
     (opts.firstRow ?? 1) - 1,
     opts.delimiter ?? DEFAULT_CSV_DELIMITER,
+    opts.rows,
   );
 
   const flushRejects = async () => {
+    await opts.rows?.drain();
     if (validator.rejectLines.length === 0) return;
     const text = validator.rejectLines.join('');
     validator.rejectLines = [];

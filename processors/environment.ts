@@ -1,16 +1,19 @@
 /**
  * The processor's container mode: a compute backend (AWS Batch, ECS, the local process) describes the run in
  * the environment alone: SOURCE_BUCKET, OBJECT_KEY, DEST_BUCKET, DEST_KEY, JOB, …; csv-validate also reads
- * SCHEMA, SCHEMA_FILE, REJECTS_KEY and MAX_REJECTED_PERCENT; the CSV jobs CSV_DELIMITER; a chunk of a CSV file
+ * SCHEMA, SCHEMA_FILE, REJECTS_KEY and MAX_REJECTED_PERCENT, and csv-to-dynamodb DYNAMODB_TABLE too; the CSV jobs
+ * CSV_DELIMITER; a chunk of a CSV file
  * RANGE_START, RANGE_END, CSV_HEADER, FIRST_ROW and FIRST_LINE; any job STATS_KEY. The lists below are every
  * variable the processor reads, in either mode, for whoever must set or check them (the deployment, the tests).
  */
 import { ConfigError, loadConfig, type EnvName } from '../common/config';
+import { validatesRows } from '../contract/jobs';
 import { rejectsKeyFor } from '../contract/layout';
 import {
   chunkRun,
   jobNamed,
   statsClash,
+  tableFor,
   validateSpec,
   type ChunkNames,
   type RunSpec,
@@ -37,6 +40,7 @@ export const PROCESSOR_VARIABLES = variables(
   'LOG_LEVEL',
   'STATS_KEY',
   'CSV_DELIMITER',
+  'DYNAMODB_TABLE',
   'RANGE_START',
   'RANGE_END',
   'CSV_HEADER',
@@ -44,14 +48,19 @@ export const PROCESSOR_VARIABLES = variables(
   'FIRST_LINE',
 );
 
-/** What csv-validate reads from the environment in both modes: its schema and threshold. */
+/** What the validating jobs read from the environment in both modes: the schema and threshold. */
 export const SCHEMA_VARIABLES = variables('SCHEMA', 'SCHEMA_FILE', 'MAX_REJECTED_PERCENT');
 
-/** What csv-validate reads in a container besides {@link PROCESSOR_VARIABLES}. */
+/** What the validating jobs read in a container besides {@link PROCESSOR_VARIABLES}. */
 export const CSV_VALIDATE_VARIABLES = variables('REJECTS_KEY', ...SCHEMA_VARIABLES);
 
 /** What the command line (processors/cli.ts) reads from the environment, besides {@link SCHEMA_VARIABLES}. */
-export const COMMAND_LINE_VARIABLES = variables('AWS_REGION', 'AWS_ENDPOINT_URL', 'LOG_LEVEL');
+export const COMMAND_LINE_VARIABLES = variables(
+  'AWS_REGION',
+  'AWS_ENDPOINT_URL',
+  'LOG_LEVEL',
+  'DYNAMODB_TABLE',
+);
 
 const ENV_CHUNK_NAMES: ChunkNames = {
   range: 'RANGE_START and RANGE_END',
@@ -88,13 +97,14 @@ export function fromEnvironment(): RunSpec {
   );
   const output: Location = { kind: 's3', bucket: env.DEST_BUCKET, key: env.DEST_KEY };
   let validate: ValidateSpec | undefined;
-  if (job === 'csv-validate') {
+  if (validatesRows(job)) {
     const settings = loadConfig('processor', CSV_VALIDATE_VARIABLES);
     validate = validateSpec(
       { kind: 's3', bucket: env.DEST_BUCKET, key: settings.REJECTS_KEY ?? rejectsKeyFor(env.DEST_KEY) },
       settings,
     );
   }
+  const table = tableFor(job, env.DYNAMODB_TABLE);
   let stats: Location | undefined;
   if (env.STATS_KEY !== undefined) {
     stats = { kind: 's3', bucket: env.DEST_BUCKET, key: env.STATS_KEY };
@@ -117,6 +127,7 @@ export function fromEnvironment(): RunSpec {
     logLevel: env.LOG_LEVEL,
     ...(env.CSV_DELIMITER ? { delimiter: env.CSV_DELIMITER } : {}),
     ...(validate ? { validate } : {}),
+    ...(table ? { table } : {}),
     ...(chunk ? { chunk } : {}),
     ...(stats ? { stats } : {}),
   };

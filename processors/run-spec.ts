@@ -10,6 +10,7 @@
  * rejected-row threshold of a chunked file to its caller, who sums the chunks' counts.
  */
 import type { AwsSettings } from '../common/aws';
+import { ConfigError } from '../common/config';
 import { InvalidInputError } from '../contract/errors';
 import {
   CSV_DELIMITER_NAMES,
@@ -35,15 +36,17 @@ export interface RunSpec {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** CSV jobs: the field separator given (the object's metadata), over the schema's. */
   delimiter?: CsvDelimiter;
-  /** csv-validate only. */
+  /** The jobs that check rows against a schema (csv-validate, csv-to-dynamodb). */
   validate?: ValidateSpec;
+  /** csv-to-dynamodb: the DynamoDB table its rows go to (DYNAMODB_TABLE). */
+  table?: string;
   /** CSV jobs: process only this chunk of the input. */
   chunk?: ChunkRun;
   /** Where the statistics are also written, as JSON. */
   stats?: Location;
 }
 
-/** What csv-validate needs besides its input and output. */
+/** What a validating job (csv-validate, csv-to-dynamodb) needs besides its input and output. */
 export interface ValidateSpec {
   schema: CsvSchema;
   /** Where the rejects file goes. */
@@ -191,4 +194,17 @@ export function validateSpec(rejects: Location, settings: SchemaSettings, schema
 export function statsClash(stats: Location, output: Location, validate: ValidateSpec | undefined): boolean {
   const taken = [output, validate?.rejects].flatMap((l) => (l ? [describeLocation(l)] : []));
   return taken.includes(describeLocation(stats));
+}
+
+/**
+ * csv-to-dynamodb's table, from DYNAMODB_TABLE.
+ * @throws ConfigError when the job has none: there is nowhere to load its rows.
+ */
+export function tableFor(job: JobName, table: string | undefined): string | undefined {
+  if (job !== 'csv-to-dynamodb') return undefined;
+  if (table) return table;
+  throw new ConfigError(
+    'processor: csv-to-dynamodb has no table: set DYNAMODB_TABLE to the DynamoDB table its rows go to ' +
+      '(the worker passes its own DYNAMODB_TABLE on) and run it again.',
+  );
 }

@@ -9,7 +9,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { createAwsClients, type Component } from '../common/aws';
 import { ConfigError } from '../common/config';
 import type { Logger } from '../common/log';
-import { isCsvJob, JOBS } from '../contract/jobs';
+import { CSV_CONTENT_TYPE, isCsvJob, JOBS } from '../contract/jobs';
 import type { ProcessorStats } from '../contract/reports';
 import type { UploadedOutput } from '../contract/threads';
 import { OUTPUT_METADATA } from '../contract/layout';
@@ -166,7 +166,10 @@ export async function runJob(
         chunk,
         delimiter,
         size: range ? range.end - range.start : opened.size,
-        openCsvOutput: (location) => open(location, JOBS['csv-validate'].contentType),
+        openCsvOutput: (location) => open(location, CSV_CONTENT_TYPE),
+        dynamodb: spec.table
+          ? { client: createAwsClients(spec.aws, component).dynamodb, table: spec.table }
+          : undefined,
       })),
     };
     if ('done' in out) streamed = await out.done;

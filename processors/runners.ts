@@ -5,8 +5,10 @@
 import type { ProcessorStats } from '../contract/reports';
 import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { CsvDelimiter, JobName } from '../contract/jobs';
 import { describeLocation, type Location, type OutputHandle } from './object-io';
+import type { ValidRowSink } from './csv-validate';
 import type { ChunkRun, ValidateSpec } from './run-spec';
 
 /** What a job needs besides its streams. */
@@ -24,6 +26,8 @@ export interface JobContext {
   delimiter: CsvDelimiter | undefined;
   /** Opens a further CSV output (with the main output's metadata), discarded if the process is stopped. */
   openCsvOutput: (location: Location) => Promise<OutputHandle>;
+  /** csv-to-dynamodb: the client and the table its rows go to. */
+  dynamodb: { client: DynamoDBClient; table: string } | undefined;
 }
 
 /** Inputs from this size on are transformed by worker threads, one per core (two at most): smaller ones start faster alone. */
@@ -56,31 +60,52 @@ export const RUNNERS: Record<JobName, JobRunner> = {
     }),
   'text-to-pdf': async (input, output, { name, source }) =>
     (await import('./text-to-pdf.js')).textToPdf(input, output, { title: name, source }),
-  'csv-validate': async (input, output, { source, validate, chunk, delimiter, openCsvOutput }) => {
-    if (!validate) throw new Error('csv-validate runs without its settings');
-    const { csvValidate, RejectThresholdError } = await import('./csv-validate.js');
-    const rejectsName = describeLocation(validate.rejects);
-    const rejects = await openCsvOutput(validate.rejects);
-    try {
-      const stats = await csvValidate(input, output, rejects.stream, {
-        schema: validate.schema,
-        source,
-        delimiter,
-        maxRejectedPercent: validate.maxRejectedPercent,
-        rejectsName,
-        header: chunk?.header,
-        firstRow: chunk?.firstRow,
-        firstLine: chunk?.firstLine,
-        // A chunk's share of rejects says nothing about the file's: its caller applies the threshold.
-        applyThreshold: chunk === undefined,
-      });
-      await rejects.done;
-      return { ...stats, rejects: rejectsName };
-    } catch (err) {
-      // Too many rejects fail the file, but the rejects file says why: it is kept.
-      if (err instanceof RejectThresholdError) await rejects.done.catch(() => rejects.abort());
-      else await rejects.abort();
-      throw err;
-    }
+  'csv-validate': (input, output, ctx) => validateRows(input, output, ctx),
+  'csv-to-dynamodb': async (input, output, ctx) => {
+    const { dynamodb, validate } = ctx;
+    if (!dynamodb || !validate) throw new Error('csv-to-dynamodb runs without its settings');
+    const { createRowLoader } = await import('./dynamodb-load.js');
+    const loader = createRowLoader({ ...dynamodb, schema: validate.schema, objectKey: ctx.name });
+    const stats = await validateRows(input, output, ctx, loader.rows);
+    const { table, itemsWritten, itemsRetried } = await loader.close();
+    return { ...stats, dynamodb: { table, itemsWritten, itemsRetried } };
   },
 };
+
+/**
+ * csv-validate's run, for it and for csv-to-dynamodb (whose loader takes the valid rows too): the rejects
+ * file is opened beside the output, and kept when too many rejects fail the file, since it says why.
+ */
+async function validateRows(
+  input: AsyncIterable<Buffer>,
+  output: Writable,
+  { source, validate, chunk, delimiter, openCsvOutput }: JobContext,
+  rows?: ValidRowSink,
+): Promise<JobStats> {
+  if (!validate) throw new Error('a validating job runs without its settings');
+  const { csvValidate, RejectThresholdError } = await import('./csv-validate.js');
+  const rejectsName = describeLocation(validate.rejects);
+  const rejects = await openCsvOutput(validate.rejects);
+  try {
+    const stats = await csvValidate(input, output, rejects.stream, {
+      schema: validate.schema,
+      source,
+      delimiter,
+      maxRejectedPercent: validate.maxRejectedPercent,
+      rejectsName,
+      header: chunk?.header,
+      firstRow: chunk?.firstRow,
+      firstLine: chunk?.firstLine,
+      // A chunk's share of rejects says nothing about the file's: its caller applies the threshold.
+      applyThreshold: chunk === undefined,
+      rows,
+    });
+    await rejects.done;
+    return { ...stats, rejects: rejectsName };
+  } catch (err) {
+    // Too many rejects fail the file, but the rejects file says why: it is kept.
+    if (err instanceof RejectThresholdError) await rejects.done.catch(() => rejects.abort());
+    else await rejects.abort();
+    throw err;
+  }
+}

@@ -8,8 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, PutBucketNotificationConfigurationCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+
 import { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
@@ -18,6 +20,8 @@ import { ExplainedError } from '../common/errors';
 import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
 import { DEFAULTS } from '../contract/defaults';
 import { computeTaskQueue, inlineTaskQueue, SA } from '../contract/workflow';
+import { tableKeyOf } from '../processors/dynamodb-items';
+import { loadSchema } from '../processors/schema';
 import { ensureTools, REPO_ROOT } from './tools';
 
 export interface StackOptions {
@@ -50,6 +54,8 @@ export const STACK_NAMES = {
   queue: 'pipeline-events',
   deadLetterQueue: 'pipeline-events-dlq',
   maxReceiveCount: 5,
+  /** csv-to-dynamodb's table, keyed as the built-in default schema says (tableKeyOf). */
+  table: 'pipeline-rows',
 } as const;
 
 /** Where `npm run dev` describes the running stack for `npm run upload`. */
@@ -70,6 +76,8 @@ export interface Stack {
   region: string;
   inputBucket: string;
   outputBucket: string;
+  /** The DynamoDB table of csv-to-dynamodb (DYNAMODB_TABLE). */
+  table: string;
   queueUrl: string;
   deadLetterQueueUrl: string;
   /** The environment the worker and ingress run with; tests reuse it for in-process clients. */
@@ -286,6 +294,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       QUEUE_URL: queueUrl,
       INPUT_BUCKETS: STACK_NAMES.inputBucket,
       OUTPUT_BUCKET: STACK_NAMES.outputBucket,
+      DYNAMODB_TABLE: STACK_NAMES.table,
       ...options.env,
     };
 
@@ -337,6 +346,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       region,
       inputBucket: STACK_NAMES.inputBucket,
       outputBucket: STACK_NAMES.outputBucket,
+      table: STACK_NAMES.table,
       queueUrl,
       deadLetterQueueUrl,
       env,
@@ -372,8 +382,21 @@ function searchAttributeTypeName(type: SearchAttributeType): string {
 
 /** Buckets, queue with redrive to a DLQ, and the input bucket's ObjectCreated notification to the queue. */
 async function provision(aws: AwsClients, visibilityTimeoutSeconds: number) {
-  const { s3, sqs } = aws;
+  const { s3, sqs, dynamodb } = aws;
   await s3.send(new CreateBucketCommand({ Bucket: STACK_NAMES.inputBucket }));
+  const key = tableKeyOf(loadSchema(undefined));
+  const keyAttributes = [key.partitionKey, ...(key.sortKey ? [key.sortKey] : [])];
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: STACK_NAMES.table,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: keyAttributes.map((a) => ({ AttributeName: a.name, AttributeType: a.type })),
+      KeySchema: keyAttributes.map((a, i) => ({
+        AttributeName: a.name,
+        KeyType: i === 0 ? 'HASH' : 'RANGE',
+      })),
+    }),
+  );
   await s3.send(new CreateBucketCommand({ Bucket: STACK_NAMES.outputBucket }));
   const arnOf = async (url: string) =>
     (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] })))

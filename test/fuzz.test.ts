@@ -18,10 +18,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'csv-parse/sync';
+import type { BatchWriteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
-import { JOB_NAMES, type JobName } from '../contract/jobs';
+import { JOB_NAMES, validatesRows, type JobName } from '../contract/jobs';
+import { startStack, type Stack } from '../scripts/stack';
 import { csvTransform } from '../processors/csv-transform';
 import { csvValidate } from '../processors/csv-validate';
+import { createRowLoader } from '../processors/dynamodb-load';
 import { refuseWideEncodings } from '../csv/encoding';
 import { EXIT_INVALID_INPUT, InvalidInputError } from '../contract/errors';
 import { loadSchema } from '../processors/schema';
@@ -34,6 +37,7 @@ const PROCESSED_AT = '2026-01-02T03:04:05.000Z';
 const PEAK_RSS_BOUND_MIB: Record<JobName, number> = {
   'csv-transform': 256,
   'csv-validate': 256,
+  'csv-to-dynamodb': 256,
   'text-to-pdf': 512,
 };
 const SCHEMA = loadSchema(undefined, 'transactions');
@@ -192,17 +196,20 @@ const text = fc
   )
   .map((lines) => Buffer.from(lines.map(([parts, end]) => `${parts.join(' ')}${end}`).join(''), 'utf8'));
 
+/** What the validating jobs get: mostly rows of the schema, and everything else. */
+const validatingInputs = fc.oneof(
+  transactionsCsv,
+  transactionsCsv,
+  wellFormedCsv,
+  tokenSoup,
+  binary,
+  wide,
+  longPiece,
+);
 const INPUTS: Record<JobName, fc.Arbitrary<Buffer>> = {
   'csv-transform': fc.oneof(wellFormedCsv, wellFormedCsv, tokenSoup, binary, wide, longPiece),
-  'csv-validate': fc.oneof(
-    transactionsCsv,
-    transactionsCsv,
-    wellFormedCsv,
-    tokenSoup,
-    binary,
-    wide,
-    longPiece,
-  ),
+  'csv-validate': validatingInputs,
+  'csv-to-dynamodb': validatingInputs,
   'text-to-pdf': fc.oneof(text, text, binary, wide, longPiece, tokenSoup),
 };
 
@@ -212,6 +219,20 @@ const INPUTS: Record<JobName, fc.Arbitrary<Buffer>> = {
 type Run =
   | { ok: true; stats: Record<string, unknown>; output: Buffer; rejects?: Buffer }
   | { ok: false; error: unknown };
+
+/** A DynamoDB table in memory that takes BatchWriteItem: the items by key, as DynamoDB would keep them. */
+function memoryTable() {
+  const items = new Map<string, unknown>();
+  const client = {
+    send: async (command: BatchWriteItemCommand) => {
+      for (const { PutRequest } of command.input.RequestItems?.rows ?? []) {
+        items.set(PutRequest!.Item!.transaction_id!.S!, PutRequest!.Item);
+      }
+      return {};
+    },
+  } as unknown as DynamoDBClient;
+  return { client, items };
+}
 
 /** Runs `job` as the processor does (wide encodings refused first), in this process. */
 async function runInProcess(job: JobName, input: Buffer, sizes: readonly number[]): Promise<Run> {
@@ -229,14 +250,21 @@ async function runInProcess(job: JobName, input: Buffer, sizes: readonly number[
       });
       return { ok: true, stats: { ...stats }, output: out.bytes() };
     }
-    if (job === 'csv-validate') {
+    if (job === 'csv-validate' || job === 'csv-to-dynamodb') {
       const rejects = collector();
+      const table = memoryTable();
+      const loader =
+        job === 'csv-to-dynamodb'
+          ? createRowLoader({ client: table.client, table: 'rows', schema: SCHEMA, objectKey: 'fuzz.csv' })
+          : undefined;
       const stats = await csvValidate(source, out.stream, rejects.stream, {
         schema: SCHEMA,
         source: 'fuzz-input',
         maxRejectedPercent: 100,
+        rows: loader?.rows,
       });
-      return { ok: true, stats: { ...stats }, output: out.bytes(), rejects: rejects.bytes() };
+      const loaded = loader ? { dynamodb: await loader.close(), items: table.items } : {};
+      return { ok: true, stats: { ...stats, ...loaded }, output: out.bytes(), rejects: rejects.bytes() };
     }
     const stats = await textToPdf(source, out.stream, { title: 'fuzz.txt', source: 'fuzz-input' });
     return { ok: true, stats: { ...stats }, output: out.bytes() };
@@ -287,6 +315,16 @@ async function checkOutput(job: JobName, run: Extract<Run, { ok: true }>): Promi
   const rejects = parseCsv(run.rejects!);
   assert.deepEqual(rejects[0], ['row', 'line', 'column', 'rule', 'value', 'expected']);
   assert.ok(rejects.length - 1 >= (run.stats.rowsRejected as number), 'every rejected row has a line');
+  if (job !== 'csv-to-dynamodb') return;
+  // Each row out is an item, under its key: a later row of a key overwrites an earlier one.
+  const keys = new Set(records.slice(1).map((r) => r[0]));
+  const { itemsWritten } = run.stats.dynamodb as { itemsWritten: number };
+  assert.ok(
+    itemsWritten >= keys.size && itemsWritten <= rowsOut,
+    `${itemsWritten} items for ${rowsOut} rows`,
+  );
+  const items = run.stats.items as Map<string, unknown> | undefined;
+  if (items) assert.deepEqual(new Set(items.keys()), keys, 'one item per key of the rows out');
 }
 
 describe('fuzzing each job in-process: success or invalid input, and outputs that parse back', () => {
@@ -367,21 +405,29 @@ const bigText = fc.oneof(
         new LargeInput(repeat(t, t.length * copies), `text ${JSON.stringify(t.toString('utf8'))} repeated`),
     ),
 );
+const bigValidatingInputs = fc.oneof(
+  bigCsv,
+  transactionsCsv.map((csv) => new LargeInput(csv, JSON.stringify(csv.toString('utf8')))),
+);
 const PROCESS_INPUTS: Record<JobName, fc.Arbitrary<LargeInput>> = {
   'csv-transform': bigCsv,
-  'csv-validate': fc.oneof(
-    bigCsv,
-    transactionsCsv.map((csv) => new LargeInput(csv, JSON.stringify(csv.toString('utf8')))),
-  ),
+  'csv-validate': bigValidatingInputs,
+  'csv-to-dynamodb': bigValidatingInputs,
   'text-to-pdf': bigText,
 };
 
 describe('fuzzing each job through the processor process: exit code, peak memory, outputs', () => {
   let dir: string;
-  before(() => {
+  /** moto, with the stack's table, for csv-to-dynamodb. */
+  let aws: Stack;
+  before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fuzz-'));
+    aws = await startStack({ processes: false });
   });
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  after(async () => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    await aws?.stop();
+  });
 
   /** Runs the processor's CLI on `input` and checks everything a run must satisfy. */
   async function check(job: JobName, input: Buffer, name: string): Promise<void> {
@@ -390,8 +436,11 @@ describe('fuzzing each job through the processor process: exit code, peak memory
     const rejectsFile = path.join(dir, `${name}.rejects.csv`);
     fs.writeFileSync(file, input);
     const args = ['--job', job, file, output, '--processed-at', PROCESSED_AT];
-    if (job === 'csv-validate') args.push('--rejects', rejectsFile);
-    const res = await runProcessorMeasured(args, { MAX_REJECTED_PERCENT: '100' });
+    if (validatesRows(job)) args.push('--rejects', rejectsFile);
+    const res = await runProcessorMeasured(args, {
+      MAX_REJECTED_PERCENT: '100',
+      ...(job === 'csv-to-dynamodb' ? aws.env : {}),
+    });
     try {
       assert.ok(res.code === 0 || res.code === EXIT_INVALID_INPUT, `exit code ${res.code}:\n${res.stderr}`);
       assert.ok(
@@ -406,7 +455,7 @@ describe('fuzzing each job through the processor process: exit code, peak memory
         ok: true,
         stats: JSON.parse(res.stdout.trim().split('\n').pop()!) as Record<string, unknown>,
         output: fs.readFileSync(output),
-        ...(job === 'csv-validate' ? { rejects: fs.readFileSync(rejectsFile) } : {}),
+        ...(validatesRows(job) ? { rejects: fs.readFileSync(rejectsFile) } : {}),
       });
     } finally {
       for (const f of [file, output, rejectsFile]) fs.rmSync(f, { force: true });

@@ -23,6 +23,7 @@ import {
   SendMessageCommand,
   type Message,
 } from '@aws-sdk/client-sqs';
+import { GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { DLQ_ATTRIBUTES } from '../common/dead-letters';
@@ -413,6 +414,74 @@ describe('pipeline end to end', () => {
     ) as FileReport;
     assert.deepEqual(report.rows, { in: 2, out: 2, rejected: 0 });
     assert.equal(report.bareQuoteFields, 1);
+  });
+
+  it('loads a CSV into DynamoDB: an item per valid row, typed by the schema, and a new version overwrites them', async () => {
+    const header = 'transaction_id,account_id,transaction_date,amount,currency,merchant,category\n';
+    const valid = Array.from(
+      { length: 40 },
+      (_, i) =>
+        `ddb-${i},acct${i},2025-01-${String((i % 28) + 1).padStart(2, '0')},${i}.50,EUR,Shop ${i},food\n`,
+    );
+    const rows = (amountOfFirst: string) => [
+      `ddb-first,a0,2025-01-02,${amountOfFirst},EUR,,\n`,
+      ...valid.slice(1),
+      'ddb-bad-date,a1,2025-13-01,1,EUR,X,y\n',
+      `ddb-too-precise,a2,2025-01-03,${'9'.repeat(39)},EUR,X,y\n`,
+    ];
+    const load = async (amountOfFirst: string) => {
+      const path = join(dir, 'rows.csv');
+      writeFileSync(path, header + rows(amountOfFirst).join(''));
+      const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'rows/transactions.csv', path, {
+        job: 'csv-to-dynamodb',
+      });
+      const outcome = await awaitWorkflow(client, ref, WAIT_MS);
+      assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
+      if (outcome.status !== 'completed') throw new Error('not completed');
+      return JSON.parse(
+        (await bytesOf(stack.outputBucket, reportKeyFor(ref.key, outcome.result.processedAt!))).toString(
+          'utf8',
+        ),
+      ) as FileReport;
+    };
+    const count = async () =>
+      (
+        await stack.aws.dynamodb.send(
+          new ScanCommand({
+            TableName: stack.table,
+            Select: 'COUNT',
+            FilterExpression: 'begins_with(transaction_id, :p)',
+            ExpressionAttributeValues: { ':p': { S: 'ddb-' } },
+          }),
+        )
+      ).Count;
+    const first = await load('12.50');
+    assert.deepEqual(first.dynamodb, {
+      table: stack.table,
+      itemsWritten: 40,
+      itemsRetried: 0,
+      itemsRejected: 2,
+    });
+    assert.deepEqual(first.rejectsByRule, { date: 1, number_too_precise: 1 });
+    assert.equal(await count(), 40);
+    const item = async (id: string) =>
+      (
+        await stack.aws.dynamodb.send(
+          new GetItemCommand({ TableName: stack.table, Key: { transaction_id: { S: id } } }),
+        )
+      ).Item;
+    assert.deepEqual(await item('ddb-first'), {
+      transaction_id: { S: 'ddb-first' },
+      account_id: { S: 'a0' },
+      transaction_date: { S: '2025-01-02' },
+      amount: { N: '12.5' },
+      currency: { S: 'EUR' },
+    });
+    // Another version of the file: the same keys, so the same items, one of them changed.
+    const second = await load('99.99');
+    assert.equal(second.dynamodb?.itemsWritten, 40);
+    assert.equal(await count(), 40, 'a reload overwrites, it never adds');
+    assert.deepEqual((await item('ddb-first'))?.amount, { N: '99.99' });
   });
 
   it('dead-letters a file whose x-amz-meta-csv-delimiter is no separator, naming the key, the value and the choices', async () => {

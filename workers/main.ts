@@ -55,6 +55,7 @@ async function main(): Promise<void> {
   const activities = createActivities({
     ...clients,
     outputBucket: config.OUTPUT_BUCKET,
+    dynamodbTable: config.DYNAMODB_TABLE,
     backends,
     awsRegion: config.AWS_REGION,
     ...(config.AWS_ENDPOINT_URL ? { awsEndpointUrl: config.AWS_ENDPOINT_URL } : {}),

@@ -31,6 +31,7 @@ import {
   JOBS,
   JOB_NAMES,
   outputKeyFor,
+  validatesRows,
   type CsvDelimiter,
   type JobName,
 } from '../contract/jobs';
@@ -474,7 +475,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
         contentType: JOBS[job].contentType,
         metadata,
       });
-    if (job === 'csv-validate') {
+    if (validatesRows(job)) {
       await merge('rejects', rejectsKey);
       checkRejectedShare(summary, rejectsKey);
     }
@@ -515,7 +516,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       output: run.output,
       allowEmpty: info.size === 0,
       ...(run.statsKey ? { statsKey: run.statsKey } : {}),
-      ...(job === 'csv-validate' ? { rejectsKey: file.rejectsKey } : {}),
+      ...(validatesRows(job) ? { rejectsKey: file.rejectsKey } : {}),
       messages: batch,
       report: {
         status: run.status,
@@ -531,6 +532,9 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
               rejectsByRule: run.summary.rejectsByRule,
               columns: run.summary.columns,
               totals: run.summary.totals,
+              ...(run.summary.dynamodb
+                ? { dynamodb: { ...run.summary.dynamodb, itemsRejected: run.summary.rowsRejected } }
+                : {}),
             }
           : {}),
         chunks: run.chunks,
