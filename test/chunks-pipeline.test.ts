@@ -15,6 +15,7 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
+import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { temporal } from '@temporalio/proto';
 import type { Client } from '@temporalio/client';
 import { workflowIdFor } from '../common/ids';
@@ -235,6 +236,41 @@ describe('large CSV files in chunks, end to end', () => {
       'each chunk exactly once',
     );
     assert.deepEqual(await stagingKeys(), []);
+  });
+
+  it('loads a chunked CSV into DynamoDB chunk by chunk: each valid row one item, the counts of one run', async () => {
+    const rows = join(dir, 'rows.csv');
+    await writeTransactions(rows, 256 * 1024, 11);
+    const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'big/rows.csv', rows, {
+      job: 'csv-to-dynamodb',
+      processorType: 'on-demand',
+      metadata: { 'chunk-size': '64KiB' },
+    });
+    const outcome = await awaitWorkflow(client, ref, WAIT_MS);
+    assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
+    if (outcome.status !== 'completed') return;
+    const report = JSON.parse(
+      (await bytesOf(reportKeyFor(ref.key, outcome.result.processedAt!))).toString('utf8'),
+    ) as Report;
+    assert.ok(report.chunks.total >= 4, `${report.chunks.total} chunks`);
+    const whole = await processWhole(['--job', 'csv-validate', rows, join(dir, 'rows-valid.csv')]);
+    assert.deepEqual(report.rows, { in: whole.rowsIn, out: whole.rowsOut, rejected: whole.rowsRejected });
+    assert.deepEqual(report.dynamodb, {
+      table: stack.table,
+      itemsWritten: whole.rowsOut,
+      itemsRetried: 0,
+      itemsRejected: whole.rowsRejected,
+    });
+    let items = 0;
+    let from: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await stack.aws.dynamodb.send(
+        new ScanCommand({ TableName: stack.table, Select: 'COUNT', ExclusiveStartKey: from }),
+      );
+      items += page.Count ?? 0;
+      from = page.LastEvaluatedKey;
+    } while (from);
+    assert.equal(items, whole.rowsOut, 'one item per valid row, none twice');
   });
 
   it('runs a large CSV whole in one process when its chunk size allows, its row counts copied into its metadata', async () => {
