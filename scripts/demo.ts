@@ -1,8 +1,10 @@
 /**
- * `npm run demo`: starts the local stack, uploads the sample files on the three routes, waits for every
- * workflow, prints a table, stops the stack. Exits 0 only if every output is present and both queues are empty.
+ * `npm run demo`: starts the local stack, uploads the sample files on the three routes (and one CSV into the
+ * DynamoDB table), waits for every workflow, prints a table, stops the stack. Exits 0 only if every output is
+ * present, the table holds one item per row loaded, and both queues are empty.
  */
 import { join } from 'node:path';
+import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { isNotFound } from '../common/aws';
@@ -30,7 +32,22 @@ const UPLOADS: { file: string; key: string; options: UploadOptions }[] = [
   { file: 'operations-log.txt', key: 'batch/operations-log.txt', options: { processorType: 'pool' } },
   { file: 'release-notes.md', key: 'ecs/release-notes.md', options: { processorType: 'on-demand' } },
   { file: 'release-notes.md', key: 'inline/release-notes.md', options: {} },
+  { file: 'transactions.csv', key: 'dynamodb/transactions.csv', options: { job: 'csv-to-dynamodb' } },
 ];
+
+/** Items in the table, all pages. */
+async function itemCount(stack: Stack): Promise<number> {
+  let count = 0;
+  let from: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await stack.aws.dynamodb.send(
+      new ScanCommand({ TableName: stack.table, Select: 'COUNT', ExclusiveStartKey: from }),
+    );
+    count += page.Count ?? 0;
+    from = page.LastEvaluatedKey;
+  } while (from);
+  return count;
+}
 
 const TIMEOUT_MS = 120_000;
 
@@ -117,13 +134,23 @@ async function main(): Promise<number> {
     }
     process.stdout.write('\n');
 
+    const loaded = UPLOADS.findIndex((u) => u.options.job === 'csv-to-dynamodb');
+    const load = outcomes[loaded];
+    const expected = load?.status === 'completed' ? load.result.stats?.rowsOut : undefined;
+    const items = await itemCount(stack);
+    process.stdout.write(
+      `DynamoDB table ${stack.table}: ${items} item(s), ${expected ?? '?'} row(s) loaded by ${UPLOADS[loaded]!.key}\n`,
+    );
+    ok &&= expected !== undefined && items === expected;
     const [queued, dead] = await Promise.all([
       queueDepth(stack.aws.sqs, stack.queueUrl),
       queueDepth(stack.aws.sqs, stack.deadLetterQueueUrl),
     ]);
     process.stdout.write(`queue: ${queued} message(s), dead-letter queue: ${dead} message(s)\n`);
     ok &&= queued === 0 && dead === 0;
-    process.stdout.write(ok ? 'demo passed: every file processed, both queues empty\n' : 'demo FAILED\n');
+    process.stdout.write(
+      ok ? 'demo passed: every file processed, every row in the table, both queues empty\n' : 'demo FAILED\n',
+    );
     return ok ? 0 : 1;
   } finally {
     await connection.close();
