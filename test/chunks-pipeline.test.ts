@@ -90,8 +90,10 @@ async function interruptOneChunk(ref: ObjectRef, times: number): Promise<void> {
           (a) => a.state === STARTED && (!target || a.activityId === target),
         );
         if (found) return found;
-        // The file ended (a chunk failed, and the file with it): the checks below say how.
-        return (await handle.describe()).status.name === 'RUNNING' ? undefined : null;
+        // The file ended (a chunk failed, and the file with it): the checks below say how. Not started yet
+        // (the ingress has not handed it over): wait.
+        const status = (await handle.describe().catch(() => undefined))?.status.name;
+        return status === undefined || status === 'RUNNING' ? undefined : null;
       },
       WAIT_MS,
     );
