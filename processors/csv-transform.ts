@@ -138,6 +138,10 @@ export interface TransformWorkerData {
 /** One block of whole records for a worker thread. */
 export interface BlockRequest {
   seq: number;
+  /**
+   * The records. The bytes of its memory before them (`block.byteOffset`) are room the worker may transform
+   * them into, so that it sends the block's own memory back instead of allocating some.
+   */
   block: Uint8Array;
   /** The header was in an earlier block, or the input has none (a chunk): every record is data. */
   headerDone: boolean;
@@ -147,30 +151,117 @@ export interface BlockRequest {
   firstLine: number;
 }
 
+/** A worker thread's output for one block, and its counts. */
+export interface BlockOutput {
+  output: Uint8Array;
+  rows: number;
+  lines: number;
+  bareQuoteFields: number;
+  /** Bytes of room the block needed per byte of records: how much the next blocks are given. */
+  growth: number;
+}
+
 export type BlockResult =
-  | { seq: number; output: Uint8Array; rows: number; lines: number; bareQuoteFields: number }
+  | ({ seq: number } & BlockOutput)
   | { seq: number; error: { line: number; problem: string } | { message: string } };
 
-/** Transforms one block of whole records (in a worker thread). */
+/**
+ * The records of one block, as byte ranges of it: what a worker thread collects in one scan of its block, to
+ * build the output in place afterwards ({@link transformBlock}). For a scanner given the block in one push:
+ * only the block's last record can come in pieces (a final block without terminator), and it then ends in
+ * {@link CsvScanner.finish}, with no bytes of its own.
+ */
+class RecordSpans implements CsvRecordHandler {
+  /** Per record: where its bytes start and end, and where its terminator ends (`[end, next)`). */
+  spans = new Int32Array(3 * 16384);
+  count = 0;
+  private partialStart = -1;
+  private partialEnd = 0;
+
+  constructor(private readonly block: Buffer) {}
+
+  partial(_chunk: Buffer, start: number, end: number): void {
+    if (this.partialStart < 0) this.partialStart = start;
+    this.partialEnd = end;
+  }
+
+  record(chunk: Buffer, start: number, end: number, next: number): void {
+    if (this.partialStart >= 0) {
+      start = this.partialStart;
+      this.partialStart = -1;
+      // Ended by finish(): the record is its pieces, without terminator.
+      if (chunk !== this.block) end = next = this.partialEnd;
+    }
+    if (3 * this.count + 3 > this.spans.length) {
+      const grown = new Int32Array(2 * this.spans.length);
+      grown.set(this.spans);
+      this.spans = grown;
+    }
+    const at = 3 * this.count++;
+    this.spans[at] = start;
+    this.spans[at + 1] = end;
+    this.spans[at + 2] = next;
+  }
+}
+
+/**
+ * Transforms one block of whole records (in a worker thread), into memory that can be moved to the main
+ * thread: the block's own when the room before it ({@link BlockRequest.block}) is enough, else new memory
+ * that the block is copied into behind that room. The block is scanned once for its records, then they are
+ * moved forward in place, each with the terminator before it by one `copyWithin` (no view to allocate per
+ * copy, as `Buffer.copy` does), the new field written after it: the records, moving left by the room not
+ * used yet, never overtake the bytes still to be moved.
+ */
 export function transformBlock(
   block: Buffer,
   request: Omit<BlockRequest, 'seq' | 'block'>,
   { source, processedAt, delimiter }: TransformWorkerData,
-): { output: Uint8Array; rows: number; lines: number; bareQuoteFields: number } {
-  const out = new OutputBuilder();
-  const handler = new AppendColumn(out, processedAt, delimiter, request.headerDone);
-  const scanner = new CsvScanner(source, handler, request.firstLine, delimiter);
+): BlockOutput {
+  const records = new RecordSpans(block);
+  const scanner = new CsvScanner(source, records, request.firstLine, delimiter);
   scanner.push(block);
   if (request.final) scanner.finish();
-  const taken = out.take();
-  // Its own memory, so that it can be moved to the main thread instead of copied.
-  const output = new Uint8Array(taken.length);
-  output.set(taken);
+  const { spans, count } = records;
+  const rowSuffix = Buffer.from(`${delimiter}${csvField(processedAt, delimiter)}`);
+  const headerSuffix = Buffer.from(`${delimiter}${PROCESSED_AT_COLUMN}`);
+  const header = !request.headerDone && count > 0;
+  const room = count * rowSuffix.length + (header ? headerSuffix.length - rowSuffix.length : 0);
+  let out: Buffer;
+  if (block.byteOffset >= room) {
+    out = Buffer.from(block.buffer, block.byteOffset - room, room + block.length);
+  } else {
+    out = Buffer.allocUnsafeSlow(room + block.length);
+    out.set(block, room);
+  }
+  let written = 0;
+  // Bytes moved yet to come: the last record's terminator, then what continues it.
+  let from = 0;
+  let to = 0;
+  for (let k = 0; k < count; k++) {
+    const start = spans[3 * k]!;
+    const end = spans[3 * k + 1]!;
+    if (start !== to) {
+      // Blank lines before this record are dropped.
+      out.copyWithin(written, room + from, room + to);
+      written += to - from;
+      from = start;
+    }
+    out.copyWithin(written, room + from, room + end);
+    written += end - from;
+    const suffix = header && k === 0 ? headerSuffix : rowSuffix;
+    out.set(suffix, written);
+    written += suffix.length;
+    from = end;
+    to = spans[3 * k + 2]!;
+  }
+  out.copyWithin(written, room + from, room + to);
+  written += to - from;
   return {
-    output,
-    rows: handler.rowsIn,
+    output: out.subarray(0, written),
+    rows: header ? count - 1 : count,
     lines: scanner.currentLine - request.firstLine,
     bareQuoteFields: scanner.bareQuoteFields,
+    growth: block.length > 0 ? room / block.length : 0,
   };
 }
 
@@ -183,13 +274,18 @@ const BLOCK_BYTES = 1024 * 1024;
  */
 const MAX_HELD_BYTES = BLOCK_BYTES + 2 * MAX_FIELD_BYTES;
 const LF_BYTE = 0x0a;
+/** Room given to a block beyond what the blocks before it needed, for a block with more records. */
+const ROOM_MARGIN = 16 * 1024;
 
-/** `buffers` copied into memory of their own (never Node's shared pool): it can be moved to a worker thread. */
-function own(buffers: readonly Buffer[], length: number): Buffer {
-  const buf = Buffer.allocUnsafeSlow(length);
-  let at = 0;
+/**
+ * `buffers` copied into memory of their own (never Node's shared pool), after `room` free bytes: it can be
+ * moved to a worker thread, which transforms it into that room.
+ */
+function own(buffers: readonly Buffer[], length: number, room: number): Buffer {
+  const buf = Buffer.allocUnsafeSlow(room + length);
+  let at = room;
   for (const b of buffers) at += b.copy(buf, at);
-  return buf;
+  return buf.subarray(room);
 }
 
 /** Whether `buf[0, end)` has a byte other than CR and LF (then it holds a record, the header of a file). */
@@ -241,6 +337,9 @@ async function* transformBlocks(
   let seq = 0;
   let finalSeq = -1;
   const inFlight: Promise<BlockResult>[] = [];
+  /** Room per byte of records that blocks are given: the most a block needed so far, a half at first. */
+  let growth = 1 / 2;
+  const roomFor = (length: number) => Math.ceil(length * growth) + ROOM_MARGIN;
   const send = (block: Buffer, final: boolean): void => {
     if (final) finalSeq = seq;
     const request: BlockRequest = {
@@ -269,6 +368,7 @@ async function* transformBlocks(
       throw new CsvSyntaxError(name, line, error.problem);
     }
     counts.rowsIn += result.rows;
+    growth = Math.max(growth, result.growth);
     counts.bareQuoteFields += result.bareQuoteFields;
     linesBefore += result.lines;
     return withBom(Buffer.from(result.output.buffer, result.output.byteOffset, result.output.byteLength));
@@ -296,7 +396,11 @@ async function* transformBlocks(
         pendingBytes + chunk.length >= BLOCK_BYTES ? Math.max(0, BLOCK_BYTES - pendingBytes) : -1,
       );
       if (cut !== -1) {
-        const block = own([...pending, chunk.subarray(0, cut)], pendingBytes + cut);
+        const block = own(
+          [...pending, chunk.subarray(0, cut)],
+          pendingBytes + cut,
+          roomFor(pendingBytes + cut),
+        );
         if (headerDone || hasRecord(block, block.length)) {
           pending = cut < chunk.length ? [chunk.subarray(cut)] : [];
           pendingBytes = chunk.length - cut;
@@ -326,7 +430,7 @@ async function* transformBlocks(
     }
     while (inFlight.length > 0) yield await receive();
     // The last block, with its exact first line now that every earlier block is counted.
-    send(own(pending, pendingBytes), true);
+    send(own(pending, pendingBytes, roomFor(pendingBytes)), true);
     const last = await receive();
     if (last.length > 0) yield last;
   } finally {
