@@ -255,8 +255,8 @@ async function main(): Promise<void> {
   };
   const verdict = (name: keyof typeof TARGETS) => (summary[name] <= TARGETS[name] ? 'met' : 'MISSED');
   const ratioLine = (job: Job, name: keyof typeof TARGETS) =>
-    `${`${job}:`.padEnd(10)} project / DuckDB wall time, median of ${rounds} pairs ${jobs[job].median} ` +
-    `(range ${jobs[job].min}–${jobs[job].max}; ${jobs[job].ratios.join(' ')}) ` +
+    `${`${job}:`.padEnd(10)} project / DuckDB wall time, median of ${rounds} pairs ${jobs[job].median.toFixed(2)} ` +
+    `(range ${jobs[job].min.toFixed(2)}–${jobs[job].max.toFixed(2)}; ${jobs[job].ratios.map((r) => r.toFixed(2)).join(' ')}) ` +
     `(target ≤ ${TARGETS[name]}: ${verdict(name)})`;
 
   console.log(
