@@ -172,13 +172,18 @@ export type BlockResult =
  * {@link CsvScanner.finish}, with no bytes of its own.
  */
 class RecordSpans implements CsvRecordHandler {
-  /** Per record: where its bytes start and end, and where its terminator ends (`[end, next)`). */
-  spans = new Int32Array(3 * 16384);
   count = 0;
   private partialStart = -1;
   private partialEnd = 0;
 
-  constructor(private readonly block: Buffer) {}
+  /**
+   * @param spans per record: where its bytes start and end, and where its terminator ends (`[end, next)`);
+   *   replaced by a larger array when the block has more records.
+   */
+  constructor(
+    private readonly block: Buffer,
+    public spans: Int32Array,
+  ) {}
 
   partial(_chunk: Buffer, start: number, end: number): void {
     if (this.partialStart < 0) this.partialStart = start;
@@ -205,6 +210,12 @@ class RecordSpans implements CsvRecordHandler {
 }
 
 /**
+ * The spans of the blocks a worker thread transforms, reused from one block to the next: a thread that
+ * allocates next to nothing per block seldom collects garbage, so the arrays it dropped would pile up.
+ */
+let spanMemory: Int32Array = new Int32Array(3 * 16384);
+
+/**
  * Transforms one block of whole records (in a worker thread), into memory that can be moved to the main
  * thread: the block's own when the room before it ({@link BlockRequest.block}) is enough, else new memory
  * that the block is copied into behind that room. The block is scanned once for its records, then they are
@@ -217,11 +228,12 @@ export function transformBlock(
   request: Omit<BlockRequest, 'seq' | 'block'>,
   { source, processedAt, delimiter }: TransformWorkerData,
 ): BlockOutput {
-  const records = new RecordSpans(block);
+  const records = new RecordSpans(block, spanMemory);
   const scanner = new CsvScanner(source, records, request.firstLine, delimiter);
   scanner.push(block);
   if (request.final) scanner.finish();
   const { spans, count } = records;
+  spanMemory = spans;
   const rowSuffix = Buffer.from(`${delimiter}${csvField(processedAt, delimiter)}`);
   const headerSuffix = Buffer.from(`${delimiter}${PROCESSED_AT_COLUMN}`);
   const header = !request.headerDone && count > 0;
