@@ -68,7 +68,7 @@ describe('the DynamoDB writer', () => {
     assert.equal(state.maxInFlight, 4);
   });
 
-  it('resends what DynamoDB left unprocessed, and throttling halves the requests in flight', async () => {
+  it('resends what DynamoDB left unprocessed until every item is written', async () => {
     // The first four answers each leave out all but one item: the table is at its throughput.
     const { client, state } = table((items, call) => (call <= 4 ? items.slice(1) : []));
     const w = writer(client, { inFlight: 8 });
@@ -78,10 +78,49 @@ describe('the DynamoDB writer', () => {
     assert.equal(stats.itemsWritten, 500);
     assert.ok(stats.itemsRetried >= 4 * 24, `${stats.itemsRetried} items resent`);
     assert.equal(stats.throttled, 4);
-    assert.ok(
-      state.log.slice(8, 16).every((n) => n < 8),
-      `in flight after throttling: ${state.log.join(',')}`,
-    );
+  });
+
+  it('halves the requests in flight on a throttled answer, and lets one more go per clean answer', async () => {
+    // A table that answers when the test says.
+    const waiting: { requests: WriteRequest[]; answer: (left: WriteRequest[]) => void }[] = [];
+    const client = {
+      send: (command: BatchWriteItemCommand) =>
+        new Promise((resolve) =>
+          waiting.push({
+            requests: command.input.RequestItems?.[TABLE] ?? [],
+            answer: (left) => resolve({ UnprocessedItems: left.length ? { [TABLE]: left } : {} }),
+          }),
+        ),
+    } as unknown as DynamoDBClient;
+    const sent = async (count: number) => {
+      for (let i = 0; i < 200 && waiting.length < count; i++) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 20));
+      return waiting.length;
+    };
+    const w = writer(client, { inFlight: 4 });
+    for (let i = 0; i < 100; i++) await w.put(item(`k${i}`));
+    assert.equal(await sent(4), 4, 'four requests in flight: the limit');
+    // Throttled: everything left out. The limit halves to 2; the request is resent after its backoff.
+    const first = waiting.shift()!;
+    first.answer(first.requests);
+    assert.equal(await sent(4), 4, 'the throttled request resent');
+    const more = (async () => {
+      for (let i = 100; i < 125; i++) await w.put(item(`k${i}`));
+    })();
+    assert.equal(await sent(5), 4, 'a new request waits: 4 in flight, 2 allowed');
+    // A clean answer: 3 in flight, 3 allowed, still no room.
+    waiting.shift()!.answer([]);
+    assert.equal(await sent(4), 3, 'no new request after one clean answer');
+    // Another: 2 in flight, 4 allowed again.
+    waiting.shift()!.answer([]);
+    assert.equal(await sent(3), 3, 'the new request goes once there is room');
+    await more;
+    const closing = w.close();
+    for (let n = 0; n < 20 && waiting.length > 0; n++) {
+      waiting.shift()!.answer([]);
+      await sent(1);
+    }
+    assert.equal((await closing).itemsWritten, 125);
   });
 
   it('slows down on a throttling refusal instead of failing', async () => {
