@@ -17,16 +17,12 @@ import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import {
-  CreateTableCommand,
-  ScanCommand,
-  type AttributeValue,
-  type DynamoDBClient,
-} from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { runMain } from '../common/run-main';
 import { CsvScanner } from '../csv/scanner';
 import { tableKeyOf } from '../processors/dynamodb-items';
 import { loadSchema } from '../processors/schema';
+import { tableItemCount } from '../scripts/pipeline-client';
 import { startStack, type Stack } from '../scripts/stack';
 import { ensureTools } from '../scripts/tools';
 import { DEFAULT_SEED, exec, inputFile, PEERS, ROOT, workFolder, writeResults } from './data';
@@ -123,20 +119,6 @@ async function createTable(dynamodb: DynamoDBClient, name: string): Promise<void
   );
 }
 
-/** The items of a table, counted with paginated Scans (Select COUNT). */
-async function itemCount(dynamodb: DynamoDBClient, table: string): Promise<number> {
-  let count = 0;
-  let start: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await dynamodb.send(
-      new ScanCommand({ TableName: table, Select: 'COUNT', ExclusiveStartKey: start }),
-    );
-    count += page.Count ?? 0;
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return count;
-}
-
 async function load(
   stack: Stack,
   tool: Tool,
@@ -181,7 +163,7 @@ async function load(
     wallSeconds,
     itemsWritten,
     itemsPerSecond: itemsWritten / wallSeconds,
-    tableItems: await itemCount(stack.aws.dynamodb, table),
+    tableItems: await tableItemCount(stack.aws.dynamodb, table),
   };
 }
 

@@ -94,11 +94,10 @@ export async function runJob(
   component: Component = 'processor',
 ): Promise<{ report: ProcessorStats; output?: UploadedOutput }> {
   const { job, input, output, processedAt } = spec;
-  const s3: S3Client | undefined = [input, output, spec.validate?.rejects, spec.stats].some(
-    (l) => l?.kind === 's3',
-  )
-    ? createAwsClients(spec.aws, component).s3
-    : undefined;
+  const inS3 = [input, output, spec.validate?.rejects, spec.stats].some((l) => l?.kind === 's3');
+  // One set of clients, made only when a location is in S3 or the job writes to DynamoDB.
+  const aws = inS3 || spec.table !== undefined ? createAwsClients(spec.aws, component) : undefined;
+  const s3: S3Client | undefined = inS3 ? aws?.s3 : undefined;
   const { chunk } = spec;
   const delimiter = isCsvJob(job) ? csvDelimiterOf(spec) : undefined;
   const range = chunk ? { start: chunk.start, end: chunk.end } : undefined;
@@ -167,9 +166,7 @@ export async function runJob(
         delimiter,
         size: range ? range.end - range.start : opened.size,
         openCsvOutput: (location) => open(location, CSV_CONTENT_TYPE),
-        dynamodb: spec.table
-          ? { client: createAwsClients(spec.aws, component).dynamodb, table: spec.table }
-          : undefined,
+        dynamodb: spec.table && aws ? { client: aws.dynamodb, table: spec.table } : undefined,
       })),
     };
     if ('done' in out) streamed = await out.done;

@@ -4,13 +4,13 @@
  * present, the table holds one item per row loaded, and both queues are empty.
  */
 import { join } from 'node:path';
-import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { isNotFound } from '../common/aws';
 import {
   awaitWorkflow,
   queueDepth,
+  tableItemCount,
   uploadFile,
   type UploadOptions,
   type WorkflowOutcome,
@@ -34,20 +34,6 @@ const UPLOADS: { file: string; key: string; options: UploadOptions }[] = [
   { file: 'release-notes.md', key: 'inline/release-notes.md', options: {} },
   { file: 'transactions.csv', key: 'dynamodb/transactions.csv', options: { job: 'csv-to-dynamodb' } },
 ];
-
-/** Items in the table, all pages. */
-async function itemCount(stack: Stack): Promise<number> {
-  let count = 0;
-  let from: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await stack.aws.dynamodb.send(
-      new ScanCommand({ TableName: stack.table, Select: 'COUNT', ExclusiveStartKey: from }),
-    );
-    count += page.Count ?? 0;
-    from = page.LastEvaluatedKey;
-  } while (from);
-  return count;
-}
 
 const TIMEOUT_MS = 120_000;
 
@@ -137,7 +123,7 @@ async function main(): Promise<number> {
     const loaded = UPLOADS.findIndex((u) => u.options.job === 'csv-to-dynamodb');
     const load = outcomes[loaded];
     const expected = load?.status === 'completed' ? load.result.stats?.rowsOut : undefined;
-    const items = await itemCount(stack);
+    const items = await tableItemCount(stack.aws.dynamodb, stack.table);
     process.stdout.write(
       `DynamoDB table ${stack.table}: ${items} item(s), ${expected ?? '?'} row(s) loaded by ${UPLOADS[loaded]!.key}\n`,
     );

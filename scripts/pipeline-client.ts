@@ -1,5 +1,9 @@
-/** What the scripts and tests do to a running pipeline: upload a file, find and await its workflow, count queues. */
+/**
+ * What the scripts and tests do to a running pipeline: upload a file, find and await its workflow, count queues
+ * and table items.
+ */
 import { createReadStream, statSync } from 'node:fs';
+import { ScanCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -101,4 +105,18 @@ export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<numb
     Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
     Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
   );
+}
+
+/** The items of a DynamoDB table, counted with paginated Scans (Select COUNT). */
+export async function tableItemCount(dynamodb: DynamoDBClient, table: string): Promise<number> {
+  let count = 0;
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await dynamodb.send(
+      new ScanCommand({ TableName: table, Select: 'COUNT', ExclusiveStartKey: start }),
+    );
+    count += page.Count ?? 0;
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return count;
 }

@@ -15,7 +15,6 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
-import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { temporal } from '@temporalio/proto';
 import type { Client } from '@temporalio/client';
 import { workflowIdFor } from '../common/ids';
@@ -23,7 +22,7 @@ import { OUTPUT_METADATA } from '../contract/layout';
 import { stagingPrefixFor } from '../activities/staging';
 import type { FileReport } from '../contract/reports';
 import { failureReportKey, INPUT_METADATA, reportKeyFor } from '../contract/layout';
-import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-client';
+import { awaitWorkflow, queueDepth, tableItemCount, uploadFile } from '../scripts/pipeline-client';
 import type { Stack } from '../scripts/stack';
 import { REPO_ROOT } from '../scripts/tools';
 import type { ObjectRef } from '../contract/objects';
@@ -263,16 +262,11 @@ describe('large CSV files in chunks, end to end', () => {
       itemsRetried: 0,
       itemsRejected: whole.rowsRejected,
     });
-    let items = 0;
-    let from: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await stack.aws.dynamodb.send(
-        new ScanCommand({ TableName: stack.table, Select: 'COUNT', ExclusiveStartKey: from }),
-      );
-      items += page.Count ?? 0;
-      from = page.LastEvaluatedKey;
-    } while (from);
-    assert.equal(items, whole.rowsOut, 'one item per valid row, none twice');
+    assert.equal(
+      await tableItemCount(stack.aws.dynamodb, stack.table),
+      whole.rowsOut,
+      'one item per valid row, none twice',
+    );
   });
 
   it('runs a large CSV whole in one process when its chunk size allows, its row counts copied into its metadata', async () => {

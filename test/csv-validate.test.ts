@@ -361,6 +361,20 @@ describe('csv-validate CLI', { concurrency: 2 }, () => {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+  /** Writes a schema file whose default schema (a integer, b string) separates its fields with `;`. */
+  function semicolonSchemas(name: string): string {
+    const schemas = path.join(dir, name);
+    const columns = [
+      { name: 'a', type: 'integer' },
+      { name: 'b', type: 'string' },
+    ];
+    fs.writeFileSync(
+      schemas,
+      JSON.stringify({ default: 'semi', schemas: { semi: { delimiter: ';', columns } } }),
+    );
+    return schemas;
+  }
+
   const fixture = path.join(FIXTURES, 'transactions.csv');
 
   it('exit 0: valid records, rejects next to the output, one JSON stats line', async () => {
@@ -447,15 +461,7 @@ describe('csv-validate CLI', { concurrency: 2 }, () => {
   });
 
   it("a schema's delimiter separates its files; --delimiter (CSV_DELIMITER in a container) wins over it", async () => {
-    const schemas = path.join(dir, 'dialect-schemas.json');
-    const columns = [
-      { name: 'a', type: 'integer' },
-      { name: 'b', type: 'string' },
-    ];
-    fs.writeFileSync(
-      schemas,
-      JSON.stringify({ default: 'semi', schemas: { semi: { delimiter: ';', columns } } }),
-    );
+    const schemas = semicolonSchemas('dialect-schemas.json');
     const semi = path.join(dir, 'semi.csv');
     fs.writeFileSync(semi, 'a;b\n1;"x;y"\nz;2" pipe\n');
     const out = path.join(dir, 'dialect', 'out.csv');
@@ -477,15 +483,7 @@ describe('csv-validate CLI', { concurrency: 2 }, () => {
   });
 
   it('a chunk given no separator while its schema names one fails, naming the metadata that fixes it', async () => {
-    const schemas = path.join(dir, 'chunk-schemas.json');
-    const columns = [
-      { name: 'a', type: 'integer' },
-      { name: 'b', type: 'string' },
-    ];
-    fs.writeFileSync(
-      schemas,
-      JSON.stringify({ default: 'semi', schemas: { semi: { delimiter: ';', columns } } }),
-    );
+    const schemas = semicolonSchemas('chunk-schemas.json');
     const input = path.join(dir, 'chunk-semi.csv');
     fs.writeFileSync(input, 'a;b\n1;x\n2;y\n');
     const out = path.join(dir, 'chunk', 'out.csv');

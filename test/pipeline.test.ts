@@ -146,6 +146,13 @@ async function drainDeadLetters(): Promise<Message[]> {
   }
 }
 
+/** Waits for the dead-letter queue to hold messages, then receives and deletes them all. */
+const deadLettersArrived = () =>
+  eventually('the dead letter', async () => {
+    const got = await drainDeadLetters();
+    return got.length > 0 ? got : undefined;
+  });
+
 async function executions(workflowId: string): Promise<number> {
   return (await client.workflow.count(`WorkflowId = "${workflowId}"`)).count;
 }
@@ -365,10 +372,7 @@ describe('pipeline end to end', () => {
     const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'bad/broken.csv', path);
     const outcome = await awaitWorkflow(client, ref, WAIT_MS);
     assert.equal(outcome.status, 'failed');
-    const [dead] = await eventually('the dead letter', async () => {
-      const got = await drainDeadLetters();
-      return got.length > 0 ? got : undefined;
-    });
+    const [dead] = await deadLettersArrived();
     assert.equal(dead?.MessageAttributes?.[DLQ_ATTRIBUTES.type]?.StringValue, FailureType.invalidInput);
     assert.match(dead?.MessageAttributes?.[DLQ_ATTRIBUTES.reason]?.StringValue ?? '', /line 2/);
     assert.equal(dead?.MessageAttributes?.[DLQ_ATTRIBUTES.workflowId]?.StringValue, workflowIdFor(ref));
@@ -492,10 +496,7 @@ describe('pipeline end to end', () => {
     });
     const outcome = await awaitWorkflow(client, ref, WAIT_MS);
     assert.equal(outcome.status, 'failed');
-    const [dead] = await eventually('the dead letter', async () => {
-      const got = await drainDeadLetters();
-      return got.length > 0 ? got : undefined;
-    });
+    const [dead] = await deadLettersArrived();
     assert.equal(dead?.MessageAttributes?.[DLQ_ATTRIBUTES.type]?.StringValue, FailureType.invalidInput);
     assert.match(
       dead?.MessageAttributes?.[DLQ_ATTRIBUTES.reason]?.StringValue ?? '',
@@ -534,10 +535,7 @@ describe('pipeline end to end', () => {
     await send(JSON.stringify({ Records: [s3Record(ghost)] }));
     const outcome = await awaitWorkflow(client, ghost, WAIT_MS);
     assert.equal(outcome.status, 'failed');
-    const [dead] = await eventually('the dead letter', async () => {
-      const got = await drainDeadLetters();
-      return got.length > 0 ? got : undefined;
-    });
+    const [dead] = await deadLettersArrived();
     assert.equal(dead?.MessageAttributes?.[DLQ_ATTRIBUTES.type]?.StringValue, FailureType.objectMissing);
   });
 
@@ -547,10 +545,7 @@ describe('pipeline end to end', () => {
     const outcome = await awaitWorkflow(client, ref, WAIT_MS);
     assert.equal(outcome.status, 'failed');
     if (outcome.status === 'failed') assert.match(outcome.error, /bucket pipeline-deleted does not exist/);
-    const [dead] = await eventually('the dead letter', async () => {
-      const got = await drainDeadLetters();
-      return got.length > 0 ? got : undefined;
-    });
+    const [dead] = await deadLettersArrived();
     assert.equal(dead?.MessageAttributes?.[DLQ_ATTRIBUTES.type]?.StringValue, FailureType.bucketMissing);
   });
 
@@ -579,10 +574,7 @@ describe('pipeline end to end', () => {
     await send(JSON.stringify({ Records: [s3Record(foreign), s3Record(ours)] }));
     const outcome = await awaitWorkflow(client, ours, WAIT_MS);
     assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
-    const [dead, ...more] = await eventually('the dead letter', async () => {
-      const got = await drainDeadLetters();
-      return got.length > 0 ? got : undefined;
-    });
+    const [dead, ...more] = await deadLettersArrived();
     assert.equal(more.length, 0);
     assert.equal(dead?.MessageAttributes?.[DLQ_ATTRIBUTES.type]?.StringValue, FailureType.foreignBucket);
     assert.match(
