@@ -98,15 +98,22 @@ async function interruptOneChunk(ref: ObjectRef, times: number): Promise<void> {
     );
     if (victim === null) break;
     await stack.crashWorker();
+    // What the chunk looked like last, for the message if it is never retried.
+    let last: unknown;
     const retried = await eventually(
       'the interrupted chunk to be retried, or to have finished first',
       async () => {
         const now = (await pending()).find((a) => a.activityId === victim.activityId);
+        last = now;
         if (!now) return false;
         return (now.attempt ?? 0) > (victim.attempt ?? 0) ? true : undefined;
       },
       WAIT_MS,
-    );
+    ).catch((err: Error) => {
+      throw new Error(
+        `${err.message}; the chunk before the crash: ${JSON.stringify(victim)}; last seen: ${JSON.stringify(last)}`,
+      );
+    });
     target = retried ? (victim.activityId ?? undefined) : undefined;
     interrupted = retried ? interrupted + 1 : 0;
   }
