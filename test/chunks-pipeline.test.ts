@@ -85,8 +85,13 @@ async function interruptOneChunk(ref: ObjectRef, times: number): Promise<void> {
     const victim = await eventually(
       `a chunk to run${target ? ` (the same one, interrupted ${interrupted} times)` : ''}`,
       async () => {
+        // A chunk's processor run, which heartbeats: the workflow's other activities (completedChunks) do
+        // not, and would be retried only once their start-to-close timeout of minutes is up.
         const found = (await pending()).find(
-          (a) => a.state === STARTED && (!target || a.activityId === target),
+          (a) =>
+            a.activityType?.name === 'runProcessor' &&
+            a.state === STARTED &&
+            (!target || a.activityId === target),
         );
         if (found) return found;
         // The file ended (a chunk failed, and the file with it): the checks below say how. Not started yet
