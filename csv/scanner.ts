@@ -99,8 +99,8 @@ export class CsvScanner {
   /** Bytes pushed before the chunk being scanned: positions below are absolute, counted from the first. */
   private offset = 0;
   /**
-   * Where the field being scanned starts, or an earlier position of its record, between chunks: fields are
-   * measured (against MAX_FIELD_BYTES) only when the distance from here says they might be too long.
+   * Where the field being scanned starts (after a record: where the next one may), between chunks: fields
+   * are measured (against MAX_FIELD_BYTES) only when the distance from here says they might be too long.
    */
   private fieldAt = 0;
   /** Up to where the bytes of the field being scanned were searched for a delimiter. */
@@ -151,7 +151,7 @@ export class CsvScanner {
       if (!this.recordEmpty) this.handler.record(CRLF, 0, 0, 2);
       this.endRecord();
       this.state = OUTSIDE;
-      i = start = 1;
+      i = start = fieldFrom = 1;
     }
 
     while (i < n) {
@@ -185,7 +185,7 @@ export class CsvScanner {
           this.state = QUOTED;
         } else if (j === nextLf) {
           this.terminate(chunk, start, j, j + 1);
-          i = start = j + 1;
+          i = start = fieldFrom = j + 1;
         } else if (j + 1 === n) {
           // A CR ends the chunk: whether it starts a CRLF is only known from the next chunk.
           if (!this.recordEmpty && j > start) this.handler.partial(chunk, start, j);
@@ -195,7 +195,7 @@ export class CsvScanner {
           return;
         } else if (chunk[j + 1] === LF) {
           this.terminate(chunk, start, j, j + 2);
-          i = start = j + 2;
+          i = start = fieldFrom = j + 2;
         } else {
           throw this.strayCr();
         }
@@ -285,11 +285,23 @@ export class CsvScanner {
     return at > lo ? at : from;
   }
 
-  /** The unquoted field that ends at or goes on after `chunk[to]` may be too long: measures it exactly. */
+  /**
+   * The unquoted fields from `from` (where one starts) to `chunk[to]` may be too long: measures each of them
+   * exactly, not only the last, and returns where the last starts. Each byte is searched once, however often
+   * it is called.
+   */
   private measureField(chunk: Buffer, to: number, from: number): number {
-    const at = this.findField(chunk, to, from);
-    if (to - at > MAX_FIELD_BYTES) throw this.fieldTooLong(this.line, false);
-    return at;
+    const delimiter = this.delimiter;
+    let field = from;
+    for (let at = Math.max(0, from, this.searchedTo - this.offset); at < to; at++) {
+      const byte = chunk[at];
+      if (byte !== delimiter && byte !== LF) continue;
+      if (at - field > MAX_FIELD_BYTES) throw this.fieldTooLong(this.line, false);
+      field = at + 1;
+    }
+    this.searchedTo = this.offset + to;
+    if (to - field > MAX_FIELD_BYTES) throw this.fieldTooLong(this.line, false);
+    return field;
   }
 
   /** A quote at `chunk[at]`, inside an unquoted field: a character of it, and the field is counted once. */

@@ -201,6 +201,12 @@ describe('csvTransform on broken CSV', () => {
       pattern: new RegExp(`a field longer than ${MAX_FIELD_BYTES} bytes .*Split the value`),
     },
     {
+      name: 'an unquoted field over MAX_FIELD_BYTES with fields after it',
+      input: `a,b,c\n1,2,3\n3,${'x'.repeat(MAX_FIELD_BYTES + 1)},4\n5,6,7\n`,
+      line: 3,
+      pattern: new RegExp(`a field longer than ${MAX_FIELD_BYTES} bytes .*Split the value`),
+    },
+    {
       name: 'a quoted field over MAX_FIELD_BYTES, never closed',
       input: `a,b\n1,2\n3,"${'x\n'.repeat(MAX_FIELD_BYTES)}`,
       line: 3,
@@ -224,8 +230,8 @@ describe('csvTransform on broken CSV', () => {
   ];
   for (const c of cases) {
     it(`${c.name}: InvalidInputError naming line ${c.line}`, async () => {
-      // 1-byte pieces of a long field would take long: 4099 breaks it at other places.
-      for (const size of c.input.length > MAX_FIELD_BYTES ? [65536, 4099] : [65536, 1, 3]) {
+      // 1-byte pieces of a long field would take long: 4099 breaks it at other places, and one piece not at all.
+      for (const size of c.input.length > MAX_FIELD_BYTES ? [65536, 4099, c.input.length] : [65536, 1, 3]) {
         await assert.rejects(
           transform(Buffer.from(c.input), () => size),
           (err: unknown) => {
