@@ -30,7 +30,7 @@ export function processorEntry(): Promise<ProcessorEntry> {
 }
 
 /**
- * Bundles the entry points, and the csv-transform worker that csv-transform.ts starts next to itself, flat
+ * Bundles the entry points, and the worker of the parallel CSV jobs that csv-blocks.ts starts next to itself, flat
  * into a fresh folder of `.data/processor-build/`, removed when the process exits. The folder is inside the
  * repository so that the packages, left out of the bundles, resolve to its node_modules (fonts, pdfkit's
  * data); fresh, so that test processes running side by side do not overwrite each other's bundles.
@@ -44,9 +44,7 @@ async function bundle(): Promise<ProcessorEntry> {
   // Loaded only here: the compiled worker never bundles.
   const { build } = await import('esbuild');
   await build({
-    entryPoints: ['main', 'thread', 'csv-transform-worker'].map((name) =>
-      join(root, 'processors', `${name}.ts`),
-    ),
+    entryPoints: ['main', 'thread', 'csv-block-worker'].map((name) => join(root, 'processors', `${name}.ts`)),
     outdir,
     bundle: true,
     platform: 'node',

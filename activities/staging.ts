@@ -25,7 +25,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { isNoSuchBucket, isNotFound, isPreconditionFailed, s3Metadata } from '../common/aws';
 import { mapLimit } from '../common/parallel';
-import { addDecimals, compareDecimals } from '../common/decimal';
+import { addColumnStatistics } from '../common/column-statistics';
 import { InvalidInputError } from '../contract/errors';
 import type { CsvDelimiter } from '../contract/jobs';
 import { OUTPUT_METADATA, STAGING_PREFIX, stagingKeys } from '../contract/layout';
@@ -412,21 +412,7 @@ export function summarize(all: readonly Partial<ProcessorStats>[]): Summary {
     }
     for (const [rule, n] of Object.entries(s.rejectsByRule ?? {}))
       summary.rejectsByRule[rule] = (summary.rejectsByRule[rule] ?? 0) + n;
-    for (const [name, c] of Object.entries(s.columns ?? {})) {
-      const into = (summary.columns[name] ??= { count: 0, sum: '0', min: null, max: null });
-      into.count += c.count;
-      into.sum = addDecimals(into.sum, c.sum);
-      if (c.min !== null && (into.min === null || compareDecimals(c.min, into.min) < 0)) into.min = c.min;
-      if (c.max !== null && (into.max === null || compareDecimals(c.max, into.max) > 0)) into.max = c.max;
-    }
-    for (const [column, byValue] of Object.entries(s.totals ?? {})) {
-      const into = (summary.totals[column] ??= {});
-      for (const [value, t] of Object.entries(byValue)) {
-        const total = (into[value] ??= { count: 0, sum: '0' });
-        total.count += t.count;
-        total.sum = addDecimals(total.sum, t.sum);
-      }
-    }
+    addColumnStatistics(summary, s);
   }
   return summary;
 }

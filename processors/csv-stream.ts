@@ -24,8 +24,6 @@ export interface ScanChunksOptions {
   header: string | undefined;
   /** Called after each chunk's output was yielded. */
   afterChunk?: () => Promise<void>;
-  /** Called once the scanner has finished, before the last output is yielded; it may throw. */
-  atEnd?: () => void;
 }
 
 /**
@@ -38,7 +36,7 @@ export async function* scanChunks(
   source: AsyncIterable<unknown>,
   scanner: CsvScanner,
   out: OutputBuilder,
-  { header, afterChunk, atEnd }: ScanChunksOptions,
+  { header, afterChunk }: ScanChunksOptions,
 ): AsyncGenerator<Buffer> {
   for await (const chunk of inputChunks(source, header, () => out.bytes(UTF8_BOM))) {
     scanner.push(chunk);
@@ -47,7 +45,6 @@ export async function* scanChunks(
     if (afterChunk) await afterChunk();
   }
   scanner.finish();
-  atEnd?.();
   const rest = out.take();
   if (rest.length > 0) yield rest;
 }

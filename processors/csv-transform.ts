@@ -7,23 +7,18 @@
  * constant memory.
  */
 import type { Writable } from 'node:stream';
-import { extname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Worker } from 'node:worker_threads';
 import { DEFAULT_CSV_DELIMITER, type CsvDelimiter } from '../contract/jobs';
 import {
   CsvScanner,
-  CsvSyntaxError,
-  MAX_FIELD_BYTES,
   OutputBuilder,
-  RecordEnds,
-  UTF8_BOM,
   csvField,
   writeAhead,
   type CsvChunkOptions,
   type CsvRecordHandler,
 } from '../csv/scanner';
-import { inputChunks, scanChunks } from './csv-stream';
+import { parallelBlocks, type BlockJob, type BlockOutput, type BlockRequest } from './csv-blocks';
+import { scanChunks } from './csv-stream';
 
 /** Name of the appended column. */
 export const PROCESSED_AT_COLUMN = 'processed_at';
@@ -110,12 +105,16 @@ export async function csvTransform(
   const delimiter = opts.delimiter ?? DEFAULT_CSV_DELIMITER;
   if ((opts.threads ?? 1) > 1) {
     const counts = { rowsIn: 0, bareQuoteFields: 0 };
-    await pipeline(
-      input,
-      (source: AsyncIterable<unknown>) => transformBlocks(source, { ...opts, delimiter }, counts),
-      writeAhead(),
-      output,
-    );
+    const job = transformJob({ ...opts, delimiter }, counts);
+    const parallel = (source: AsyncIterable<unknown>) =>
+      parallelBlocks(source, job, {
+        ...opts,
+        threads: opts.threads!,
+        delimiter,
+        header: opts.header,
+        firstLine: opts.firstLine,
+      });
+    await pipeline(input, parallel, writeAhead(), output);
     return { rowsIn: counts.rowsIn, rowsOut: counts.rowsIn, bareQuoteFields: counts.bareQuoteFields };
   }
   const out = new OutputBuilder();
@@ -128,42 +127,20 @@ export async function csvTransform(
   return { rowsIn: handler.rowsIn, rowsOut: handler.rowsIn, bareQuoteFields: scanner.bareQuoteFields };
 }
 
-/** What every worker thread of a parallel transform is started with. */
+/** What every worker thread of a parallel transform is started with, besides its job. */
 export interface TransformWorkerData {
   source: string;
   processedAt: string;
   delimiter: CsvDelimiter;
 }
 
-/** One block of whole records for a worker thread. */
-export interface BlockRequest {
-  seq: number;
-  /**
-   * The records. The bytes of its memory before them (`block.byteOffset`) are room the worker may transform
-   * them into, so that it sends the block's own memory back instead of allocating some.
-   */
-  block: Uint8Array;
-  /** The header was in an earlier block, or the input has none (a chunk): every record is data. */
-  headerDone: boolean;
-  /** The input's last block: it may end without a terminator, or inside a quoted field (an error). */
-  final: boolean;
-  /** The block's first line: exact for the final block, 1 for the others (their errors are shifted). */
-  firstLine: number;
-}
-
-/** A worker thread's output for one block, and its counts. */
-export interface BlockOutput {
-  output: Uint8Array;
+/** A worker thread's counts for one block it transformed. */
+export interface TransformedBlock {
   rows: number;
-  lines: number;
   bareQuoteFields: number;
   /** Bytes of room the block needed per byte of records: how much the next blocks are given. */
   growth: number;
 }
-
-export type BlockResult =
-  | ({ seq: number } & BlockOutput)
-  | { seq: number; error: { line: number; problem: string } | { message: string } };
 
 /**
  * The records of one block, as byte ranges of it: what a worker thread collects in one scan of its block, to
@@ -227,7 +204,7 @@ export function transformBlock(
   block: Buffer,
   request: Omit<BlockRequest, 'seq' | 'block'>,
   { source, processedAt, delimiter }: TransformWorkerData,
-): BlockOutput {
+): BlockOutput & TransformedBlock {
   const records = new RecordSpans(block, spanMemory);
   const scanner = new CsvScanner(source, records, request.firstLine, delimiter);
   scanner.push(block);
@@ -277,178 +254,37 @@ export function transformBlock(
   };
 }
 
-/** Blocks handed to the worker threads are at least this large: the hand-over costs about as much as 64 KiB of work. */
-const BLOCK_BYTES = 1024 * 1024;
-/**
- * Input held without a record end (a record longer than this, or a field never closed): the rest of the input
- * is transformed in this thread instead, streaming, so that memory stays bounded and the scanner reports a
- * field over MAX_FIELD_BYTES with its line.
- */
-const MAX_HELD_BYTES = BLOCK_BYTES + 2 * MAX_FIELD_BYTES;
-const LF_BYTE = 0x0a;
 /** Room given to a block beyond what the blocks before it needed, for a block with more records. */
 const ROOM_MARGIN = 16 * 1024;
 
 /**
- * `buffers` copied into memory of their own (never Node's shared pool), after `room` free bytes: it can be
- * moved to a worker thread, which transforms it into that room.
+ * The parallel transform ({@link parallelBlocks}): each block transformed in place by a worker thread
+ * ({@link transformBlock}), given the most room per byte a block needed so far (a half at first); a record
+ * too long for the blocks, and what follows it, is transformed in this thread.
  */
-function own(buffers: readonly Buffer[], length: number, room: number): Buffer {
-  const buf = Buffer.allocUnsafeSlow(room + length);
-  let at = room;
-  for (const b of buffers) at += b.copy(buf, at);
-  return buf.subarray(room);
-}
-
-/** Whether `buf[0, end)` has a byte other than CR and LF (then it holds a record, the header of a file). */
-function hasRecord(buf: Buffer, end: number): boolean {
-  for (let i = 0; i < end; i++) if (buf[i] !== LF_BYTE && buf[i] !== 0x0d) return true;
-  return false;
-}
-
-/**
- * The parallel transform: cuts the input into blocks of whole records (at LFs outside quotes, found by
- * {@link RecordEnds}), transforms them in worker threads, and yields their outputs in order, with one block
- * more than threads in flight. A record longer than MAX_HELD_BYTES ends the parallel part: the rest is
- * transformed in this thread.
- */
-async function* transformBlocks(
-  source: AsyncIterable<unknown>,
-  opts: CsvTransformOptions & { delimiter: CsvDelimiter },
+function transformJob(
+  { source, processedAt, delimiter }: CsvTransformOptions & { delimiter: CsvDelimiter },
   counts: { rowsIn: number; bareQuoteFields: number },
-): AsyncGenerator<Buffer> {
-  const threads = opts.threads ?? 2;
-  const { source: name, processedAt, delimiter } = opts;
-  const settings: TransformWorkerData = { source: name, processedAt, delimiter };
-  const workerFile = join(__dirname, `csv-transform-worker${extname(__filename)}`);
-  const waiting = new Map<number, { resolve: (r: BlockResult) => void; reject: (e: Error) => void }>();
-  const fail = (err: Error) => {
-    for (const w of waiting.values()) w.reject(err);
-    waiting.clear();
-  };
-  const workers = Array.from({ length: threads }, () => {
-    // Compiled, the worker is a .js file; from the sources (tsx: tests, `npm run process`) it is loaded the same way.
-    const worker =
-      extname(workerFile) === '.ts'
-        ? new Worker(`require('tsx/cjs'); require(${JSON.stringify(workerFile)});`, {
-            eval: true,
-            workerData: settings,
-          })
-        : new Worker(workerFile, { workerData: settings });
-    worker.on('message', (result: BlockResult) => {
-      waiting.get(result.seq)?.resolve(result);
-      waiting.delete(result.seq);
-    });
-    worker.on('error', fail);
-    return worker;
-  });
-  const baseLine = opts.firstLine ?? 1;
-  let linesBefore = 0;
-  let headerDone = opts.header !== undefined;
-  let bom = false;
-  let seq = 0;
-  let finalSeq = -1;
-  const inFlight: Promise<BlockResult>[] = [];
-  /** Room per byte of records that blocks are given: the most a block needed so far, a half at first. */
+): BlockJob<BlockOutput & TransformedBlock> {
   let growth = 1 / 2;
-  const roomFor = (length: number) => Math.ceil(length * growth) + ROOM_MARGIN;
-  const send = (block: Buffer, final: boolean): void => {
-    if (final) finalSeq = seq;
-    const request: BlockRequest = {
-      seq: seq++,
-      block,
-      headerDone,
-      final,
-      firstLine: final ? baseLine + linesBefore : 1,
-    };
-    headerDone = true;
-    inFlight.push(
-      new Promise<BlockResult>((resolve, reject) => {
-        waiting.set(request.seq, { resolve, reject });
-        workers[request.seq % threads]!.postMessage(request, [block.buffer as ArrayBuffer]);
-      }),
-    );
-  };
-  /** The output of the oldest block in flight; its error, with the file's line, if it had one. */
-  const receive = async (): Promise<Buffer> => {
-    const result = await inFlight.shift()!;
-    if ('error' in result) {
-      const { error } = result;
-      if ('message' in error) throw new Error(error.message);
-      // A final block was scanned with its exact first line; the others from 1.
-      const line = result.seq === finalSeq ? error.line : baseLine + linesBefore + error.line - 1;
-      throw new CsvSyntaxError(name, line, error.problem);
-    }
-    counts.rowsIn += result.rows;
-    growth = Math.max(growth, result.growth);
-    counts.bareQuoteFields += result.bareQuoteFields;
-    linesBefore += result.lines;
-    return withBom(Buffer.from(result.output.buffer, result.output.byteOffset, result.output.byteLength));
-  };
-  const withBom = (output: Buffer) => (bom ? ((bom = false), Buffer.concat([UTF8_BOM, output])) : output);
-
-  try {
-    // A BOM passes through as is, before the first block's output (as in scanChunks).
-    const chunks = inputChunks(source, opts.header, () => (bom = true));
-    const ends = new RecordEnds(delimiter);
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    /** Set once a record outgrew MAX_HELD_BYTES: the rest of the input is transformed here. */
-    let here: { scanner: CsvScanner; handler: AppendColumn; out: OutputBuilder } | undefined;
-    for await (const chunk of chunks) {
-      if (here) {
-        here.scanner.push(chunk);
-        const output = here.out.take();
-        if (output.length > 0) yield output;
-        continue;
-      }
-      // A block ends at the first record end from BLOCK_BYTES on.
-      const cut = ends.scan(
-        chunk,
-        pendingBytes + chunk.length >= BLOCK_BYTES ? Math.max(0, BLOCK_BYTES - pendingBytes) : -1,
-      );
-      if (cut !== -1) {
-        const block = own(
-          [...pending, chunk.subarray(0, cut)],
-          pendingBytes + cut,
-          roomFor(pendingBytes + cut),
-        );
-        if (headerDone || hasRecord(block, block.length)) {
-          pending = cut < chunk.length ? [chunk.subarray(cut)] : [];
-          pendingBytes = chunk.length - cut;
-          send(block, false);
-          while (inFlight.length > threads) yield await receive();
-          continue;
-        }
-      }
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      if (pendingBytes <= MAX_HELD_BYTES) continue;
-      while (inFlight.length > 0) yield await receive();
+  return {
+    settings: { job: 'csv-transform', source, processedAt, delimiter },
+    room: (length) => Math.ceil(length * growth) + ROOM_MARGIN,
+    accept(result) {
+      counts.rowsIn += result.rows;
+      counts.bareQuoteFields += result.bareQuoteFields;
+      growth = Math.max(growth, result.growth);
+      return Buffer.from(result.output.buffer, result.output.byteOffset, result.output.byteLength);
+    },
+    rest(firstLine, headerDone) {
       const out = new OutputBuilder();
       const handler = new AppendColumn(out, processedAt, delimiter, headerDone);
-      here = { scanner: new CsvScanner(name, handler, baseLine + linesBefore, delimiter), handler, out };
-      for (const piece of pending) here.scanner.push(piece);
-      pending = [];
-      yield withBom(out.take());
-    }
-    if (here) {
-      here.scanner.finish();
-      counts.rowsIn += here.handler.rowsIn;
-      counts.bareQuoteFields += here.scanner.bareQuoteFields;
-      const output = here.out.take();
-      if (output.length > 0) yield output;
-      return;
-    }
-    while (inFlight.length > 0) yield await receive();
-    // The last block, with its exact first line now that every earlier block is counted.
-    send(own(pending, pendingBytes, roomFor(pendingBytes)), true);
-    const last = await receive();
-    if (last.length > 0) yield last;
-  } finally {
-    // Blocks still in flight are abandoned (an error, or the consumer stopped): nobody awaits them.
-    for (const abandoned of inFlight) abandoned.catch(() => {});
-    fail(new Error('the transform stopped'));
-    await Promise.all(workers.map((w) => w.terminate()));
-  }
+      const scanner = new CsvScanner(source, handler, firstLine, delimiter);
+      const end = () => {
+        counts.rowsIn += handler.rowsIn;
+        counts.bareQuoteFields += scanner.bareQuoteFields;
+      };
+      return { scanner, out, end };
+    },
+  };
 }

@@ -24,6 +24,8 @@ import { InvalidInputError } from '../contract/errors';
 import { CSV_DELIMITER_NAMES, DEFAULT_CSV_DELIMITER, type CsvDelimiter } from '../contract/jobs';
 import { compileColumns, failedRule, groupLabel, type Column, type RejectRule } from './csv-rules';
 import type { GroupTotal, NumericStats } from './csv-statistics';
+import { addColumnStatistics } from '../common/column-statistics';
+import { parallelBlocks, type BlockJob, type BlockOutput, type BlockRequest } from './csv-blocks';
 import { scanChunks } from './csv-stream';
 import type { CsvSchema } from './schema';
 
@@ -54,7 +56,12 @@ export interface CsvValidateOptions extends CsvChunkOptions {
   applyThreshold?: boolean | undefined;
   /** Where the rejects go, named in the message when too many rows are rejected. */
   rejectsName?: string;
-  /** Also gets each valid record (csv-to-dynamodb loads them), and may still reject it. */
+  /**
+   * Worker threads to validate with, the main thread cutting the input into blocks of whole records and
+   * writing their outputs and rejects in order. 1 (the default) validates in the calling thread.
+   */
+  threads?: number | undefined;
+  /** Also gets each valid record (csv-to-dynamodb loads them), and may still reject it; needs one thread. */
   rows?: ValidRowSink | undefined;
 }
 
@@ -100,6 +107,22 @@ function clip(value: string): string {
   return value.length > MAX_REJECT_VALUE_CHARS ? `${value.slice(0, MAX_REJECT_VALUE_CHARS)}…` : value;
 }
 
+/** What takes the output's bytes: an {@link OutputBuilder}, or a block's own memory ({@link InPlaceOutput}). */
+type RangeSink = Pick<OutputBuilder, 'range'>;
+
+/** Rejects lines: per reject its row and line in `at` (shifted by `rowShift` and `lineShift`), the rest in `texts`. */
+function rejectLines(
+  at: readonly number[],
+  texts: readonly string[],
+  rowShift: number,
+  lineShift: number,
+): string {
+  let text = '';
+  for (let k = 0; k < texts.length; k++)
+    text += `${at[2 * k]! + rowShift},${at[2 * k + 1]! + lineShift},${texts[k]}`;
+  return text;
+}
+
 /** Checks each record and routes it to the output or the rejects. */
 class Validator implements CsvRecordHandler {
   readonly scanner: CsvScanner;
@@ -108,8 +131,9 @@ class Validator implements CsvRecordHandler {
   rowsRejected = 0;
   headerSeen = false;
   readonly rejectsByRule: Partial<Record<RejectRule, number>> = {};
-  /** Rejects lines not yet written. */
-  rejectLines: string[] = [];
+  /** Per reject not yet written, its row and line; its text after them in {@link rejectTexts}. */
+  rejectAt: number[] = [];
+  rejectTexts: string[] = [];
   private readonly columns: Column[];
   private readonly fields: FieldSplitter;
   /** Pieces of a record that spans chunks, while it is at most MAX_RECORD_BYTES long. */
@@ -124,7 +148,7 @@ class Validator implements CsvRecordHandler {
   constructor(
     private readonly schema: CsvSchema,
     private readonly source: string,
-    readonly out: OutputBuilder,
+    readonly out: RangeSink,
     firstLine: number,
     private readonly rowOffset: number,
     private readonly delimiter: CsvDelimiter,
@@ -142,22 +166,33 @@ class Validator implements CsvRecordHandler {
   }
 
   record(chunk: Buffer, start: number, end: number, next: number): void {
-    if (this.carryBytes === 0) {
-      this.check(chunk, start, end, next);
-      return;
-    }
     const carry = this.carry;
     const length = this.carryBytes + (end - start);
-    this.carry = [];
-    this.carryBytes = 0;
     if (length > MAX_RECORD_BYTES) {
+      this.carry = [];
+      this.carryBytes = 0;
       if (!this.headerSeen) throw this.headerTooLong();
       this.rowsIn++;
       this.rowsRejected++;
-      const head = carry[0]!.subarray(0, 4 * MAX_REJECT_VALUE_CHARS).toString('utf8');
-      this.reject('', 'record_too_long', head, `a record of at most ${MAX_RECORD_BYTES} bytes`);
+      // Its first bytes, wherever the input's pieces cut it.
+      const limit = 4 * MAX_REJECT_VALUE_CHARS;
+      const head: Buffer[] = [];
+      let headBytes = 0;
+      for (const piece of [...carry, chunk.subarray(start, end)]) {
+        if (headBytes >= limit) break;
+        head.push(piece);
+        headBytes += piece.length;
+      }
+      const value = Buffer.concat(head).toString('utf8', 0, Math.min(headBytes, limit));
+      this.reject('', 'record_too_long', value, `a record of at most ${MAX_RECORD_BYTES} bytes`);
       return;
     }
+    if (carry.length === 0) {
+      this.check(chunk, start, end, next);
+      return;
+    }
+    this.carry = [];
+    this.carryBytes = 0;
     carry.push(chunk.subarray(start, next));
     const whole = Buffer.concat(carry);
     this.check(whole, 0, whole.length - (next - end), whole.length);
@@ -232,9 +267,16 @@ class Validator implements CsvRecordHandler {
   private reject(column: string, rule: RejectRule, value: string, expected: string): void {
     this.rowValid = false;
     this.rejectsByRule[rule] = (this.rejectsByRule[rule] ?? 0) + 1;
-    this.rejectLines.push(
-      `${this.rowOffset + this.rowsIn},${this.scanner.recordLine},${csvField(column)},${rule},${csvField(clip(value))},${csvField(expected)}\n`,
-    );
+    this.rejectAt.push(this.rowOffset + this.rowsIn, this.scanner.recordLine);
+    this.rejectTexts.push(`${csvField(column)},${rule},${csvField(clip(value))},${csvField(expected)}\n`);
+  }
+
+  /** The rejects lines not written yet, their rows and lines shifted by `rowShift` and `lineShift`. */
+  takeRejects(rowShift: number, lineShift: number): string {
+    const text = rejectLines(this.rejectAt, this.rejectTexts, rowShift, lineShift);
+    this.rejectAt = [];
+    this.rejectTexts = [];
+    return text;
   }
 
   /**
@@ -284,6 +326,152 @@ class Validator implements CsvRecordHandler {
     }
     return { columns, totals };
   }
+
+  /** What this validator has seen so far. */
+  counts(): ValidateCounts {
+    const { headerSeen, rowsIn, rowsOut, rowsRejected, rejectsByRule } = this;
+    const bareQuoteFields = this.scanner.bareQuoteFields;
+    return {
+      headerSeen,
+      rowsIn,
+      rowsOut,
+      rowsRejected,
+      bareQuoteFields,
+      rejectsByRule,
+      ...this.statistics(),
+    };
+  }
+}
+
+/** The counts of a run, or of a piece of one (a block). */
+type ValidateCounts = { headerSeen: boolean } & Pick<
+  CsvValidateResult,
+  'rowsIn' | 'rowsOut' | 'rowsRejected' | 'bareQuoteFields' | 'rejectsByRule' | 'columns' | 'totals'
+>;
+
+/** Adds `from`, the counts of the piece after those `into` holds, to them. */
+function addCounts(into: ValidateCounts, from: ValidateCounts): void {
+  into.headerSeen ||= from.headerSeen;
+  into.rowsIn += from.rowsIn;
+  into.rowsOut += from.rowsOut;
+  into.rowsRejected += from.rowsRejected;
+  into.bareQuoteFields += from.bareQuoteFields;
+  for (const [rule, n] of Object.entries(from.rejectsByRule) as [RejectRule, number][])
+    into.rejectsByRule[rule] = (into.rejectsByRule[rule] ?? 0) + n;
+  addColumnStatistics(into, from);
+}
+
+/**
+ * A block's output, in the block's own memory: the valid records move forward over the rejected ones, a run
+ * of consecutive valid records by one `copyWithin`, never overtaking the bytes still to be scanned.
+ */
+class InPlaceOutput {
+  private written = 0;
+  /** The run of valid records not moved yet. */
+  private from = 0;
+  private to = 0;
+
+  constructor(private readonly block: Buffer) {}
+
+  range(buf: Buffer, start: number, end: number): void {
+    if (buf === this.block && start === this.to) {
+      this.to = end;
+      return;
+    }
+    this.move();
+    if (buf === this.block) {
+      this.from = start;
+      this.to = end;
+    } else {
+      // A record put together from pieces (the last one, without terminator): no longer than where it was.
+      this.written += buf.copy(this.block, this.written, start, end);
+    }
+  }
+
+  take(): Buffer {
+    this.move();
+    return this.block.subarray(0, this.written);
+  }
+
+  private move(): void {
+    if (this.from !== this.written) this.block.copyWithin(this.written, this.from, this.to);
+    this.written += this.to - this.from;
+    this.from = this.to = 0;
+  }
+}
+
+/** What every worker thread of a parallel validate is started with, besides its job. */
+export interface ValidateWorkerData {
+  source: string;
+  schema: CsvSchema;
+  delimiter: CsvDelimiter;
+}
+
+/** A worker thread's counts for one block it validated, and its rejects (rows and lines in the block). */
+export type ValidatedBlock = ValidateCounts & { rejectAt: number[]; rejectTexts: string[] };
+
+/** Validates one block of whole records (in a worker thread), its valid records kept in its own memory. */
+export function validateBlock(
+  block: Buffer,
+  request: Omit<BlockRequest, 'seq' | 'block'>,
+  { source, schema, delimiter }: ValidateWorkerData,
+): BlockOutput & ValidatedBlock {
+  const out = new InPlaceOutput(block);
+  const validator = new Validator(schema, source, out, request.firstLine, 0, delimiter, undefined);
+  validator.headerSeen = request.headerDone;
+  validator.scanner.push(block);
+  if (request.final) validator.scanner.finish();
+  return {
+    output: out.take(),
+    lines: validator.scanner.currentLine - request.firstLine,
+    ...validator.counts(),
+    rejectAt: validator.rejectAt,
+    rejectTexts: validator.rejectTexts,
+  };
+}
+
+/** Where a run's rejects wait to be written: lines of blocks, and the validator of this thread. */
+interface RejectsWaiting {
+  text: string;
+  validator: Validator;
+}
+
+/**
+ * The parallel validate ({@link parallelBlocks}): each block validated by a worker thread
+ * ({@link validateBlock}), its counts added to `counts`, its rejects, renumbered as the file's, to `waiting`;
+ * a record too long for the blocks, and what follows it, is validated in this thread.
+ */
+function validateJob(
+  settings: ValidateWorkerData,
+  rowOffset: number,
+  counts: ValidateCounts,
+  waiting: RejectsWaiting,
+): BlockJob<BlockOutput & ValidatedBlock> {
+  const { source, schema, delimiter } = settings;
+  return {
+    settings: { job: 'csv-validate', ...settings },
+    room: () => 0,
+    accept(result, lineShift) {
+      waiting.text += rejectLines(result.rejectAt, result.rejectTexts, rowOffset + counts.rowsIn, lineShift);
+      addCounts(counts, result);
+      return Buffer.from(result.output.buffer, result.output.byteOffset, result.output.byteLength);
+    },
+    rest(firstLine, headerDone) {
+      const out = new OutputBuilder();
+      const validator = new Validator(
+        schema,
+        source,
+        out,
+        firstLine,
+        rowOffset + counts.rowsIn,
+        delimiter,
+        undefined,
+      );
+      validator.headerSeen = headerDone;
+      waiting.validator = validator;
+      return { scanner: validator.scanner, out, end: () => addCounts(counts, validator.counts()) };
+    },
+  };
 }
 
 async function write(stream: Writable, text: string): Promise<void> {
@@ -314,23 +502,30 @@ export async function csvValidate(
 ): Promise<CsvValidateResult> {
   const { schema, source, header } = opts;
   const limit = opts.maxRejectedPercent ?? schema.maxRejectedPercent;
+  const delimiter = opts.delimiter ?? DEFAULT_CSV_DELIMITER;
+  const rowOffset = (opts.firstRow ?? 1) - 1;
+  const threads = opts.threads ?? 1;
+  // The sink takes the rows in file order, as they are scanned: in one thread.
+  if (threads > 1 && opts.rows) throw new Error('csvValidate: a row sink needs a run on one thread');
   const out = new OutputBuilder();
-  const validator = new Validator(
-    schema,
-    source,
-    out,
-    opts.firstLine ?? 1,
-    (opts.firstRow ?? 1) - 1,
-    opts.delimiter ?? DEFAULT_CSV_DELIMITER,
-    opts.rows,
-  );
+  const validator = new Validator(schema, source, out, opts.firstLine ?? 1, rowOffset, delimiter, opts.rows);
+  const counts: ValidateCounts = {
+    headerSeen: false,
+    rowsIn: 0,
+    rowsOut: 0,
+    rowsRejected: 0,
+    bareQuoteFields: 0,
+    rejectsByRule: {},
+    columns: {},
+    totals: {},
+  };
+  const waiting: RejectsWaiting = { text: '', validator };
 
   const flushRejects = async () => {
     await opts.rows?.drain();
-    if (validator.rejectLines.length === 0) return;
-    const text = validator.rejectLines.join('');
-    validator.rejectLines = [];
-    await write(rejects, text);
+    const text = waiting.text + waiting.validator.takeRejects(0, 0);
+    waiting.text = '';
+    if (text.length > 0) await write(rejects, text);
   };
 
   async function* validate(chunks: AsyncIterable<unknown>): AsyncGenerator<Buffer> {
@@ -340,26 +535,28 @@ export async function csvValidate(
       // A chunk after the first: its header was the file's, checked here, and neither output repeats it.
       const bytes = Buffer.from(header, 'utf8');
       validator.checkHeader(bytes, 0, bytes.length, true);
-      validator.headerSeen = true;
+      validator.headerSeen = counts.headerSeen = true;
     }
-    yield* scanChunks(chunks, validator.scanner, out, {
-      header,
-      afterChunk: flushRejects,
-      atEnd: () => {
-        if (validator.headerSeen) return;
-        throw new InvalidInputError(
-          `${source}: no header: the file is empty or has only blank lines; expected a header with the columns of schema ${JSON.stringify(schema.name)}: ${schema.columns.map((c) => c.name).join(', ')}.`,
-        );
-      },
-    });
+    if (threads > 1) {
+      const job = validateJob({ source, schema, delimiter }, rowOffset, counts, waiting);
+      yield* parallelBlocks(chunks, job, { threads, source, delimiter, header, firstLine: opts.firstLine });
+    } else {
+      yield* scanChunks(chunks, validator.scanner, out, { header, afterChunk: flushRejects });
+      addCounts(counts, validator.counts());
+    }
+    if (!counts.headerSeen) {
+      throw new InvalidInputError(
+        `${source}: no header: the file is empty or has only blank lines; expected a header with the columns of schema ${JSON.stringify(schema.name)}: ${schema.columns.map((c) => c.name).join(', ')}.`,
+      );
+    }
     await flushRejects();
     rejects.end();
     await finished(rejects, { readable: false });
-    const { rowsIn, rowsRejected } = validator;
+    const { rowsIn, rowsRejected } = counts;
     // Failing here, before the generator returns, makes the pipeline destroy the output instead of ending it.
     if (opts.applyThreshold !== false && rowsRejected * 100 > limit * rowsIn) {
       const percent = ((rowsRejected * 100) / rowsIn).toFixed(2);
-      const rules = Object.entries(validator.rejectsByRule)
+      const rules = Object.entries(counts.rejectsByRule)
         .map(([rule, n]) => `${rule} ${formatCount(n)}`)
         .join(', ');
       throw new RejectThresholdError(
@@ -376,15 +573,16 @@ export async function csvValidate(
     if (!(err instanceof RejectThresholdError)) rejects.destroy();
     throw err;
   }
-  const { rowsIn, rowsOut, rowsRejected, rejectsByRule } = validator;
+  const { rowsIn, rowsOut, rowsRejected, bareQuoteFields, rejectsByRule, columns, totals } = counts;
   return {
     schema: schema.name,
     maxRejectedPercent: limit,
     rowsIn,
     rowsOut,
     rowsRejected,
-    bareQuoteFields: validator.scanner.bareQuoteFields,
+    bareQuoteFields,
     rejectsByRule,
-    ...validator.statistics(),
+    columns,
+    totals,
   };
 }

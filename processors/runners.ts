@@ -30,10 +30,11 @@ export interface JobContext {
   dynamodb: { client: DynamoDBClient; table: string } | undefined;
 }
 
-/** Inputs from this size on are transformed by worker threads, one per core (two at most): smaller ones start faster alone. */
+/** Inputs from this size on are run by worker threads, one per core (two at most): smaller ones start faster alone. */
 const PARALLEL_FROM_BYTES = 16 * 1024 * 1024;
 
-export function transformThreads(size: number | undefined): number {
+/** Worker threads of a CSV job (csv-transform, csv-validate) on `size` bytes. */
+export function csvThreads(size: number | undefined): number {
   return size !== undefined && size >= PARALLEL_FROM_BYTES ? Math.min(2, availableParallelism()) : 1;
 }
 
@@ -53,7 +54,7 @@ export const RUNNERS: Record<JobName, JobRunner> = {
       processedAt,
       source,
       delimiter,
-      threads: transformThreads(size),
+      threads: csvThreads(size),
       header: chunk?.header,
       firstRow: chunk?.firstRow,
       firstLine: chunk?.firstLine,
@@ -79,7 +80,7 @@ export const RUNNERS: Record<JobName, JobRunner> = {
 async function validateRows(
   input: AsyncIterable<Buffer>,
   output: Writable,
-  { source, validate, chunk, delimiter, openCsvOutput }: JobContext,
+  { source, size, validate, chunk, delimiter, openCsvOutput }: JobContext,
   rows?: ValidRowSink,
 ): Promise<JobStats> {
   if (!validate) throw new Error('a validating job runs without its settings');
@@ -98,6 +99,8 @@ async function validateRows(
       firstLine: chunk?.firstLine,
       // A chunk's share of rejects says nothing about the file's: its caller applies the threshold.
       applyThreshold: chunk === undefined,
+      // A row sink takes the rows in order, on one thread.
+      threads: rows ? 1 : csvThreads(size),
       rows,
     });
     await rejects.done;
