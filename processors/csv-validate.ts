@@ -438,14 +438,16 @@ interface RejectsWaiting {
 
 /**
  * The parallel validate ({@link parallelBlocks}): each block validated by a worker thread
- * ({@link validateBlock}), its counts added to `counts`, its rejects, renumbered as the file's, to `waiting`;
- * a record too long for the blocks, and what follows it, is validated in this thread.
+ * ({@link validateBlock}), its counts added to `counts`, its rejects, renumbered as the file's, to `waiting`,
+ * written by `flushRejects` once its output is: held to the end, they grew the heap by the rejects of the whole
+ * file. A record too long for the blocks, and what follows it, is validated in this thread.
  */
 function validateJob(
   settings: ValidateWorkerData,
   rowOffset: number,
   counts: ValidateCounts,
   waiting: RejectsWaiting,
+  flushRejects: () => Promise<void>,
 ): BlockJob<BlockOutput & ValidatedBlock> {
   const { source, schema, delimiter } = settings;
   return {
@@ -456,6 +458,7 @@ function validateJob(
       addCounts(counts, result);
       return Buffer.from(result.output.buffer, result.output.byteOffset, result.output.byteLength);
     },
+    afterBlock: flushRejects,
     rest(firstLine, headerDone) {
       const out = new OutputBuilder();
       const validator = new Validator(
@@ -538,7 +541,7 @@ export async function csvValidate(
       validator.headerSeen = counts.headerSeen = true;
     }
     if (threads > 1) {
-      const job = validateJob({ source, schema, delimiter }, rowOffset, counts, waiting);
+      const job = validateJob({ source, schema, delimiter }, rowOffset, counts, waiting, flushRejects);
       yield* parallelBlocks(chunks, job, { threads, source, delimiter, header, firstLine: opts.firstLine });
     } else {
       yield* scanChunks(chunks, validator.scanner, out, { header, afterChunk: flushRejects });

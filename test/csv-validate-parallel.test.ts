@@ -83,6 +83,27 @@ describe('parallel csv-validate', () => {
     ]);
   });
 
+  it('writes the rejects of the blocks done while the last MiB of input is still to come', async () => {
+    const rejects = collector();
+    const half = transactions.lastIndexOf(0x0a, 5 * 1024 * 1024) + 1;
+    let rejectsBeforeTheEnd = '';
+    async function* input() {
+      yield* pieces(transactions.subarray(0, half), 65536);
+      // The first blocks come back within moments; their rejects must not wait for the input's end.
+      for (let waited = 0; waited < 10_000 && rejectRows(rejects.text()).length === 0; waited += 20)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      rejectsBeforeTheEnd = rejects.text();
+      yield transactions.subarray(half);
+    }
+    await csvValidate(input(), collector().stream, rejects.stream, {
+      source: 'in.csv',
+      schema: TRANSACTIONS,
+      maxRejectedPercent: 100,
+      threads: 2,
+    });
+    assert.ok(rejectRows(rejectsBeforeTheEnd).length > 10, `rejects written early: ${rejectsBeforeTheEnd}`);
+  });
+
   it('validates a chunk (the header given, rows from 1001, lines from 2000) as one thread does', async () => {
     const body = transactions.subarray(transactions.indexOf(0x0a) + 1);
     const header = transactions.subarray(0, transactions.indexOf(0x0a)).toString();
