@@ -6,14 +6,14 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { blockError, type BlockRequest, type BlockResult, type BlockWorkerData } from './csv-blocks';
 import { transformBlock } from './csv-transform';
-import { validateBlock } from './csv-validate';
+import { blockValidator } from './csv-validate';
 
 const settings = workerData as BlockWorkerData;
 const port = parentPort!;
 const run =
   settings.job === 'csv-transform'
     ? (block: Buffer, request: BlockRequest) => transformBlock(block, request, settings)
-    : (block: Buffer, request: BlockRequest) => validateBlock(block, request, settings);
+    : blockValidator(settings);
 
 port.on('message', (request: BlockRequest) => {
   let result: BlockResult;

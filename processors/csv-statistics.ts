@@ -34,11 +34,13 @@ interface Group {
 /** The statistics of one numeric column, fed one valid value at a time. */
 export class NumericStatistics {
   private count = 0;
-  private readonly sum = new DecimalSum();
+  private sum = new DecimalSum();
   private min: Extreme | undefined;
   private max: Extreme | undefined;
   /** Totals indexed by group key (a currency key or an enum value's index): an array, cheaper than a Map. */
   private readonly totals: (Group | undefined)[];
+  /** The keys of {@link totals} in use: a currency column has 17,576 possible keys, and a few. */
+  private seen: number[] = [];
 
   /** @param groups how many group keys there may be (0: no totals). */
   constructor(groups: number) {
@@ -62,7 +64,10 @@ export class NumericStatistics {
   /** Adds `n` to the totals of group `key`. */
   addToGroup(key: number, n: Decimal): void {
     let group = this.totals[key];
-    if (group === undefined) this.totals[key] = group = { count: 0, sum: new DecimalSum() };
+    if (group === undefined) {
+      this.totals[key] = group = { count: 0, sum: new DecimalSum() };
+      this.seen.push(key);
+    }
     group.count++;
     group.sum.add(n);
   }
@@ -78,10 +83,23 @@ export class NumericStatistics {
 
   /** The totals of the groups seen, by their labels, in the order of the labels' UTF-16 code units. */
   groupTotals(label: (key: number) => string): Record<string, GroupTotal> {
-    const groups = this.totals.flatMap((g, key) =>
-      g ? [[label(key), { count: g.count, sum: g.sum.toString() }] as const] : [],
-    );
+    const groups = this.seen.map((key) => {
+      const g = this.totals[key]!;
+      return [label(key), { count: g.count, sum: g.sum.toString() }] as const;
+    });
     return Object.fromEntries(groups.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  /**
+   * Forgets every value, keeping the memory of the totals: a worker thread starts each block of a parallel
+   * validate from here, instead of filling a new array of 17,576 keys (140 KB) per block of 1 MiB.
+   */
+  reset(): void {
+    this.count = 0;
+    this.sum = new DecimalSum();
+    this.min = this.max = undefined;
+    for (const key of this.seen) this.totals[key] = undefined;
+    this.seen = [];
   }
 }
 

@@ -153,9 +153,10 @@ class Validator implements CsvRecordHandler {
     private readonly rowOffset: number,
     private readonly delimiter: CsvDelimiter,
     private readonly rows: ValidRowSink | undefined,
+    columns: Column[] = compileColumns(schema),
   ) {
     this.scanner = new CsvScanner(source, this, firstLine, delimiter);
-    this.columns = compileColumns(schema);
+    this.columns = columns;
     this.fields = new FieldSplitter(this.columns.length, delimiter);
   }
 
@@ -410,23 +411,26 @@ export interface ValidateWorkerData {
 /** A worker thread's counts for one block it validated, and its rejects (rows and lines in the block). */
 export type ValidatedBlock = ValidateCounts & { rejectAt: number[]; rejectTexts: string[] };
 
-/** Validates one block of whole records (in a worker thread), its valid records kept in its own memory. */
-export function validateBlock(
-  block: Buffer,
-  request: Omit<BlockRequest, 'seq' | 'block'>,
-  { source, schema, delimiter }: ValidateWorkerData,
-): BlockOutput & ValidatedBlock {
-  const out = new InPlaceOutput(block);
-  const validator = new Validator(schema, source, out, request.firstLine, 0, delimiter, undefined);
-  validator.headerSeen = request.headerDone;
-  validator.scanner.push(block);
-  if (request.final) validator.scanner.finish();
-  return {
-    output: out.take(),
-    lines: validator.scanner.currentLine - request.firstLine,
-    ...validator.counts(),
-    rejectAt: validator.rejectAt,
-    rejectTexts: validator.rejectTexts,
+/**
+ * What a worker thread validates each block of whole records with, its valid records kept in the block's own
+ * memory. The columns are compiled once per thread and their statistics reset for each block.
+ */
+export function blockValidator({ source, schema, delimiter }: ValidateWorkerData) {
+  const columns = compileColumns(schema);
+  return (block: Buffer, request: Omit<BlockRequest, 'seq' | 'block'>): BlockOutput & ValidatedBlock => {
+    for (const column of columns) column.stats?.reset();
+    const out = new InPlaceOutput(block);
+    const validator = new Validator(schema, source, out, request.firstLine, 0, delimiter, undefined, columns);
+    validator.headerSeen = request.headerDone;
+    validator.scanner.push(block);
+    if (request.final) validator.scanner.finish();
+    return {
+      output: out.take(),
+      lines: validator.scanner.currentLine - request.firstLine,
+      ...validator.counts(),
+      rejectAt: validator.rejectAt,
+      rejectTexts: validator.rejectTexts,
+    };
   };
 }
 
@@ -438,7 +442,7 @@ interface RejectsWaiting {
 
 /**
  * The parallel validate ({@link parallelBlocks}): each block validated by a worker thread
- * ({@link validateBlock}), its counts added to `counts`, its rejects, renumbered as the file's, to `waiting`,
+ * ({@link blockValidator}), its counts added to `counts`, its rejects, renumbered as the file's, to `waiting`,
  * written by `flushRejects` once its output is: held to the end, they grew the heap by the rejects of the whole
  * file. A record too long for the blocks, and what follows it, is validated in this thread.
  */
