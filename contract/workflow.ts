@@ -191,10 +191,21 @@ export const SA = {
   computeBackend: defineSearchAttributeKey('ComputeBackend', SearchAttributeType.KEYWORD),
   job: defineSearchAttributeKey('Job', SearchAttributeType.KEYWORD),
   stage: defineSearchAttributeKey('Stage', SearchAttributeType.KEYWORD),
-  // A Double: SQL visibility stores (the dev server, self-hosted SQL) 3 Int attributes at most, used below.
-  chunksTotal: defineSearchAttributeKey('ChunksTotal', SearchAttributeType.DOUBLE),
-  chunksDone: defineSearchAttributeKey('ChunksDone', SearchAttributeType.INT),
-  chunksFailed: defineSearchAttributeKey('ChunksFailed', SearchAttributeType.INT),
+  /*
+   * Counts of a workflow's items: a file's chunks (processFile), a reprocess run's files (reprocess). Shared,
+   * because SQL visibility stores (the dev server, self-hosted SQL) hold three Int and three Double attributes
+   * at most: ObjectSize and ItemsDone, ItemsFailed are the Ints, the others Doubles.
+   */
+  /** Chunks of a chunked file; files listed by a reprocess run. */
+  itemsTotal: defineSearchAttributeKey('ItemsTotal', SearchAttributeType.DOUBLE),
+  /** Chunks finished (by this run or an earlier one); files processed by a reprocess run. */
+  itemsDone: defineSearchAttributeKey('ItemsDone', SearchAttributeType.INT),
+  /** Chunks failed; files failed in a reprocess run. */
+  itemsFailed: defineSearchAttributeKey('ItemsFailed', SearchAttributeType.INT),
+  /** Files a reprocess run started. */
+  itemsStarted: defineSearchAttributeKey('ItemsStarted', SearchAttributeType.DOUBLE),
+  /** Files a reprocess run skipped: already processed, or running. */
+  itemsSkipped: defineSearchAttributeKey('ItemsSkipped', SearchAttributeType.DOUBLE),
 } as const;
 
 /** Failure types the workflow and activities agree on (`ApplicationFailure.type`). */

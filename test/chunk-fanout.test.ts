@@ -183,9 +183,9 @@ describe('chunk fan-out', () => {
     // About ten progress signals per batch, a few events each: the parent grows with the batches, not the chunks.
     assert.ok(parent < 10 * 80, `${parent} events in the parent`);
     const attributes = (await handle.describe()).typedSearchAttributes;
-    assert.equal(attributes.get(SA.chunksTotal), 1000);
-    assert.equal(attributes.get(SA.chunksDone), 1000);
-    assert.equal(attributes.get(SA.chunksFailed), 0);
+    assert.equal(attributes.get(SA.itemsTotal), 1000);
+    assert.equal(attributes.get(SA.itemsDone), 1000);
+    assert.equal(attributes.get(SA.itemsFailed), 0);
   });
 
   it('fails when one child workflow holds all 1,000 chunks (the limit is real)', async () => {

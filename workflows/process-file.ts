@@ -402,9 +402,9 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
     progress.chunks = counts;
     const showCounts = () =>
       upsertSearchAttributes([
-        { key: SA.chunksTotal, value: counts.total },
-        { key: SA.chunksDone, value: counts.done + counts.reused },
-        { key: SA.chunksFailed, value: counts.failed },
+        { key: SA.itemsTotal, value: counts.total },
+        { key: SA.itemsDone, value: counts.done + counts.reused },
+        { key: SA.itemsFailed, value: counts.failed },
       ]);
     setHandler(chunkProgressSignal, (delta) => {
       counts.done += delta.done;
