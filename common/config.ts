@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { DEFAULTS } from '../contract/defaults';
 import { CSV_DELIMITER_CHOICES, parseCsvDelimiter } from '../contract/jobs';
+import { isTimeOfDay } from '../contract/schedule';
 import { ExplainedError } from './errors';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -20,6 +21,16 @@ const list = z
       .map((x) => x.trim())
       .filter(Boolean),
   );
+
+/** Whether this runtime knows `name` as an IANA time zone. */
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The schema of every variable, with a description shown when it is missing or wrong. */
 export const ENV = {
@@ -271,6 +282,19 @@ export const ENV = {
       'prebuilt workflow bundle (npm run build:workflow-bundle); without it the worker bundles at start',
     ),
 
+  REPORT_SCHEDULE_TIME: z
+    .string()
+    .default(DEFAULTS.reportSchedule.time)
+    .refine(isTimeOfDay, 'expected a time of day HH:MM, e.g. 02:00')
+    .describe(
+      "time of day (HH:MM, in REPORT_TIME_ZONE) of the daily report's Schedule, which reports on the day before",
+    ),
+  REPORT_TIME_ZONE: z
+    .string()
+    .default(DEFAULTS.reportSchedule.timeZone)
+    .refine(isTimeZone, 'expected an IANA time zone, e.g. UTC or Europe/Paris')
+    .describe("time zone of the daily report's Schedule and of the day it reports on"),
+
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('log verbosity'),
   TEMPORAL_CLI_PATH: z
     .string()
@@ -339,6 +363,12 @@ export const INGRESS_VARIABLES = [
   'COMPUTE_HEARTBEAT_TIMEOUT_SECONDS',
   'INLINE_MAX_BYTES',
   'LOG_LEVEL',
+] as const satisfies readonly EnvName[];
+
+/** What the daily report's Schedule is created with: the launcher, `npm run setup:temporal`, `npm run report`. */
+export const SCHEDULE_VARIABLES = [
+  'REPORT_SCHEDULE_TIME',
+  'REPORT_TIME_ZONE',
 ] as const satisfies readonly EnvName[];
 
 /** A configuration problem, thrown at start-up before any work is done. */

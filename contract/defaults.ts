@@ -36,4 +36,6 @@ export const DEFAULTS = {
   ecsCluster: PIPELINE_NAME,
   /** Name of the processor container in the Batch job and ECS task definitions. */
   processorContainer: 'processor',
+  /** When the daily report's Schedule runs, for the day before (contract/schedule.ts). */
+  reportSchedule: { time: '02:00', timeZone: 'UTC' },
 } as const;

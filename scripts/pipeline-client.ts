@@ -1,16 +1,36 @@
 /**
- * What the scripts and tests do to a running pipeline: upload a file, find and await its workflow, count queues
- * and table items.
+ * What the scripts and tests do to a running pipeline: connect to its Temporal, upload a file, find and await
+ * its workflow, count queues and table items.
  */
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { ScanCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { Upload } from '@aws-sdk/lib-storage';
-import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { loadConfig, TEMPORAL_ENV } from '../common/config';
 import { workflowIdFor } from '../common/ids';
+import { temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
 import type { ProcessFileResult } from '../contract/workflow';
 import type { ObjectRef } from '../contract/objects';
+import { STACK_FILE, type RunningStack } from './stack';
+
+/**
+ * A client of the pipeline's Temporal: configured like the worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, …),
+ * or the stack of `npm run dev` when TEMPORAL_ADDRESS is not set and that stack is running.
+ */
+export async function pipelineClient(component: string) {
+  if (!process.env.TEMPORAL_ADDRESS && existsSync(STACK_FILE)) {
+    const stack = JSON.parse(readFileSync(STACK_FILE, 'utf8')) as RunningStack;
+    for (const [name, value] of Object.entries(stack.env))
+      if (name.startsWith('TEMPORAL_')) process.env[name] = value;
+  }
+  const config = loadConfig(component, [...TEMPORAL_ENV]);
+  const connection = await Connection.connect(temporalConnectionOptions(config)).catch((err: Error) => {
+    throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
+  });
+  return { client: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), connection, config };
+}
 
 export interface UploadOptions {
   /** `pool` routes to AWS Batch; anything else to ECS. */

@@ -6,17 +6,14 @@
  * Connects like the worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, …), or to the stack of `npm run dev` when
  * TEMPORAL_ADDRESS is not set and that stack is running.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { Client, Connection, WorkflowIdReusePolicy } from '@temporalio/client';
+import { WorkflowIdReusePolicy, type Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { loadConfig, TEMPORAL_ENV } from '../common/config';
 import { ExplainedError } from '../common/errors';
 import { runMain } from '../common/run-main';
-import { temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
 import { processFile } from '../workflows';
 import { SA, type ProcessFileInput } from '../contract/workflow';
-import { STACK_FILE, type RunningStack } from './stack';
+import { pipelineClient } from './pipeline-client';
 
 const USAGE = 'usage: npm run redrive -- WORKFLOW_ID [--no-wait]';
 
@@ -62,17 +59,8 @@ async function main(): Promise<void> {
   });
   const [workflowId] = positionals;
   if (!workflowId || positionals.length > 1) throw new Error(USAGE);
-  if (!process.env.TEMPORAL_ADDRESS && existsSync(STACK_FILE)) {
-    const stack = JSON.parse(readFileSync(STACK_FILE, 'utf8')) as RunningStack;
-    for (const [name, value] of Object.entries(stack.env))
-      if (name.startsWith('TEMPORAL_')) process.env[name] = value;
-  }
-  const config = loadConfig('redrive', [...TEMPORAL_ENV]);
-  const connection = await Connection.connect(temporalConnectionOptions(config)).catch((err: Error) => {
-    throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
-  });
+  const { client, connection } = await pipelineClient('redrive');
   try {
-    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
     const { runId } = await redrive(client, workflowId);
     process.stdout.write(`redriving ${workflowId} (run ${runId})\n`);
     if (values['no-wait']) return;
