@@ -27,7 +27,7 @@ const READ_CONCURRENCY = 16;
 
 const FILE_STATUSES: readonly DailyFileStatus[] = ['processed', 'processed-with-failed-chunks', 'failed'];
 
-/** The figures of a per-file report the daily report sums, checked; throws naming the first malformed one. */
+/** The figures of a per-file report the daily report sums. */
 type Counted = Pick<FileReport, 'status' | 'job' | 'route' | 'rows' | 'rejectsByRule' | 'totals'> & {
   durationSeconds?: number;
 };
@@ -112,9 +112,12 @@ function nearestRank(sorted: readonly number[], p: number): number | null {
   return sorted[Math.max(1, Math.ceil((p / 100) * sorted.length)) - 1]!;
 }
 
-/** `record` with its keys in code-unit order, so the report does not depend on the order reads finished. */
+/** Code-unit order, so the report does not depend on the order its reads finished in. */
+const inCodeUnitOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** `record` with its keys in code-unit order. */
 const sortedByKey = <T>(record: Record<string, T>): Record<string, T> =>
-  Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  Object.fromEntries(Object.entries(record).sort(([a], [b]) => inCodeUnitOrder(a, b)));
 
 /** The day's running sums: one report at a time. */
 class DailyTally {
@@ -177,7 +180,7 @@ class DailyTally {
       date: this.date,
       generatedAt,
       reportsRead: this.reportsRead,
-      unreadable: this.unreadable.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)),
+      unreadable: this.unreadable.sort((a, b) => inCodeUnitOrder(a.key, b.key)),
       files: {
         total: FILE_STATUSES.reduce((n, s) => n + this.byStatus[s], 0),
         byStatus: this.byStatus,
@@ -192,40 +195,33 @@ class DailyTally {
         p50: nearestRank(durations, 50),
         p95: nearestRank(durations, 95),
       },
-      failures: this.failures.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)),
+      failures: this.failures.sort((a, b) => inCodeUnitOrder(a.key, b.key)),
     };
   }
 }
 
+/** One line of the CSV summary: metric, dimension, value. */
+type CsvRow = [string, string, string | number | null];
+
+/** A row per entry of `record`, its key the dimension. */
+const rowsOf = (metric: string, record: Record<string, string | number>) =>
+  Object.entries(record).map(([dimension, value]): CsvRow => [metric, dimension, value]);
+
 /** The report as `metric,dimension,value` rows, which a spreadsheet opens as they are. */
 function dailyReportCsv(report: DailyReport): string {
-  const rows: [string, string, string | number | null][] = [
+  const rows: CsvRow[] = [
     ['date', '', report.date],
     ['generated_at', '', report.generatedAt],
     ['reports_read', '', report.reportsRead],
-    ...report.unreadable.map(({ key, error }): [string, string, string] => ['unreadable', key, error]),
+    ...report.unreadable.map(({ key, error }): CsvRow => ['unreadable', key, error]),
     ['files', 'total', report.files.total],
-    ...Object.entries(report.files.byStatus).map(([s, n]): [string, string, number] => [
-      'files_by_status',
-      s,
-      n,
-    ]),
-    ...Object.entries(report.files.byJob).map(([j, n]): [string, string, number] => ['files_by_job', j, n]),
-    ...Object.entries(report.files.byRoute).map(([r, n]): [string, string, number] => [
-      'files_by_route',
-      r,
-      n,
-    ]),
-    ['rows', 'in', report.rows.in],
-    ['rows', 'out', report.rows.out],
-    ['rows', 'rejected', report.rows.rejected],
-    ...Object.entries(report.rejectsByRule).map(([r, n]): [string, string, number] => [
-      'rejects_by_rule',
-      r,
-      n,
-    ]),
+    ...rowsOf('files_by_status', report.files.byStatus),
+    ...rowsOf('files_by_job', report.files.byJob),
+    ...rowsOf('files_by_route', report.files.byRoute),
+    ...rowsOf('rows', report.rows),
+    ...rowsOf('rejects_by_rule', report.rejectsByRule),
     ...Object.entries(report.totals).flatMap(([column, byValue]) =>
-      Object.entries(byValue).flatMap(([value, t]): [string, string, string | number][] => [
+      Object.entries(byValue).flatMap(([value, t]): CsvRow[] => [
         ['total_sum', `${column}/${value}`, t.sum],
         ['total_count', `${column}/${value}`, t.count],
       ]),
@@ -233,7 +229,7 @@ function dailyReportCsv(report: DailyReport): string {
     ['duration_seconds', 'counted', report.durationSeconds.counted],
     ['duration_seconds', 'p50', report.durationSeconds.p50],
     ['duration_seconds', 'p95', report.durationSeconds.p95],
-    ...report.failures.map((f): [string, string, string] => ['failed', f.key, `${f.type}: ${f.message}`]),
+    ...report.failures.map((f): CsvRow => ['failed', f.key, `${f.type}: ${f.message}`]),
   ];
   return ['metric,dimension,value', ...rows.map((row) => row.map((v) => csvField(String(v ?? ''))).join(','))]
     .map((line) => `${line}\n`)
