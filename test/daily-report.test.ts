@@ -18,6 +18,7 @@ import {
 } from '../contract/daily-report';
 import { DAILY_REPORTS_PREFIX, dailyReportKeys, failureReportKey, reportKeyFor } from '../contract/layout';
 import type { FileReport } from '../contract/reports';
+import { mapLimit } from '../common/parallel';
 import { awaitWorkflow, uploadFile } from '../scripts/pipeline-client';
 import type { dailyReport } from '../workflows/daily-report';
 import { startEndToEnd, type EndToEnd } from './support/end-to-end';
@@ -258,6 +259,34 @@ describe('the daily report', () => {
       (listed.Contents ?? []).map((o) => o.Key),
       [keys.csv, keys.json],
     );
+  });
+
+  it('reads every listing page of a day with more reports than one page holds', async () => {
+    // ListObjectsV2 returns 1,000 keys a page.
+    const date = '2026-03-02';
+    const files = 1001;
+    await mapLimit(
+      Array.from({ length: files }, (_, i) => i),
+      32,
+      (i) =>
+        fileReport(
+          `many/${i}.csv`,
+          {
+            status: 'processed',
+            job: 'csv-validate',
+            route: 'inline',
+            totals: { amount: { EUR: { count: 1, sum: '0.01' } } },
+            durationSeconds: i + 1,
+          },
+          `${date}T12:00:00.000Z`,
+        ),
+    );
+    const result = await runDailyReport({ date });
+    assert.equal(result.reportsRead, files);
+    // Nearest rank of 1..1001: the 501st and the 951st.
+    assert.deepEqual(result.durationSeconds, { counted: files, p50: 501, p95: 951 });
+    const report = JSON.parse(await text(result.json)) as DailyReport;
+    assert.deepEqual(report.totals, { amount: { EUR: { count: files, sum: '10.01' } } });
   });
 
   it('refuses a date that is no day, naming the format', async () => {
