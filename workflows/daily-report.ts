@@ -8,8 +8,8 @@ import type { Activities } from '../activities';
 import { checkReportDate, type DailyReportInput, type DailyReportResult } from '../contract/daily-report';
 
 /**
- * Reading a day's reports takes about a second per thousand files; it heartbeats after each listing page,
- * so a crashed worker is noticed in minutes and the report built again by another.
+ * One GET per report of the day, 16 at a time, for up to an hour; the activity heartbeats after each listing
+ * page (1,000 reports), so a crashed worker is noticed in minutes and the report built again by another.
  */
 const reading = proxyActivities<Activities>({
   startToCloseTimeout: '1 hour',
