@@ -1,5 +1,6 @@
-/** All activities of the `processFile` workflow, built from injected clients. */
+/** All activities of the worker's workflows (`processFile`, `dailyReport`), built from injected clients. */
 import { createComputeActivities, type ComputeDeps } from './compute';
+import { createDailyReportActivities } from './daily-report';
 import { createFinishActivities } from './finish';
 import { createObjectActivities, type ObjectDeps } from './objects';
 import { outputBucketOf } from './output-bucket';
@@ -26,6 +27,7 @@ export function createActivities(deps: ActivityDeps) {
       queue,
     }),
     ...createComputeActivities(deps),
+    ...createDailyReportActivities(deps),
   };
 }
 

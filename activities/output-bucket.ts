@@ -1,4 +1,4 @@
-/** The S3 requests the activities make of the output bucket: read a text object, list a prefix, write JSON, delete keys. */
+/** The S3 requests the activities make of the output bucket: read a text object, list a prefix, write text or JSON, delete keys. */
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -14,8 +14,27 @@ const DELETE_BATCH = 1000;
 export type OutputBucket = ReturnType<typeof outputBucketOf>;
 
 export function outputBucketOf(s3: S3Client, bucket: string) {
+  /** Keys and sizes under `prefix`, a ListObjectsV2 page (up to 1,000) at a time, in key order. */
+  async function* pages(prefix: string): AsyncGenerator<{ key: string; size: number }[]> {
+    let token: string | undefined;
+    do {
+      const page = await s3.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      yield (page.Contents ?? []).flatMap((o) => (o.Key ? [{ key: o.Key, size: o.Size ?? 0 }] : []));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /** Writes `body` with its content type. */
+  async function putText(key: string, body: string, contentType: string): Promise<void> {
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, ContentType: contentType, Body: body }));
+  }
+
   return {
     name: bucket,
+    pages,
+    putText,
 
     /** An object as text, with its ETag; undefined when there is none. */
     async getText(key: string): Promise<{ text: string; etag?: string } | undefined> {
@@ -31,27 +50,13 @@ export function outputBucketOf(s3: S3Client, bucket: string) {
     /** Keys and sizes under `prefix`. */
     async list(prefix: string): Promise<Map<string, number>> {
       const found = new Map<string, number>();
-      let token: string | undefined;
-      do {
-        const page = await s3.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-        );
-        for (const o of page.Contents ?? []) if (o.Key) found.set(o.Key, o.Size ?? 0);
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
+      for await (const page of pages(prefix)) for (const o of page) found.set(o.key, o.size);
       return found;
     },
 
     /** Writes `value` as JSON, `indent` spaces deep (none: one line). */
     async putJson(key: string, value: unknown, indent?: number): Promise<void> {
-      await s3.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          ContentType: 'application/json',
-          Body: JSON.stringify(value, null, indent),
-        }),
-      );
+      await putText(key, JSON.stringify(value, null, indent), 'application/json');
     },
 
     /** Deletes `keys`, a thousand a request. */

@@ -29,9 +29,24 @@ export function stagingKeys(prefix: string, index: number) {
  */
 export const statsKeyFor = (outputKey: string) => `${STAGING_PREFIX}stats/${outputKey}.json`;
 
+/** The folder of a day's per-file reports (`YYYY-MM-DD`, the day of their `processedAt`). */
+export const reportsFolderFor = (date: string) => `${REPORTS_PREFIX}${date}/`;
+
 /** A file's report: by day, then by source key, so a rerun on the same day overwrites it. */
 export const reportKeyFor = (sourceKey: string, processedAt: string) =>
-  `${REPORTS_PREFIX}${processedAt.slice(0, 10)}/${sourceKey}.json`;
+  `${reportsFolderFor(processedAt.slice(0, 10))}${sourceKey}.json`;
+
+/**
+ * The daily reports (`reports/daily/YYYY-MM-DD.json` and `.csv`): beside the per-file date folders
+ * (`reports/YYYY-MM-DD/`), which `daily` can never be.
+ */
+export const DAILY_REPORTS_PREFIX = `${REPORTS_PREFIX}daily/`;
+
+/** A day's report, as JSON and as a CSV summary; a second run for the same day overwrites both. */
+export const dailyReportKeys = (date: string) => ({
+  json: `${DAILY_REPORTS_PREFIX}${date}.json`,
+  csv: `${DAILY_REPORTS_PREFIX}${date}.csv`,
+});
 
 /** Where failed runs report, by source key: removed once the same version is processed. */
 export const FAILURE_REPORTS_PREFIX = `${REPORTS_PREFIX}failures/`;

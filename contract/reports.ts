@@ -110,6 +110,11 @@ export interface FileReport {
   route: Route;
   processorType: string;
   processedAt: string;
+  /**
+   * Seconds from the workflow's start to its finish step (retries, waits for capacity and chunks included):
+   * what the daily report's percentiles are made of.
+   */
+  durationSeconds: number;
   output: VerifiedOutput;
   /** csv-validate: the rejects file. */
   rejects?: { bucket: string; key: string };

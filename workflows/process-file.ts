@@ -525,6 +525,8 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
         route,
         processorType,
         processedAt,
+        // Workflow time: the finish step's task time, so a replay computes the same value.
+        durationSeconds: (Date.now() - workflowInfo().startTime.getTime()) / 1000,
         ...(isCsvJob(job)
           ? {
               rows: { in: run.summary.rowsIn, out: run.summary.rowsOut, rejected: run.summary.rowsRejected },

@@ -35,8 +35,11 @@ import {
  * processor writes too, which the worker is granted for its inline runs (ProcessorCompute.grantProcessorCalls).
  */
 const WORKER_ONLY_WRITE_PREFIXES = [REPORTS_PREFIX] as const;
-/** Where the worker reads in the output bucket: outputs to verify, and the plan, parts and statistics of chunks. */
-const WORKER_READ_PREFIXES = [OUTPUTS_PREFIX, STAGING_PREFIX, FAILURE_REPORTS_PREFIX] as const;
+/**
+ * Where the worker reads in the output bucket: outputs to verify, the plan, parts and statistics of chunks, and
+ * reports: a failure report before removing it, and a day's per-file and failure reports for the daily report.
+ */
+const WORKER_READ_PREFIXES = [OUTPUTS_PREFIX, STAGING_PREFIX, REPORTS_PREFIX] as const;
 
 /**
  * How long ECS waits between SIGTERM and SIGKILL for the worker: 120 s, the most Fargate allows. The
@@ -352,16 +355,17 @@ export class Orchestration extends Construct {
     // table's BatchWriteItem is among them too: an inline csv-to-dynamodb run loads its rows itself.
     compute.grantProcessorCalls(role);
     // HeadObject of outputs to verify them, GetObject and HeadObject of chunk plans, parts and statistics,
-    // UploadPartCopy from parts, the failure report of an earlier run.
+    // UploadPartCopy from parts, the failure report of an earlier run, the reports the daily report sums.
     role.addToPolicy(
       new iam.PolicyStatement({
-        sid: 'ReadOutputsStagingAndFailureReports',
+        sid: 'ReadOutputsStagingAndReports',
         actions: ['s3:GetObject', 's3:GetObjectVersion'],
         resources: WORKER_READ_PREFIXES.map((prefix) => props.outputBucket.arnForObjects(`${prefix}*`)),
       }),
     );
-    // ListObjectsV2 of a file's staging folder; without s3:ListBucket a missing object is a 403 instead of the
-    // 404 that makes "object gone" a permanent failure (the input bucket's is among the processor's calls).
+    // ListObjectsV2 of a file's staging folder, and of a day's reports and the failure reports
+    // (activities/daily-report.ts); without s3:ListBucket a missing object is a 403 instead of the 404 that
+    // makes "object gone" a permanent failure (the input bucket's is among the processor's calls).
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'ListStagingAndSeeMissingOutputs',
@@ -369,8 +373,9 @@ export class Orchestration extends Construct {
         resources: [props.outputBucket.bucketArn],
       }),
     );
-    // Reports (outputs, rejects and staging are among the processor's writes: the plan, and the outputs of
-    // chunked files, a multipart upload of the parts aborted when an attempt is retried).
+    // Reports, per file, per failure and per day (reports/daily/); outputs, rejects and staging are among the
+    // processor's writes: the plan, and the outputs of chunked files, a multipart upload of the parts aborted
+    // when an attempt is retried.
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'WriteReports',

@@ -21,6 +21,11 @@ export function stubActivities(info: ObjectInfo): Omit<Activities, 'runProcessor
     moveToDeadLetter: async () => {},
     release: async () => {},
     writeFailureReport: async () => ({ bucket: 'out', key: failureReportKey(info.key) }),
+    buildDailyReport: async () => {
+      throw new Error(
+        'processFile never builds the daily report (test/daily-report.test.ts runs the real one)',
+      );
+    },
     ...wholeFileStubs(),
   };
 }
