@@ -287,7 +287,7 @@ export const ENV = {
     .default(DEFAULTS.reportSchedule.time)
     .refine(isTimeOfDay, 'expected a time of day HH:MM, e.g. 02:00')
     .describe(
-      "time of day (HH:MM, in REPORT_TIME_ZONE) of the daily report's Schedule, which reports on the day before",
+      "time of day (HH:MM, in REPORT_TIME_ZONE) of the daily report's Schedule, which reports on the UTC day before",
     ),
   REPORT_TIME_ZONE: z
     .string()

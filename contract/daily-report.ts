@@ -5,6 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { ValueTotal } from './reports';
+import { isDate } from './schedule';
 import { FailureType } from './workflow';
 
 export interface DailyReportInput {
@@ -74,9 +75,7 @@ export const dailyReportWorkflowId = (date: string) => `daily-report:${date}`;
  * wrong date would only ever report nothing.
  */
 export function checkReportDate(date: string): void {
-  // Date parses `2026-02-30` as 2 March, so the day must come back as written.
-  const day = /^\d{4}-\d{2}-\d{2}$/.test(date) ? new Date(`${date}T00:00:00Z`) : undefined;
-  if (!day || Number.isNaN(day.getTime()) || day.toISOString().slice(0, 10) !== date) {
+  if (!isDate(date)) {
     throw ApplicationFailure.create({
       message: `daily report: "${date}" is not a date; give the day to report as YYYY-MM-DD (UTC), e.g. 2026-03-01`,
       type: FailureType.invalidInput,

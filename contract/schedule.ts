@@ -3,10 +3,11 @@
  * workflow, the launcher and the `report` command agree on. Pure (no I/O, no clock), so that the workflow
  * sandbox can use it too.
  *
- * Every day at `time` in `timeZone` the schedule starts `scheduledDailyReport`, which reports on the day
- * before the one it was scheduled on, in that time zone. Its overlap policy is BUFFER_ALL: a run scheduled
- * while another runs waits for it, and none is dropped, so a backfill of a year runs its 365 days one after
- * the other.
+ * Days are UTC days, as the folders of the per-file reports are (`reports/YYYY-MM-DD/`, the UTC date the file
+ * was processed). Every day at `time` in `timeZone` the schedule starts `scheduledDailyReport`, which reports
+ * on the UTC day before the one it was scheduled in: always a day that is over. Its overlap policy is
+ * BUFFER_ALL: a run due while another runs waits for it, and none is dropped, so a backfill of a year runs its
+ * 365 days one after the other.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
@@ -18,12 +19,6 @@ export interface DailyReportSchedule {
   /** `HH:MM`, 24-hour. */
   time: string;
   /** An IANA time zone, e.g. `UTC` or `Europe/Paris`. */
-  timeZone: string;
-}
-
-/** The input the schedule gives `scheduledDailyReport` on every run. */
-export interface ScheduledDailyReportInput {
-  /** The schedule's time zone, in which "the day before" is taken. */
   timeZone: string;
 }
 
@@ -63,62 +58,19 @@ export function datesBetween(from: string, to: string): string[] {
   return dates;
 }
 
-/** The wall-clock date and time at `instant` in `timeZone`, as `YYYY-MM-DD` and minutes since midnight. */
-function wallClock(instant: Date, timeZone: string): { date: string; minutes: number } {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-CA', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-    })
-      .formatToParts(instant)
-      .map((p) => [p.type, p.value]),
-  );
+/** The day a run scheduled for `scheduledFor` reports on: the UTC day before. */
+export function reportDateFor(scheduledFor: Date): string {
+  return addDays(scheduledFor.toISOString().slice(0, 10), -1);
+}
+
+/**
+ * The time range of the Schedule's runs that report on the days `from` to `to`: the UTC days after them,
+ * whole, since a run of the schedule falls somewhere in each (when, depends on its time and zone). A backfill
+ * of this range starts exactly those runs.
+ */
+export function backfillRange(from: string, to: string): { start: Date; end: Date } {
   return {
-    date: `${parts.year}-${parts.month}-${parts.day}`,
-    minutes: Number(parts.hour) * 60 + Number(parts.minute),
+    start: new Date(`${addDays(from, 1)}T00:00:00.000Z`),
+    end: new Date(`${addDays(to, 1)}T23:59:59.999Z`),
   };
-}
-
-/** The date (`YYYY-MM-DD`) a wall clock in `timeZone` shows at `instant`. */
-export function dateIn(instant: Date, timeZone: string): string {
-  return wallClock(instant, timeZone).date;
-}
-
-/**
- * The instant at which a wall clock in `timeZone` shows `date` at `time` (`HH:MM`). On a day whose clocks
- * jump forward over that time, the instant after the jump; on one where they fall back and show it twice,
- * one of the two.
- */
-export function zonedInstant(date: string, time: string, timeZone: string): Date {
-  const [hours, minutes] = time.split(':').map(Number) as [number, number];
-  const wanted = Date.parse(`${date}T00:00:00Z`) + (hours * 60 + minutes) * 60_000;
-  // The wall clock as UTC minus the instant is the zone's offset; two rounds settle it across a change.
-  let instant = wanted;
-  for (let round = 0; round < 2; round++) {
-    const shown = wallClock(new Date(instant), timeZone);
-    const shownMs = Date.parse(`${shown.date}T00:00:00Z`) + shown.minutes * 60_000;
-    instant += wanted - shownMs;
-  }
-  return new Date(instant);
-}
-
-/**
- * The Schedule's action times that report on the dates `from` to `to`: each date is reported on the day
- * after it, at the schedule's time. A backfill of this range starts exactly those runs.
- */
-export function backfillRange(
-  from: string,
-  to: string,
-  schedule: DailyReportSchedule,
-): { start: Date; end: Date } {
-  const at = (date: string) => zonedInstant(addDays(date, 1), schedule.time, schedule.timeZone).getTime();
-  // Two hours either side: the runs are a day apart, and on a day the clocks change Temporal may place a run
-  // that falls in the changing hour otherwise than zonedInstant does.
-  const margin = 2 * 3600_000;
-  return { start: new Date(at(from) - margin), end: new Date(at(to) + margin) };
 }

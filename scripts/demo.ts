@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: starts the local stack, uploads the sample files on the three routes (and one CSV into the
- * DynamoDB table), waits for every workflow, prints a table, stops the stack. Exits 0 only if every output is
- * present, the table holds one item per row loaded, and both queues are empty.
+ * DynamoDB table), waits for every workflow, prints a table, writes the day's report, stops the stack. Exits 0
+ * only if every output is present, the table holds one item per row loaded, both queues are empty, and the
+ * day's report counts every file.
  */
 import { join } from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
@@ -15,7 +16,9 @@ import {
   type UploadOptions,
   type WorkflowOutcome,
 } from './pipeline-client';
+import { DAILY_REPORT_SCHEDULE_ID } from '../contract/schedule';
 import type { Route } from '../contract/workflow';
+import { reportDate } from './report';
 import { startStack, type Stack } from './stack';
 import { runMain } from '../common/run-main';
 
@@ -134,8 +137,23 @@ async function main(): Promise<number> {
     ]);
     process.stdout.write(`queue: ${queued} message(s), dead-letter queue: ${dead} message(s)\n`);
     ok &&= queued === 0 && dead === 0;
+
+    // The day's report, as the Schedule will write it tomorrow: every file of the demo processed today (UTC).
+    const processed = outcomes.flatMap((o) => (o.status === 'completed' ? [o.result.processedAt!] : []));
+    const day = processed[0]?.slice(0, 10) ?? new Date().toISOString().slice(0, 10);
+    const daily = await reportDate(client, stack.taskQueue, day);
+    const ofDay = processed.filter((at) => at.startsWith(day)).length;
+    const { info } = await client.schedule.getHandle(DAILY_REPORT_SCHEDULE_ID).describe();
     process.stdout.write(
-      ok ? 'demo passed: every file processed, every row in the table, both queues empty\n' : 'demo FAILED\n',
+      `daily report of ${day}: s3://${daily.bucket}/${daily.json}: ${daily.files.processed} file(s) processed ` +
+        `(p50 ${daily.durationSeconds.p50} s, p95 ${daily.durationSeconds.p95} s); ` +
+        `schedule ${DAILY_REPORT_SCHEDULE_ID} next runs ${info.nextActionTimes[0]?.toISOString() ?? 'never'}\n`,
+    );
+    ok &&= daily.files.processed === ofDay && ofDay > 0;
+    process.stdout.write(
+      ok
+        ? 'demo passed: every file processed and in the daily report, every row in the table, both queues empty\n'
+        : 'demo FAILED\n',
     );
     return ok ? 0 : 1;
   } finally {

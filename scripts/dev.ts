@@ -5,6 +5,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { loadConfig } from '../common/config';
+import { DAILY_REPORT_SCHEDULE_ID } from '../contract/schedule';
 import { STACK_FILE, startStack, type RunningStack } from './stack';
 import { runMain } from '../common/run-main';
 
@@ -30,9 +31,12 @@ async function main(): Promise<void> {
       `  DynamoDB table    ${stack.table} (DYNAMODB_TABLE, csv-to-dynamodb's rows)`,
       `  queue             ${stack.queueUrl}`,
       `  dead-letter queue ${stack.deadLetterQueueUrl}`,
+      `  daily report      schedule ${DAILY_REPORT_SCHEDULE_ID}: every day at ${stack.reportSchedule!.time} ${stack.reportSchedule!.timeZone}, reports/daily/ for the UTC day before`,
       '',
       'Upload a file:      npm run upload -- FILE [--processor-type pool] [--job NAME]',
       `Batch-routed runs:  temporal workflow list --address ${stack.temporalAddress} --query 'ProcessorType="pool"'`,
+      `Schedules:          temporal schedule list --address ${stack.temporalAddress}  (UI: ${stack.uiUrl}/namespaces/${stack.namespace}/schedules)`,
+      "A day's report:     npm run report -- --date YYYY-MM-DD   backfill: npm run report -- --from DATE --to DATE",
       '',
     ].join('\n'),
   );

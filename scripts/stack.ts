@@ -12,16 +12,19 @@ import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, PutBucketNotificationConfigurationCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { createAwsClients, type AwsClients } from '../common/aws';
+import { loadConfig, SCHEDULE_VARIABLES } from '../common/config';
 import { ExplainedError } from '../common/errors';
 import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
 import { DEFAULTS } from '../contract/defaults';
 import { computeTaskQueue, inlineTaskQueue, SA } from '../contract/workflow';
+import type { DailyReportSchedule } from '../contract/schedule';
 import { tableKeyOf } from '../processors/dynamodb-items';
 import { loadSchema } from '../processors/schema';
+import { ensureDailyReportSchedule } from './schedules';
 import { ensureTools, REPO_ROOT } from './tools';
 
 export interface StackOptions {
@@ -78,6 +81,8 @@ export interface Stack {
   outputBucket: string;
   /** The DynamoDB table of csv-to-dynamodb (DYNAMODB_TABLE). */
   table: string;
+  /** The daily report's Schedule, created with the worker (REPORT_SCHEDULE_TIME, REPORT_TIME_ZONE). */
+  reportSchedule?: DailyReportSchedule;
   queueUrl: string;
   deadLetterQueueUrl: string;
   /** The environment the worker and ingress run with; tests reuse it for in-process clients. */
@@ -299,6 +304,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     };
 
     let worker: Managed | undefined;
+    let reportSchedule: DailyReportSchedule | undefined;
     let crashWorker = (): Promise<void> => Promise.reject(new Error('this stack runs no worker process'));
     if (options.processes ?? true) {
       const node = (entry: string): [string, string[]] => [
@@ -335,6 +341,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await waitUntil('ingress', ingress, () =>
         Promise.resolve(ingress.tail().includes(INGRESS_READY_MESSAGE)),
       );
+      const { REPORT_SCHEDULE_TIME, REPORT_TIME_ZONE } = loadConfig('the local stack', SCHEDULE_VARIABLES);
+      reportSchedule = { time: REPORT_SCHEDULE_TIME, timeZone: REPORT_TIME_ZONE };
+      await ensureDailyReportSchedule(
+        new Client({ connection, namespace }),
+        env.TEMPORAL_TASK_QUEUE!,
+        reportSchedule,
+      );
     }
 
     return {
@@ -347,6 +360,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       inputBucket: STACK_NAMES.inputBucket,
       outputBucket: STACK_NAMES.outputBucket,
       table: STACK_NAMES.table,
+      ...(reportSchedule ? { reportSchedule } : {}),
       queueUrl,
       deadLetterQueueUrl,
       env,

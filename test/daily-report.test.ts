@@ -2,7 +2,8 @@
  * The daily report on the whole local stack (its worker recording AWS calls for the permission proof): known
  * per-file and failure reports in the output bucket, a malformed one and some of other days; `dailyReport`
  * sums them into `reports/daily/DATE.json` and `.csv`, every figure checked, and a second run for the same
- * date rewrites the one report. A file processed through the pipeline reports its processing time.
+ * date rewrites the one report. A file processed through the pipeline reports its processing time. The stack's
+ * Schedule is as configured, and its backfill of three dates gives three reports, run one after the other.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -19,7 +20,10 @@ import {
 import { DAILY_REPORTS_PREFIX, dailyReportKeys, failureReportKey, reportKeyFor } from '../contract/layout';
 import type { FileReport } from '../contract/reports';
 import { mapLimit } from '../common/parallel';
+import { DAILY_REPORT_SCHEDULE_ID } from '../contract/schedule';
 import { awaitWorkflow, uploadFile } from '../scripts/pipeline-client';
+import { awaitReport } from '../scripts/report';
+import { backfillDailyReports, DAILY_REPORT_OVERLAP } from '../scripts/schedules';
 import type { dailyReport } from '../workflows/daily-report';
 import { startEndToEnd, type EndToEnd } from './support/end-to-end';
 
@@ -315,5 +319,53 @@ describe('the daily report', () => {
     );
     const day = await runDailyReport({ date: processedAt.slice(0, 10) });
     assert.deepEqual(day.durationSeconds, { counted: 1, p50: durationSeconds, p95: durationSeconds });
+  });
+});
+
+describe('the daily report schedule', () => {
+  it('is created with the stack: every day at 02:00 UTC, BUFFER_ALL, running scheduledDailyReport', async () => {
+    const { spec, policies, action } = await world.client.schedule
+      .getHandle(DAILY_REPORT_SCHEDULE_ID)
+      .describe();
+    assert.deepEqual(
+      spec.calendars?.map((c) => [c.hour[0]?.start, c.minute[0]?.start]),
+      [[2, 0]],
+    );
+    assert.equal(spec.timezone ?? 'UTC', 'UTC');
+    assert.equal(policies.overlap, DAILY_REPORT_OVERLAP);
+    assert.equal(policies.overlap, 'BUFFER_ALL');
+    assert.equal(action.type === 'startWorkflow' && action.workflowType, 'scheduledDailyReport');
+  });
+
+  it('backfills three dates into three reports, one after the other', async () => {
+    const dates = ['2026-02-10', '2026-02-11', '2026-02-12'];
+    // One file on each date, two on the middle one, so that each report is seen to be its own date's.
+    for (const [i, date] of dates.entries())
+      for (let n = 0; n <= (i === 1 ? 1 : 0); n++)
+        await fileReport(
+          `backfill/${date}-${n}.csv`,
+          { status: 'processed', job: 'csv-transform', route: 'inline', durationSeconds: 1 },
+          `${date}T08:00:00.000Z`,
+        );
+    const since = new Date();
+    await backfillDailyReports(world.client, dates[0]!, dates[2]!);
+    const results = await Promise.all(dates.map((date) => awaitReport(world.client, date, since, WAIT_MS)));
+    assert.deepEqual(
+      results.map((r) => r.files.processed),
+      [1, 2, 1],
+    );
+    for (const date of dates) {
+      const report = JSON.parse(await text(dailyReportKeys(date).json)) as DailyReport;
+      assert.equal(report.date, date);
+    }
+    // BUFFER_ALL: each date's run started once the one before had closed.
+    const runs = await Promise.all(
+      dates.map((date) => world.client.workflow.getHandle(dailyReportWorkflowId(date)).describe()),
+    );
+    for (let i = 1; i < runs.length; i++)
+      assert.ok(
+        runs[i]!.startTime >= runs[i - 1]!.closeTime!,
+        `${dates[i]} started before ${dates[i - 1]} ended`,
+      );
   });
 });

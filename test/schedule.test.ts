@@ -1,17 +1,16 @@
 /**
- * The daily report's calendar (contract/schedule.ts): dates, wall-clock times in a time zone across daylight
- * saving changes, and the backfill range that holds exactly the runs of the dates asked for.
+ * The daily report's calendar (contract/schedule.ts): dates, the UTC day a run reports on, and the backfill
+ * range that holds exactly the runs of the dates asked for.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   addDays,
   backfillRange,
-  dateIn,
   datesBetween,
   isDate,
   isTimeOfDay,
-  zonedInstant,
+  reportDateFor,
 } from '../contract/schedule';
 
 describe('the daily report calendar', () => {
@@ -35,50 +34,19 @@ describe('the daily report calendar', () => {
     assert.deepEqual(datesBetween('2025-01-02', '2025-01-01'), []);
   });
 
-  it('finds the instant a wall clock shows, on ordinary days and on both daylight saving changes', () => {
-    assert.equal(zonedInstant('2025-01-16', '02:00', 'UTC').toISOString(), '2025-01-16T02:00:00.000Z');
-    assert.equal(
-      zonedInstant('2025-01-16', '02:00', 'Europe/Paris').toISOString(),
-      '2025-01-16T01:00:00.000Z',
-    );
-    assert.equal(
-      zonedInstant('2025-07-16', '02:00', 'Europe/Paris').toISOString(),
-      '2025-07-16T00:00:00.000Z',
-    );
-    assert.equal(
-      zonedInstant('2025-01-16', '23:30', 'America/New_York').toISOString(),
-      '2025-01-17T04:30:00.000Z',
-    );
-    // 2025-03-30 in Paris has no 02:30 (02:00 → 03:00): the instant after the jump.
-    assert.equal(
-      zonedInstant('2025-03-30', '02:30', 'Europe/Paris').toISOString(),
-      '2025-03-30T01:30:00.000Z',
-    );
-    // 2025-10-26 in Paris shows 02:30 twice (03:00 → 02:00): either.
-    assert.ok(
-      ['2025-10-26T00:30:00.000Z', '2025-10-26T01:30:00.000Z'].includes(
-        zonedInstant('2025-10-26', '02:30', 'Europe/Paris').toISOString(),
-      ),
-    );
-    assert.equal(dateIn(new Date('2025-01-15T23:30:00Z'), 'Europe/Paris'), '2025-01-16');
-    assert.equal(dateIn(new Date('2025-01-15T23:30:00Z'), 'UTC'), '2025-01-15');
-  });
-
-  it('backfills the runs of exactly the dates asked for: each reported on the next day at the schedule time', () => {
-    const schedule = { time: '02:00', timeZone: 'Europe/Paris' };
-    const { start, end } = backfillRange('2025-01-14', '2025-01-16', schedule);
-    const runs = ['2025-01-14', '2025-01-15', '2025-01-16'].map((d) =>
-      zonedInstant(addDays(d, 1), schedule.time, schedule.timeZone),
-    );
-    for (const run of runs) assert.ok(run > start && run < end, run.toISOString());
+  it('reports on the UTC day before a run, and backfills the runs of exactly the dates asked for', () => {
+    // 02:00 in Paris in winter, 23:30 in New York, 02:00 in Tokyo: each a run of a different UTC day.
+    assert.equal(reportDateFor(new Date('2025-01-16T01:00:00Z')), '2025-01-15');
+    assert.equal(reportDateFor(new Date('2025-01-17T04:30:00Z')), '2025-01-16');
+    assert.equal(reportDateFor(new Date('2025-01-15T17:00:00Z')), '2025-01-14');
+    const { start, end } = backfillRange('2025-01-14', '2025-01-16');
+    for (const run of ['2025-01-15T00:00:00Z', '2025-01-16T12:00:00Z', '2025-01-17T23:59:59Z']) {
+      const at = new Date(run);
+      assert.ok(at >= start && at <= end, run);
+      assert.ok(['2025-01-14', '2025-01-15', '2025-01-16'].includes(reportDateFor(at)), run);
+    }
     // The runs of the dates before and after are not in it.
-    const before = zonedInstant('2025-01-14', schedule.time, schedule.timeZone);
-    const after = zonedInstant('2025-01-18', schedule.time, schedule.timeZone);
-    assert.ok(before < start && after > end);
-    // The date a run reports on is the day before its scheduled day, in the schedule's zone.
-    assert.deepEqual(
-      runs.map((run) => addDays(dateIn(run, schedule.timeZone), -1)),
-      ['2025-01-14', '2025-01-15', '2025-01-16'],
-    );
+    assert.ok(new Date('2025-01-14T23:59:59.999Z') < start);
+    assert.ok(new Date('2025-01-18T00:00:00Z') > end);
   });
 });

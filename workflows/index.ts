@@ -2,3 +2,4 @@
 export { dailyReport } from './daily-report';
 export { processChunks } from './process-chunks';
 export { processFile } from './process-file';
+export { scheduledDailyReport } from './scheduled-report';
