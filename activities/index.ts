@@ -1,10 +1,11 @@
-/** All activities of the `processFile` workflow, built from injected clients. */
+/** All activities of the `processFile` and `reprocess` workflows, built from injected clients. */
 import { createComputeActivities, type ComputeDeps } from './compute';
 import { createFinishActivities } from './finish';
 import { createObjectActivities, type ObjectDeps } from './objects';
 import { outputBucketOf } from './output-bucket';
 import { createQueueActivities, type QueueDeps } from './queue';
 import { createReportActivities } from './reports';
+import { createReprocessActivities } from './reprocess';
 import { createStagingActivities } from './staging';
 
 export type ActivityDeps = ObjectDeps & QueueDeps & ComputeDeps;
@@ -26,6 +27,7 @@ export function createActivities(deps: ActivityDeps) {
       queue,
     }),
     ...createComputeActivities(deps),
+    ...createReprocessActivities(deps),
   };
 }
 

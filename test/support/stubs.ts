@@ -1,4 +1,4 @@
-/** Stand-ins for the S3 and SQS activities of `processFile`, for tests that stub them. */
+/** Stand-ins for the S3 and SQS activities of `processFile` (and the listing of `reprocess`), for tests that stub them. */
 import type { Activities } from '../../activities';
 import { summarize } from '../../activities/staging';
 import type { ObjectInfo } from '../../activities/objects';
@@ -21,6 +21,8 @@ export function stubActivities(info: ObjectInfo): Omit<Activities, 'runProcessor
     moveToDeadLetter: async () => {},
     release: async () => {},
     writeFailureReport: async () => ({ bucket: 'out', key: failureReportKey(info.key) }),
+    // An empty bucket: reprocess tests serve their own listing.
+    listObjectPage: async () => ({ files: [] }),
     ...wholeFileStubs(),
   };
 }
