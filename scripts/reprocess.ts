@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ActivityFailure } from '@temporalio/common';
 import { loadConfig, TEMPORAL_ENV } from '../common/config';
 import { ExplainedError } from '../common/errors';
 import { runMain } from '../common/run-main';
@@ -79,7 +80,11 @@ export async function followReprocess(
   } catch (err) {
     if (!(err instanceof WorkflowFailedError)) throw err;
     const progress = await handle.query(reprocessProgressQuery);
-    if (!progress.cancelled) throw err;
+    if (!progress.cancelled) {
+      // The activity's failure says what went wrong (a missing bucket), not its wrapper nor the AWS error under it.
+      const cause = err.cause instanceof ActivityFailure ? (err.cause.cause ?? err.cause) : err.cause;
+      throw new ExplainedError(`${handle.workflowId} failed: ${cause?.message ?? err.message}`);
+    }
     return progress;
   }
 }
