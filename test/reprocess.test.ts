@@ -126,57 +126,62 @@ describe('reprocess on stubbed activities', () => {
     return lengths;
   }
 
-  it('starts and counts 10,000 objects, each history within a lowered limit, continuing as new per page and when suggested', async () => {
-    const l = listing('ten-thousand', 10_000);
-    const taskQueue = `test-${randomUUID()}`;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowsPath: require.resolve('./support/reprocess-stand-in'),
-      activities: { listObjectPage: l.listObjectPage },
-    });
-    await worker.runUntil(async () => {
-      const handle = await start(taskQueue, 'ten-thousand', { pageSize: 1000, concurrency: 20 });
-      const result = await handle.result();
-      assert.deepEqual(
-        { ...result },
-        {
-          stage: 'done',
-          bucket: 'ten-thousand',
-          prefix: 'day/',
-          force: false,
-          listed: 10_000,
-          started: 10_000,
-          skipped: 0,
-          succeeded: 10_000,
-          failed: 0,
-          inFlight: 0,
-          listingDone: true,
-          cancelled: false,
-        },
-      );
-      assert.equal(l.pages(), 10);
-      const lengths = await runLengths(handle.workflowId);
-      assert.ok(lengths.length >= 20, `${lengths.length} runs: each page's left to a second run at least`);
-      for (const events of lengths) assert.ok(events < HISTORY_LIMIT, `${events} events`);
-      const attributes = (await handle.describe()).typedSearchAttributes;
-      assert.equal(attributes.get(SA.stage), 'done');
-      assert.equal(attributes.get(SA.itemsTotal), 10_000);
-      assert.equal(attributes.get(SA.itemsStarted), 10_000);
-      assert.equal(attributes.get(SA.itemsSkipped), 0);
-      assert.equal(attributes.get(SA.itemsDone), 10_000);
-      assert.equal(attributes.get(SA.itemsFailed), 0);
-      // Every object has its processFile run, under the notification path's ID.
-      await eventually('10,000 runs in visibility', async () => {
-        const { count } = await env.client.workflow.count(
-          `WorkflowType = 'processFile' AND ${SA.bucket.name} = 'ten-thousand' AND ExecutionStatus = 'Completed'`,
-        );
-        return count === 10_000 ? true : undefined;
+  // About three minutes on two cores: the dev server starts some 50 workflows a second.
+  it(
+    'starts and counts 10,000 objects, each history within a lowered limit, continuing as new per page and when suggested',
+    { timeout: 15 * 60_000 },
+    async () => {
+      const l = listing('ten-thousand', 10_000);
+      const taskQueue = `test-${randomUUID()}`;
+      const worker = await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowsPath: require.resolve('./support/reprocess-stand-in'),
+        activities: { listObjectPage: l.listObjectPage },
       });
-      const last = await env.client.workflow.getHandle(l.files.at(-1)!.workflowId).describe();
-      assert.equal(last.status.name, 'COMPLETED');
-    });
-  });
+      await worker.runUntil(async () => {
+        const handle = await start(taskQueue, 'ten-thousand', { pageSize: 1000, concurrency: 100 });
+        const result = await handle.result();
+        assert.deepEqual(
+          { ...result },
+          {
+            stage: 'done',
+            bucket: 'ten-thousand',
+            prefix: 'day/',
+            force: false,
+            listed: 10_000,
+            started: 10_000,
+            skipped: 0,
+            succeeded: 10_000,
+            failed: 0,
+            inFlight: 0,
+            listingDone: true,
+            cancelled: false,
+          },
+        );
+        assert.equal(l.pages(), 10);
+        const lengths = await runLengths(handle.workflowId);
+        assert.ok(lengths.length >= 20, `${lengths.length} runs: each page's left to a second run at least`);
+        assert.ok(Math.max(...lengths) < HISTORY_LIMIT, `runs of ${lengths.join(', ')} events`);
+        const attributes = (await handle.describe()).typedSearchAttributes;
+        assert.equal(attributes.get(SA.stage), 'done');
+        assert.equal(attributes.get(SA.itemsTotal), 10_000);
+        assert.equal(attributes.get(SA.itemsStarted), 10_000);
+        assert.equal(attributes.get(SA.itemsSkipped), 0);
+        assert.equal(attributes.get(SA.itemsDone), 10_000);
+        assert.equal(attributes.get(SA.itemsFailed), 0);
+        // Every object has its processFile run, under the notification path's ID.
+        await eventually('10,000 runs in visibility', async () => {
+          const { count } = await env.client.workflow.count(
+            `WorkflowType = 'processFile' AND ${SA.bucket.name} = 'ten-thousand' AND ExecutionStatus = 'Completed'`,
+          );
+          return count === 10_000 ? true : undefined;
+        });
+        const last = await env.client.workflow.getHandle(l.files.at(-1)!.workflowId).describe();
+        assert.equal(last.status.name, 'COMPLETED');
+      });
+    },
+  );
 
   it('runs at most `concurrency` files at a time, through the real processFile', async () => {
     const l = listing('concurrent', 30);
@@ -379,11 +384,18 @@ describe('reprocess on the local stack, through the worker process', () => {
     }
   });
 
-  it('names the fix of bad arguments', async () => {
+  it('names the fix of bad arguments and of a missing bucket', async () => {
     const both = await cli(['--date', DAY, '--prefix', 'x/', '--bucket', BUCKET]);
     assert.equal(both.code, 1);
     assert.match(both.stderr, /give either --prefix or --date/);
     const date = await cli(['--date', '2026-02-30', '--bucket', BUCKET]);
     assert.match(date.stderr, /--date 2026-02-30 is not a calendar date: write it YYYY-MM-DD/);
+    // An input bucket of the configuration that does not exist: the run fails at once, naming it.
+    const missing = await cli(['--prefix', 'x/', '--bucket', 'pipeline-deleted']);
+    assert.equal(missing.code, 1);
+    assert.match(
+      missing.stderr,
+      /bucket pipeline-deleted does not exist, so s3:\/\/pipeline-deleted\/x\/ cannot be reprocessed: name an input bucket \(--bucket\)/,
+    );
   });
 });
