@@ -384,6 +384,27 @@ describe('reprocess on the local stack, through the worker process', () => {
     }
   });
 
+  it('skips what the notifications processed in an unversioned bucket too, where the ETag names the version', async () => {
+    const { client, stack } = world;
+    const refs: ObjectRef[] = [];
+    for (let i = 0; i < 3; i++) {
+      const key = `unversioned/f-${i}.csv`;
+      const body = `id\n${i}\n`;
+      const out = await stack.aws.s3.send(
+        new PutObjectCommand({ Bucket: stack.inputBucket, Key: key, Body: body }),
+      );
+      refs.push({ bucket: stack.inputBucket, key, etag: unquoteEtag(out.ETag!), size: body.length });
+    }
+    // The input bucket notifies the queue itself.
+    for (const ref of refs) assert.equal((await awaitWorkflow(client, ref, WAIT_MS)).status, 'completed');
+    const handle = await startReprocess(client, stack.taskQueue, {
+      bucket: stack.inputBucket,
+      prefix: 'unversioned/',
+    });
+    const final = await followReprocess(handle, () => {});
+    assert.deepEqual([final.listed, final.started, final.skipped], [3, 0, 3]);
+  });
+
   it('names the fix of bad arguments and of a missing bucket', async () => {
     const both = await cli(['--date', DAY, '--prefix', 'x/', '--bucket', BUCKET]);
     assert.equal(both.code, 1);
