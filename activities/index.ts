@@ -1,4 +1,4 @@
-/** All activities of the worker's workflows (`processFile`, `dailyReport`), built from injected clients. */
+/** All activities of the worker's workflows (`processFile`, `dailyReport`, `reprocess`), built from injected clients. */
 import { createComputeActivities, type ComputeDeps } from './compute';
 import { createDailyReportActivities } from './daily-report';
 import { createFinishActivities } from './finish';
@@ -6,6 +6,7 @@ import { createObjectActivities, type ObjectDeps } from './objects';
 import { outputBucketOf } from './output-bucket';
 import { createQueueActivities, type QueueDeps } from './queue';
 import { createReportActivities } from './reports';
+import { createReprocessActivities } from './reprocess';
 import { createStagingActivities } from './staging';
 
 export type ActivityDeps = ObjectDeps & QueueDeps & ComputeDeps;
@@ -28,6 +29,7 @@ export function createActivities(deps: ActivityDeps) {
     }),
     ...createComputeActivities(deps),
     ...createDailyReportActivities(deps),
+    ...createReprocessActivities(deps),
   };
 }
 

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { DEFAULTS } from '../contract/defaults';
 import { CSV_DELIMITER_CHOICES, parseCsvDelimiter } from '../contract/jobs';
 import { isTimeOfDay } from '../contract/schedule';
+import { dateLayoutProblem, DATE_PLACEHOLDER, DEFAULT_DATE_LAYOUT } from '../contract/reprocess';
 import { ExplainedError } from './errors';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -301,6 +302,16 @@ export const ENV = {
     .min(1)
     .optional()
     .describe('path of the temporal CLI to use instead of the one on PATH or in .tools/'),
+  REPROCESS_DATE_LAYOUT: z
+    .string()
+    .default(DEFAULT_DATE_LAYOUT)
+    .superRefine((layout, ctx) => {
+      const problem = dateLayoutProblem(layout);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .describe(
+      `prefix of a day's objects for npm run reprocess -- --date, ${DATE_PLACEHOLDER} standing for the date`,
+    ),
   MOTO_PORT: port.optional().describe('port for the moto server of npm run dev (default: a free port)'),
 } as const;
 

@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { ValueTotal } from './reports';
-import { isDate } from './schedule';
+import { isDate } from './dates';
 import { FailureType } from './workflow';
 
 export interface DailyReportInput {

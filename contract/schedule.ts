@@ -10,6 +10,7 @@
  * 365 days one after the other.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { addDays } from './dates';
 
 /** The Schedule's ID in the namespace (`temporal schedule describe --schedule-id daily-report`). */
 export const DAILY_REPORT_SCHEDULE_ID = 'daily-report';
@@ -28,34 +29,11 @@ export const SCHEDULED_START_TIME = defineSearchAttributeKey(
   SearchAttributeType.DATETIME,
 );
 
-const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const TIME = /^([01]\d|2[0-3]):([0-5]\d)$/;
-
-/** Whether `text` is a real calendar date written `YYYY-MM-DD`. */
-export function isDate(text: string): boolean {
-  const match = DATE.exec(text);
-  if (!match) return false;
-  const [year, month, day] = match.slice(1).map(Number) as [number, number, number];
-  const date = new Date(Date.UTC(year, month - 1, day));
-  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
-}
 
 /** Whether `text` is a time of day written `HH:MM` (24-hour). */
 export function isTimeOfDay(text: string): boolean {
   return TIME.test(text);
-}
-
-/** `date` (`YYYY-MM-DD`) moved by `days`. */
-export function addDays(date: string, days: number): string {
-  const [year, month, day] = date.split('-').map(Number) as [number, number, number];
-  return new Date(Date.UTC(year, month - 1, day + days)).toISOString().slice(0, 10);
-}
-
-/** The dates from `from` to `to`, both included. */
-export function datesBetween(from: string, to: string): string[] {
-  const dates: string[] = [];
-  for (let date = from; date <= to; date = addDays(date, 1)) dates.push(date);
-  return dates;
 }
 
 /** The day a run scheduled for `scheduledFor` reports on: the UTC day before. */

@@ -15,21 +15,31 @@ import type { ProcessFileResult } from '../contract/workflow';
 import type { ObjectRef } from '../contract/objects';
 import { STACK_FILE, type RunningStack } from './stack';
 
+/** The stack of `npm run dev`, when it runs and TEMPORAL_ADDRESS does not point elsewhere. */
+export function runningStack(): RunningStack | undefined {
+  return !process.env.TEMPORAL_ADDRESS && existsSync(STACK_FILE)
+    ? (JSON.parse(readFileSync(STACK_FILE, 'utf8')) as RunningStack)
+    : undefined;
+}
+
 /**
  * A client of the pipeline's Temporal: configured like the worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, …),
  * or the stack of `npm run dev` when TEMPORAL_ADDRESS is not set and that stack is running.
  */
 export async function pipelineClient(component: string) {
-  if (!process.env.TEMPORAL_ADDRESS && existsSync(STACK_FILE)) {
-    const stack = JSON.parse(readFileSync(STACK_FILE, 'utf8')) as RunningStack;
-    for (const [name, value] of Object.entries(stack.env))
-      if (name.startsWith('TEMPORAL_')) process.env[name] = value;
-  }
+  const stack = runningStack();
+  for (const [name, value] of Object.entries(stack?.env ?? {}))
+    if (name.startsWith('TEMPORAL_')) process.env[name] = value;
   const config = loadConfig(component, [...TEMPORAL_ENV]);
   const connection = await Connection.connect(temporalConnectionOptions(config)).catch((err: Error) => {
     throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
   });
-  return { client: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), connection, config };
+  return {
+    client: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }),
+    connection,
+    config,
+    stack,
+  };
 }
 
 export interface UploadOptions {

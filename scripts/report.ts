@@ -19,7 +19,7 @@ import {
 import { ExplainedError } from '../common/errors';
 import { runMain } from '../common/run-main';
 import { dailyReportWorkflowId, type DailyReportResult } from '../contract/daily-report';
-import { datesBetween, isDate } from '../contract/schedule';
+import { datesBetween, isDate } from '../contract/dates';
 import { dailyReport } from '../workflows';
 import { pipelineClient } from './pipeline-client';
 import { backfillDailyReports } from './schedules';

@@ -4,14 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  addDays,
-  backfillRange,
-  datesBetween,
-  isDate,
-  isTimeOfDay,
-  reportDateFor,
-} from '../contract/schedule';
+import { addDays, datesBetween, isDate } from '../contract/dates';
+import { backfillRange, isTimeOfDay, reportDateFor } from '../contract/schedule';
 
 describe('the daily report calendar', () => {
   it('takes real dates and times of day only', () => {

@@ -3,3 +3,4 @@ export { dailyReport } from './daily-report';
 export { processChunks } from './process-chunks';
 export { processFile } from './process-file';
 export { scheduledDailyReport } from './scheduled-report';
+export { reprocess } from './reprocess';

@@ -373,6 +373,15 @@ export class Orchestration extends Construct {
         resources: [props.outputBucket.bucketArn],
       }),
     );
+    // ListObjectVersions of a reprocess run (activities/reprocess.ts): the latest version of each input under a
+    // prefix, by its versionId, as the notifications name it.
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ListInputVersionsToReprocess',
+        actions: ['s3:ListBucketVersions'],
+        resources: [props.inputBucket.bucketArn],
+      }),
+    );
     // Reports, per file, per failure and per day (reports/daily/); outputs, rejects and staging are among the
     // processor's writes: the plan, and the outputs of chunked files, a multipart upload of the parts aborted
     // when an attempt is retried.

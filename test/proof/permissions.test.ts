@@ -36,7 +36,7 @@ import {
 } from '../support/iam';
 
 /** Buckets of the tests that play the deployment's input bucket: more input buckets (INPUT_BUCKETS). */
-const ALSO_INPUT_BUCKETS = ['pipeline-manual', 'pipeline-deleted'];
+const ALSO_INPUT_BUCKETS = ['pipeline-manual', 'pipeline-deleted', 'pipeline-reprocess'];
 /**
  * The folders whose code runs in the deployment, and the process that runs it (common/: any of them).
  * processors/ also runs inline, as the worker: the processor's calls are proven against both roles.

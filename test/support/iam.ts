@@ -147,6 +147,11 @@ const MAPPINGS: Record<string, Record<string, Mapping>> = {
         ...(typeof i.Prefix === 'string' ? { 's3:prefix': i.Prefix } : {}),
       }),
     ],
+    ListObjectVersionsCommand: (i, _c, ctx) => [
+      request('s3:ListBucketVersions', bucketArn(ctx.bucket(str(i, 'Bucket'))), {
+        ...(typeof i.Prefix === 'string' ? { 's3:prefix': i.Prefix } : {}),
+      }),
+    ],
     PutObjectCommand: (i, _c, ctx) => [objectWrite(ctx, i)],
     // The parts of a multipart upload are authorized as writes of the object. Every multipart upload the code
     // starts is aborted if it fails (lib-storage with leavePartsOnError: false, mergeParts' catch), a path the

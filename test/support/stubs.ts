@@ -1,4 +1,4 @@
-/** Stand-ins for the S3 and SQS activities of `processFile`, for tests that stub them. */
+/** Stand-ins for the S3 and SQS activities of `processFile` (and the listing of `reprocess`), for tests that stub them. */
 import type { Activities } from '../../activities';
 import { summarize } from '../../activities/staging';
 import type { ObjectInfo } from '../../activities/objects';
@@ -26,6 +26,8 @@ export function stubActivities(info: ObjectInfo): Omit<Activities, 'runProcessor
         'processFile never builds the daily report (test/daily-report.test.ts runs the real one)',
       );
     },
+    // An empty bucket: reprocess tests serve their own listing.
+    listObjectPage: async () => ({ files: [] }),
     ...wholeFileStubs(),
   };
 }
