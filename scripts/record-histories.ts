@@ -1,7 +1,8 @@
 /**
  * `npm run record:histories [-- NAME ...]`: runs the demo's files, plus a broken CSV, an unknown job and a
- * CSV file in chunks, through the local stack and saves each workflow's history (and its child workflows')
- * under test/fixtures/histories/; with names, only those cases. The replay test runs today's
+ * CSV file in chunks, through the local stack, then a day's report, the schedule's run of one and a reprocess,
+ * and saves each workflow's history (and its child workflows') under test/fixtures/histories/; with names,
+ * only those cases. The replay test runs today's
  * workflow code against them, so a change that would break running workflows fails the build.
  * Re-record only when the workflow's behaviour changed on purpose and old histories are gone from
  * production; otherwise keep the old files and guard the change with `patched()`.
@@ -13,7 +14,11 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { runMain } from '../common/run-main';
 import { writeTransactions } from './transactions';
+import { dailyReportWorkflowId } from '../contract/daily-report';
+import { scheduledDailyReport } from '../workflows';
 import { awaitWorkflow, uploadFile, type UploadOptions } from './pipeline-client';
+import { reportDate } from './report';
+import { startReprocess } from './reprocess';
 import { startStack } from './stack';
 import { ensureTools, REPO_ROOT } from './tools';
 
@@ -68,38 +73,63 @@ async function main(): Promise<void> {
     const ids = existsSync(HISTORY_IDS)
       ? (JSON.parse(readFileSync(HISTORY_IDS, 'utf8')) as Record<string, string>)
       : {};
-    for (const c of CASES.filter((c) => names.length === 0 || names.includes(c.name))) {
+    // The CLI writes the JSON form Temporal's tools (and Worker.runReplayHistories) read.
+    const show = (workflowId: string) =>
+      execFileSync(
+        ensureTools().temporal,
+        [
+          'workflow',
+          'show',
+          '--workflow-id',
+          workflowId,
+          '--address',
+          stack.temporalAddress,
+          '--output',
+          'json',
+        ],
+        { encoding: 'utf8' },
+      );
+    const save = (name: string, workflowId: string, status: string) => {
+      const history = show(workflowId);
+      writeFileSync(join(HISTORIES_DIR, `${name}.json`), history);
+      ids[`${name}.json`] = workflowId;
+      const events = (JSON.parse(history) as { events: unknown[] }).events.length;
+      process.stdout.write(`${name}: ${status} (${events} events)\n`);
+    };
+    const wanted = (name: string) => names.length === 0 || names.includes(name);
+    for (const c of CASES.filter((c) => wanted(c.name))) {
       const path = join(existsSync(join(SAMPLES, c.file)) ? SAMPLES : scratch, c.file);
       const ref = await uploadFile(stack.aws.s3, stack.inputBucket, c.key, path, c.options);
       const outcome = await awaitWorkflow(client, ref, 60_000);
       if (outcome.status === 'timed-out') throw new Error(`${c.name}: no result in 60 s`);
-      // The CLI writes the JSON form Temporal's tools (and Worker.runReplayHistories) read.
-      const show = (workflowId: string) =>
-        execFileSync(
-          ensureTools().temporal,
-          [
-            'workflow',
-            'show',
-            '--workflow-id',
-            workflowId,
-            '--address',
-            stack.temporalAddress,
-            '--output',
-            'json',
-          ],
-          { encoding: 'utf8' },
-        );
-      const save = (name: string, history: string, workflowId: string) => {
-        writeFileSync(join(HISTORIES_DIR, `${name}.json`), history);
-        ids[`${name}.json`] = workflowId;
-        const events = (JSON.parse(history) as { events: unknown[] }).events.length;
-        process.stdout.write(`${name}: ${outcome.status} (${events} events)\n`);
-      };
-      save(c.name, show(outcome.workflowId), outcome.workflowId);
+      save(c.name, outcome.workflowId, outcome.status);
       // A chunked file's child workflows (one per batch of chunks) are histories of their own.
       const chunks = outcome.status === 'completed' ? (outcome.result.chunks?.total ?? 0) : 0;
-      const child = `${outcome.workflowId}/chunks-1`;
-      if (chunks > 0) save(`${c.name}-batch-1`, show(child), child);
+      if (chunks > 0) save(`${c.name}-batch-1`, `${outcome.workflowId}/chunks-1`, outcome.status);
+    }
+    // The workflows that are not a file's: a day's report (today's, of the files above), the schedule's run of
+    // it, and a reprocess of the inline file above (skipped: processed already).
+    const today = new Date().toISOString().slice(0, 10);
+    if (wanted('daily-report')) {
+      await reportDate(client, stack.taskQueue, today);
+      save('daily-report', dailyReportWorkflowId(today), 'completed');
+    }
+    if (wanted('scheduled-daily-report')) {
+      const handle = await client.workflow.start(scheduledDailyReport, {
+        workflowId: 'daily-report-by-hand',
+        taskQueue: stack.taskQueue,
+        args: [],
+      });
+      await handle.result();
+      save('scheduled-daily-report', handle.workflowId, 'completed');
+    }
+    if (wanted('reprocess')) {
+      const handle = await startReprocess(client, stack.taskQueue, {
+        bucket: stack.inputBucket,
+        prefix: 'inline/',
+      });
+      await handle.result();
+      save('reprocess', handle.workflowId, 'completed');
     }
     writeFileSync(HISTORY_IDS, `${JSON.stringify(ids, null, 2)}\n`);
   } finally {
