@@ -29,8 +29,10 @@ export interface ComputeRequest {
   statsKey?: string;
   /** Where a validating job writes its rejects in the output bucket (default `rejects/<destinationKey>`). */
   rejectsKey?: string;
-  /** CSV jobs: the field separator of the object's metadata (otherwise the schema's, or a comma). */
+  /** CSV jobs: the field separator of the object's metadata or schema (otherwise a comma). */
   delimiter?: CsvDelimiter;
+  /** Validating jobs: the schema the object's metadata names (otherwise the processor's default, SCHEMA). */
+  schema?: string;
   /** One chunk of a large CSV file instead of the whole file; all but the first get the header, which they lack. */
   chunk?: PlannedChunk & { header?: string };
   /**
@@ -151,6 +153,7 @@ export function processorEnvironment(
     ...(req.statsKey ? { STATS_KEY: req.statsKey } : {}),
     ...(req.rejectsKey ? { REJECTS_KEY: req.rejectsKey } : {}),
     ...(req.delimiter ? { CSV_DELIMITER: CSV_DELIMITER_NAMES[req.delimiter] } : {}),
+    ...(req.schema ? { SCHEMA: req.schema } : {}),
     ...(req.job === 'csv-to-dynamodb' && deps.dynamodbTable ? { DYNAMODB_TABLE: deps.dynamodbTable } : {}),
     ...(req.chunk
       ? {

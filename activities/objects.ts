@@ -2,8 +2,9 @@
 import { HeadBucketCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import { isNoSuchBucket, isNotFound, isPreconditionFailed } from '../common/aws';
-import { OUTPUT_METADATA } from '../contract/layout';
-import { unquoteEtag, type ObjectRef, type SourceVersion } from '../contract/objects';
+import { loadSchema, schemaNames } from '../common/schema';
+import { INPUT_METADATA, OUTPUT_METADATA } from '../contract/layout';
+import { unquoteEtag, type ObjectRef, type ObjectSchema, type SourceVersion } from '../contract/objects';
 import type { VerifiedOutput } from '../contract/reports';
 import { FailureType } from '../contract/workflow';
 
@@ -11,6 +12,8 @@ export interface ObjectDeps {
   s3: S3Client;
   /** Bucket the processors write to; verification reads it. */
   outputBucket: string;
+  /** The schema file and default schema of the CSV jobs (SCHEMA_FILE, SCHEMA), as the processors have them. */
+  schemas?: { file?: string; name?: string };
 }
 
 /** What HeadObject says of the notified object version. */
@@ -19,6 +22,8 @@ export interface ObjectInfo extends SourceVersion {
   contentType?: string;
   /** User metadata (`x-amz-meta-*`), keys in lower case. */
   metadata: Record<string, string>;
+  /** The CSV schema it is processed with, if it is processed as CSV: `x-amz-meta-schema`'s, else the default. */
+  schema: ObjectSchema;
 }
 
 export interface VerifyOutputInput {
@@ -71,7 +76,37 @@ export function bucketMissing(bucket: string, uri: string, cause: unknown): Appl
   });
 }
 
-export function createObjectActivities({ s3, outputBucket }: ObjectDeps) {
+/**
+ * The schema of an object with `metadata`: the one its `x-amz-meta-schema` names, else the default.
+ * @throws a non-retryable InvalidInput failure when the metadata names a schema the file does not have.
+ */
+export function objectSchema(
+  metadata: Record<string, string>,
+  uri: string,
+  schemas: ObjectDeps['schemas'] = {},
+): ObjectSchema {
+  const named = metadata[INPUT_METADATA.schema] || undefined;
+  if (named !== undefined) {
+    const { names, file } = schemaNames(schemas.file);
+    if (!names.includes(named))
+      throw ApplicationFailure.create({
+        message:
+          `${uri}: x-amz-meta-${INPUT_METADATA.schema} is ${JSON.stringify(named)}, a schema ${file} does not have; ` +
+          `it has ${names.join(', ')}. Fix the metadata and upload the file again.`,
+        type: FailureType.invalidInput,
+        nonRetryable: true,
+      });
+  }
+  const schema = loadSchema(schemas.file, named ?? schemas.name);
+  return {
+    name: schema.name,
+    named: named !== undefined,
+    loadsTable: schema.table !== undefined,
+    ...(schema.delimiter ? { delimiter: schema.delimiter } : {}),
+  };
+}
+
+export function createObjectActivities({ s3, outputBucket, schemas }: ObjectDeps) {
   /** A HEAD answers 404 without a body, for a missing key and a missing bucket alike: ask the bucket. */
   const bucketExists = (bucket: string) =>
     s3.send(new HeadBucketCommand({ Bucket: bucket })).then(
@@ -103,6 +138,9 @@ export function createObjectActivities({ s3, outputBucket }: ObjectDeps) {
             ...(ref.etag && !ref.versionId ? { IfMatch: `"${ref.etag}"` } : {}),
           }),
         );
+        const metadata = Object.fromEntries(
+          Object.entries(head.Metadata ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+        );
         return {
           bucket: ref.bucket,
           key: ref.key,
@@ -110,9 +148,8 @@ export function createObjectActivities({ s3, outputBucket }: ObjectDeps) {
           ...(head.ContentType ? { contentType: head.ContentType } : {}),
           etag: unquoteEtag(head.ETag ?? ''),
           ...(head.VersionId && head.VersionId !== 'null' ? { versionId: head.VersionId } : {}),
-          metadata: Object.fromEntries(
-            Object.entries(head.Metadata ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
-          ),
+          metadata,
+          schema: objectSchema(metadata, uri, schemas),
         };
       } catch (err) {
         if (isNoSuchBucket(err) || (isNotFound(err) && !(await bucketExists(ref.bucket)))) {

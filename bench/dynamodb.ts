@@ -21,7 +21,7 @@ import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamod
 import { runMain } from '../common/run-main';
 import { CsvScanner } from '../csv/scanner';
 import { tableKeyOf } from '../processors/dynamodb-items';
-import { loadSchema } from '../processors/schema';
+import { loadSchema } from '../common/schema';
 import { tableItemCount } from '../scripts/pipeline-client';
 import { startStack, type Stack } from '../scripts/stack';
 import { ensureTools } from '../scripts/tools';

@@ -193,14 +193,14 @@ export const ENV = {
     .min(1)
     .optional()
     .describe(
-      "processor (csv-validate): name of the schema to check against (default: the schema file's default)",
+      "processor and worker (CSV jobs): name of the default schema to check against, where an object's x-amz-meta-schema names none (default: the schema file's default)",
     ),
   SCHEMA_FILE: z
     .string()
     .min(1)
     .optional()
     .describe(
-      'processor (csv-validate): path of a schema file to use instead of the built-in config/schemas.json',
+      'processor and worker (CSV jobs): path of a schema file to use instead of the built-in config/schemas.json',
     ),
   REJECTS_KEY: z
     .string()
@@ -342,6 +342,8 @@ export const WORKER_VARIABLES = [
   ...AWS_ENV,
   'OUTPUT_BUCKET',
   'DYNAMODB_TABLE',
+  'SCHEMA',
+  'SCHEMA_FILE',
   'HEARTBEAT_SECONDS',
   'LOG_LEVEL',
   'WORKFLOW_BUNDLE_PATH',

@@ -3,6 +3,7 @@
  * (inside Temporal's sandbox), the activities and the processors.
  */
 import { OUTPUTS_PREFIX } from './layout';
+import type { ObjectSchema } from './objects';
 
 export interface JobSpec {
   /** Key suffixes (lower case) that select this job when the object has no `job` metadata. */
@@ -14,7 +15,7 @@ export interface JobSpec {
   /** A CSV job: its input is scanned, split into chunks when large, and its rows counted and checked. */
   csv: boolean;
   /**
-   * Checks each row against a schema (processors/schema.ts): the valid rows are its output, the others its
+   * Checks each row against a schema (common/schema.ts): the valid rows are its output, the others its
    * rejects file (`rejects/KEY`).
    */
   validates: boolean;
@@ -103,9 +104,17 @@ export function parseCsvDelimiter(value: string): CsvDelimiter | undefined {
   return v.toLowerCase() === 'tab' || v === '\\t' ? '\t' : undefined;
 }
 
-/** The job named by `job` metadata if any, otherwise the one whose extension the key has; undefined if none. */
-export function chooseJob(key: string, jobMetadata: string | undefined): string | undefined {
+/**
+ * The job named by `job` metadata if any; otherwise csv-to-dynamodb for an object whose `schema` metadata names a
+ * schema with a table; otherwise the one whose extension the key has; undefined if none.
+ */
+export function chooseJob(
+  key: string,
+  jobMetadata: string | undefined,
+  schema: ObjectSchema | undefined,
+): string | undefined {
   if (jobMetadata !== undefined && jobMetadata !== '') return jobMetadata;
+  if (schema?.named && schema.loadsTable) return 'csv-to-dynamodb';
   const lower = key.toLowerCase();
   return JOB_NAMES.find((name) => JOBS[name].extensions.some((ext) => lower.endsWith(ext)));
 }

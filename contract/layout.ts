@@ -87,6 +87,11 @@ export const INPUT_METADATA = {
   chunkSize: 'chunk-size',
   /** The field separator of a CSV file (`,` `;` `|` or `tab`): over the schema's, `,` by default. */
   csvDelimiter: 'csv-delimiter',
+  /**
+   * The schema a CSV file is checked against (csv-validate, csv-to-dynamodb), instead of the schema file's
+   * default; with no `job`, one that has a `table` loads the file into DynamoDB.
+   */
+  schema: 'schema',
   maxConcurrency: 'max-concurrency',
   toleratedFailureCount: 'tolerated-failure-count',
   toleratedFailurePercent: 'tolerated-failure-percent',

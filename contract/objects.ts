@@ -1,4 +1,5 @@
 /** The objects the processes pass each other: a notified object, the version being processed, a chunk of it. */
+import type { CsvDelimiter } from './jobs';
 
 /** One S3 object as a notification names it: a version by its ETag, its versionId, or both. */
 export interface ObjectRef {
@@ -19,6 +20,20 @@ export interface SourceVersion {
   etag: string;
   /** S3 versionId on a versioned bucket. */
   versionId?: string;
+}
+
+/**
+ * The CSV schema an object is processed with, as its inspection found it: the one its `x-amz-meta-schema` names,
+ * else the schema file's default (common/schema.ts).
+ */
+export interface ObjectSchema {
+  name: string;
+  /** Named by the object's metadata, not the default: the processor is told to use it. */
+  named: boolean;
+  /** The schema has a `table`: a file that names it and no job is loaded into DynamoDB (csv-to-dynamodb). */
+  loadsTable: boolean;
+  /** The schema's field separator, which the chunk planner needs as much as the processor does. */
+  delimiter?: CsvDelimiter;
 }
 
 /**

@@ -1,11 +1,11 @@
 /**
  * The rules of `csv-validate`: a schema's columns compiled for the per-record checks, and the check of one
- * field against its column, reading the bytes in place (see processors/schema.ts for what each type allows).
+ * field against its column, reading the bytes in place (see common/schema.ts for what each type allows).
  */
 import { Decimal } from '../common/decimal';
 import { UTF8_BOM } from '../csv/scanner';
 import { NumericStatistics } from './csv-statistics';
-import type { ColumnSchema, ColumnType, CsvSchema } from './schema';
+import type { ColumnSchema, ColumnType, CsvSchema } from '../common/schema';
 
 /** Why a record was rejected: the `rule` column of the rejects file. */
 export type RejectRule =

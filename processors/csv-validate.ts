@@ -27,7 +27,7 @@ import type { GroupTotal, NumericStats } from './csv-statistics';
 import { addColumnStatistics } from '../common/column-statistics';
 import { parallelBlocks, type BlockJob, type BlockOutput, type BlockRequest } from './csv-blocks';
 import { scanChunks } from './csv-stream';
-import type { CsvSchema } from './schema';
+import type { CsvSchema } from '../common/schema';
 
 export type { RejectRule } from './csv-rules';
 export type { GroupTotal, NumericStats } from './csv-statistics';

@@ -12,7 +12,7 @@
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { Item } from './dynamodb-writer';
-import type { CsvSchema } from './schema';
+import type { CsvSchema } from '../common/schema';
 
 /** The partition key attribute of a table whose schema names no key column. */
 export const ROW_KEY_ATTRIBUTE = 'pk';

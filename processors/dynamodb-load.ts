@@ -11,7 +11,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ValidRowSink } from './csv-validate';
 import { itemOf, itemShapeOf, keyAttributesOf, MAX_NUMBER_DIGITS } from './dynamodb-items';
 import { createDynamoDbWriter, type DynamoDbWriteStats, type Item } from './dynamodb-writer';
-import type { CsvSchema } from './schema';
+import type { CsvSchema } from '../common/schema';
 
 export interface RowLoaderOptions {
   client: DynamoDBClient;

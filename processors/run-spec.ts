@@ -24,7 +24,7 @@ import {
 import { rejectsKeyFor } from '../contract/layout';
 import type { ChunkRange } from '../contract/objects';
 import { describeLocation, type Location } from './object-io';
-import { loadSchema, type CsvSchema } from './schema';
+import { loadSchema, type CsvSchema } from '../common/schema';
 
 /** One job run, whichever mode described it. */
 export interface RunSpec {

@@ -23,7 +23,7 @@ import { DEFAULTS } from '../contract/defaults';
 import { computeTaskQueue, inlineTaskQueue, SA } from '../contract/workflow';
 import type { DailyReportSchedule } from '../contract/schedule';
 import { tableKeyOf } from '../processors/dynamodb-items';
-import { loadSchema } from '../processors/schema';
+import { loadSchema } from '../common/schema';
 import { ensureDailyReportSchedule } from './schedules';
 import { ensureTools, REPO_ROOT } from './tools';
 

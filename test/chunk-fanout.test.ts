@@ -21,7 +21,7 @@ import {
   type ProcessFileResult,
 } from '../contract/workflow';
 import { processFile } from '../workflows/process-file';
-import { stubActivities } from './support/stubs';
+import { DEFAULT_SCHEMA, stubActivities } from './support/stubs';
 import { createTestEnvironment, withWorkers } from './support/temporal';
 
 /** Far below the default 51,200 events: 1,000 chunks in one history would need about 6,000. */
@@ -62,6 +62,7 @@ function chunked(
     size: chunks * CHUNK,
     etag: 'e1',
     metadata: { 'chunk-size': String(CHUNK), ...metadata },
+    schema: DEFAULT_SCHEMA,
   };
   const activities: Activities = {
     ...stubActivities(info),

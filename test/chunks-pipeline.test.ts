@@ -340,6 +340,37 @@ describe('large CSV files in chunks, end to end', () => {
     assert.equal(report.bareQuoteFields, whole.bareQuoteFields, "the chunks' counts add up to one run's");
   });
 
+  it('loads a file into DynamoDB because its x-amz-meta-schema names a schema with a table, chunked on that schema’s semicolons', async () => {
+    // Quoted merchants hold semicolons and newlines: planned with a comma, a chunk could start inside one.
+    const rows = Array.from({ length: 3000 }, (_, i) => {
+      const merchant = i % 3 === 0 ? `"Müller;\nSöhne ${i}"` : `Shop ${i}`;
+      const date = i % 500 === 7 ? '2025-13-01' : `2025-02-${String((i % 28) + 1).padStart(2, '0')}`;
+      return `eu-${i};acct${i % 50};${date};${i}.25;EUR;${merchant};food\n`;
+    });
+    const invalid = rows.filter((r) => r.includes('2025-13-01')).length;
+    const path = join(dir, 'eu.csv');
+    writeFileSync(
+      path,
+      `transaction_id;account_id;transaction_date;amount;currency;merchant;category\n${rows.join('')}`,
+    );
+    const before = await tableItemCount(stack.aws.dynamodb, stack.table);
+    const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'eu/transactions.csv', path, {
+      metadata: { [INPUT_METADATA.schema]: 'transactions-eu', 'chunk-size': '32KiB' },
+    });
+    const outcome = await awaitWorkflow(client, ref, WAIT_MS);
+    assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
+    if (outcome.status !== 'completed') return;
+    const { result } = outcome;
+    assert.equal(result.job, 'csv-to-dynamodb');
+    assert.ok(result.chunks && result.chunks.total >= 4, `chunks: ${JSON.stringify(result.chunks)}`);
+    const report = JSON.parse(
+      (await bytesOf(reportKeyFor(ref.key, result.processedAt!))).toString('utf8'),
+    ) as Report & { dynamodb: { itemsWritten: number } };
+    assert.deepEqual(report.rows, { in: 3000, out: 3000 - invalid, rejected: invalid });
+    assert.equal(report.dynamodb.itemsWritten, 3000 - invalid);
+    assert.equal(await tableItemCount(stack.aws.dynamodb, stack.table), before + 3000 - invalid);
+  });
+
   it('retries an inline chunk of a crashed worker on the next worker: the same output as one run', async () => {
     const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'big/inline.csv', file, {
       processorType: 'inline',

@@ -37,7 +37,7 @@ import { recordingCalls } from './support/aws-calls';
 import { batchJobs, ecsTasks, provisionCompute } from './support/aws-compute';
 import { withWorkers } from './support/temporal';
 import { eventually } from './support/eventually';
-import { stubActivities } from './support/stubs';
+import { DEFAULT_SCHEMA, stubActivities } from './support/stubs';
 import { statsKeyFor } from '../contract/layout';
 
 interface World {
@@ -86,7 +86,14 @@ async function teardown(w: World | undefined): Promise<void> {
 }
 
 function activitiesFor(w: World, metadata: Record<string, string>): Activities {
-  const info: ObjectInfo = { bucket: 'in', key: 'data/report.csv', size: 9, etag: 'etag-1', metadata };
+  const info: ObjectInfo = {
+    bucket: 'in',
+    key: 'data/report.csv',
+    size: 9,
+    etag: 'etag-1',
+    metadata,
+    schema: DEFAULT_SCHEMA,
+  };
   return {
     ...stubActivities(info),
     ...createComputeActivities({

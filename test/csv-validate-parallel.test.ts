@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { InvalidInputError } from '../contract/errors';
 import { csvValidate, MAX_RECORD_BYTES, type CsvValidateOptions } from '../processors/csv-validate';
-import { loadSchema, parseSchema } from '../processors/schema';
+import { loadSchema, parseSchema } from '../common/schema';
 import { writeTransactions } from '../scripts/transactions';
 import { collector, pieces } from './support/streams';
 

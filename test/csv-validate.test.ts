@@ -18,7 +18,7 @@ import {
   csvValidate,
 } from '../processors/csv-validate';
 import { InvalidInputError } from '../contract/errors';
-import { loadSchema, parseSchema, type CsvSchema } from '../processors/schema';
+import { loadSchema, parseSchema, type CsvSchema } from '../common/schema';
 import { runProcessor } from './support/processor';
 import { collector, pieces } from './support/streams';
 
@@ -347,9 +347,15 @@ describe('schema file', () => {
 });
 
 describe('csv-validate job selection', () => {
-  it('is chosen by job metadata only, and writes a .csv output', () => {
-    assert.equal(chooseJob('in/a.csv', undefined), 'csv-transform');
-    assert.equal(chooseJob('in/a.csv', 'csv-validate'), 'csv-validate');
+  it('is chosen by job metadata, else by a schema the metadata names that has a table, and writes a .csv output', () => {
+    const named = { name: 'transactions', named: true, loadsTable: true };
+    assert.equal(chooseJob('in/a.csv', undefined, undefined), 'csv-transform');
+    assert.equal(chooseJob('in/a.csv', 'csv-validate', undefined), 'csv-validate');
+    // The default schema, even with a table, leaves a .csv to csv-transform: only one the object names loads it.
+    assert.equal(chooseJob('in/a.csv', undefined, { ...named, named: false }), 'csv-transform');
+    assert.equal(chooseJob('in/a.csv', undefined, named), 'csv-to-dynamodb');
+    assert.equal(chooseJob('in/a.csv', undefined, { ...named, loadsTable: false }), 'csv-transform');
+    assert.equal(chooseJob('in/a.csv', 'csv-validate', named), 'csv-validate');
     assert.equal(outputKeyFor('in/a.csv', 'csv-validate'), 'outputs/in/a.csv');
   });
 });

@@ -27,7 +27,7 @@ import { csvValidate } from '../processors/csv-validate';
 import { createRowLoader } from '../processors/dynamodb-load';
 import { refuseWideEncodings } from '../csv/encoding';
 import { EXIT_INVALID_INPUT, InvalidInputError } from '../contract/errors';
-import { loadSchema } from '../processors/schema';
+import { loadSchema } from '../common/schema';
 import { textToPdf } from '../processors/text-to-pdf';
 import { runProcessorMeasured } from './support/peak-rss';
 import { collector, pieces } from './support/streams';

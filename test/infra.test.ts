@@ -21,7 +21,7 @@ import { environmentProblems, type ProcessName } from '../infra/lib/process-cont
 import { MAX_RECEIVE_COUNT } from '../infra/lib/queue';
 import { resolveSettings } from '../infra/lib/settings';
 import { tableKeyOf } from '../processors/dynamodb-items';
-import { loadSchema } from '../processors/schema';
+import { loadSchema } from '../common/schema';
 import { cfnLint, checkov } from './support/scanners';
 
 interface Statement {

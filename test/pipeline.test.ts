@@ -504,6 +504,22 @@ describe('pipeline end to end', () => {
     );
   });
 
+  it('dead-letters a file whose x-amz-meta-schema names no schema, naming the metadata, the schemas there are and the fix', async () => {
+    const path = join(dir, 'orders.csv');
+    writeFileSync(path, 'id,total\n1,2\n');
+    const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'dialects/orders.csv', path, {
+      metadata: { [INPUT_METADATA.schema]: 'orders' },
+    });
+    const outcome = await awaitWorkflow(client, ref, WAIT_MS);
+    assert.equal(outcome.status, 'failed');
+    const [dead] = await deadLettersArrived();
+    assert.equal(dead?.MessageAttributes?.[DLQ_ATTRIBUTES.type]?.StringValue, FailureType.invalidInput);
+    assert.match(
+      dead?.MessageAttributes?.[DLQ_ATTRIBUTES.reason]?.StringValue ?? '',
+      /x-amz-meta-schema is "orders", a schema config\/schemas\.json does not have; it has transactions, transactions-eu\. Fix the metadata and upload the file again\./,
+    );
+  });
+
   it('aborts the multipart upload of an output that fails past its first part: nothing is left behind', async () => {
     // Over one 8 MiB part of output, then a character after a closing quote on the last line.
     const path = join(dir, 'long-broken.csv');

@@ -24,7 +24,7 @@ import { OUTPUT_METADATA } from '../contract/layout';
 import { csvTransform } from '../processors/csv-transform';
 import { csvValidate } from '../processors/csv-validate';
 import { InvalidInputError } from '../contract/errors';
-import { loadSchema } from '../processors/schema';
+import { loadSchema } from '../common/schema';
 import { ensureTools } from '../scripts/tools';
 import { writeTransactions } from '../scripts/transactions';
 import { runProcessor } from './support/processor';

@@ -39,7 +39,7 @@ import { REPO_ROOT } from '../scripts/tools';
 import { reprocess } from '../workflows/reprocess';
 import { startEndToEnd, type EndToEnd } from './support/end-to-end';
 import { eventually } from './support/eventually';
-import { stubActivities } from './support/stubs';
+import { DEFAULT_SCHEMA, stubActivities } from './support/stubs';
 import { createTestEnvironment, withWorkers } from './support/temporal';
 
 /** Far below the default 51,200 events: 10,000 children in one history would need about 60,000. */
@@ -75,8 +75,22 @@ function activities(listObjectPage: Activities['listObjectPage'], jobMs = 0) {
   let maxInFlight = 0;
   const ran: string[] = [];
   const stubs: Activities = {
-    ...stubActivities({ bucket: 'in', key: 'a.txt', size: 10, etag: 'e', metadata: {} }),
-    inspectObject: async ({ bucket, key, etag }) => ({ bucket, key, etag: etag!, size: 10, metadata: {} }),
+    ...stubActivities({
+      bucket: 'in',
+      key: 'a.txt',
+      size: 10,
+      etag: 'e',
+      metadata: {},
+      schema: DEFAULT_SCHEMA,
+    }),
+    inspectObject: async ({ bucket, key, etag }) => ({
+      bucket,
+      key,
+      etag: etag!,
+      size: 10,
+      metadata: {},
+      schema: DEFAULT_SCHEMA,
+    }),
     listObjectPage,
     runProcessor: async (req: ComputeRequest) => {
       inFlight++;

@@ -28,7 +28,7 @@ import type { ObjectRef } from '../contract/objects';
 import { processFile } from '../workflows/process-file';
 import { createTestEnvironment, withWorkers } from './support/temporal';
 import { eventually } from './support/eventually';
-import { stubActivities } from './support/stubs';
+import { DEFAULT_SCHEMA, stubActivities } from './support/stubs';
 
 let env: TestWorkflowEnvironment;
 before(async () => {
@@ -72,7 +72,14 @@ function stubs(metadata: Record<string, string>, overrides: Partial<Activities> 
       calls.push({ name, args });
       return fn(...args);
     };
-  const info: ObjectInfo = { bucket: OBJECT.bucket, key: OBJECT.key, size: 42, etag: OBJECT.etag!, metadata };
+  const info: ObjectInfo = {
+    bucket: OBJECT.bucket,
+    key: OBJECT.key,
+    size: 42,
+    etag: OBJECT.etag!,
+    metadata,
+    schema: DEFAULT_SCHEMA,
+  };
   const base: Activities = {
     ...stubActivities(info),
     runProcessor: async (req: ComputeRequest) => computed(req),

@@ -11,6 +11,7 @@ import { createBackends } from '../activities/backends';
 import { createAwsClients } from '../common/aws';
 import { checkComputeMode, loadConfig, WORKER_VARIABLES } from '../common/config';
 import { createLogger } from '../common/log';
+import { loadSchema } from '../common/schema';
 import { runMain } from '../common/run-main';
 import { temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
 import { computeTaskQueue, inlineTaskQueue } from '../contract/workflow';
@@ -52,9 +53,16 @@ async function main(): Promise<void> {
     },
     clients,
   );
+  const schemas = {
+    ...(config.SCHEMA_FILE ? { file: config.SCHEMA_FILE } : {}),
+    ...(config.SCHEMA ? { name: config.SCHEMA } : {}),
+  };
+  // A bad schema file or default stops the worker now, not each file it inspects.
+  loadSchema(schemas.file, schemas.name);
   const activities = createActivities({
     ...clients,
     outputBucket: config.OUTPUT_BUCKET,
+    schemas,
     dynamodbTable: config.DYNAMODB_TABLE,
     backends,
     awsRegion: config.AWS_REGION,

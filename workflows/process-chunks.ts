@@ -38,8 +38,10 @@ export interface ChunkJob {
   stagingPrefix: string;
   /** The header record's text, handed to every chunk but the first. */
   header: string;
-  /** The field separator the object's metadata names, which planned the chunks. */
+  /** The field separator of the object's metadata or schema, which planned the chunks. */
   delimiter?: CsvDelimiter;
+  /** The schema the object's metadata names, for the validating jobs. */
+  schema?: string;
 }
 
 export interface ProcessChunksInput {
@@ -247,6 +249,7 @@ export async function processChunks(input: ProcessChunksInput): Promise<ChunkOut
           statsKey: keys.stats,
           rejectsKey: keys.rejects,
           ...(work.delimiter ? { delimiter: work.delimiter } : {}),
+          ...(work.schema ? { schema: work.schema } : {}),
           chunk: { ...chunk, ...(chunk.start > 0 ? { header: work.header } : {}) },
         });
         outcomes.push({

@@ -149,8 +149,10 @@ interface InspectedFile {
   processorType: string;
   route: Route;
   settings: ChunkSettings;
-  /** CSV jobs: the field separator the object's metadata names (else the schema's or a comma, in the processor). */
+  /** CSV jobs: the field separator of the object's metadata, else of its schema (else a comma, in the processor). */
   delimiter: CsvDelimiter | undefined;
+  /** The schema the object's metadata names, for the validating jobs (else the processor's default). */
+  schema?: string;
   destinationKey: string;
   rejectsKey: string;
   processedAt: string;
@@ -250,7 +252,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
     const declaredType = info.metadata[INPUT_METADATA.processorType];
     const processorType = declaredType ?? 'default';
     const route = routeFor(declaredType, info.size, options.inlineMaxBytes ?? DEFAULTS.inlineMaxBytes);
-    const job = chooseJob(info.key, info.metadata[INPUT_METADATA.job]);
+    const job = chooseJob(info.key, info.metadata[INPUT_METADATA.job], info.schema);
     Object.assign(progress, { route, processorType, ...(job ? { job } : {}) });
     const details = [
       { key: SA.objectSize, value: info.size },
@@ -273,7 +275,8 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
     let delimiter: CsvDelimiter | undefined;
     try {
       settings = chunkSettings(info.metadata, options);
-      delimiter = isCsvJob(job) ? csvDelimiterSetting(info.metadata) : undefined;
+      // The object's, else its schema's: the chunk planner reads the file with it too.
+      delimiter = isCsvJob(job) ? (csvDelimiterSetting(info.metadata) ?? info.schema.delimiter) : undefined;
     } catch (err) {
       setStage('failed', details);
       throw err;
@@ -293,6 +296,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       route,
       settings,
       delimiter,
+      ...(validatesRows(job) && info.schema.named ? { schema: info.schema.name } : {}),
       destinationKey,
       rejectsKey: rejectsKeyFor(destinationKey),
       processedAt: new Date(workflowInfo().runStartTime).toISOString(),
@@ -329,6 +333,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       destinationKey: file.destinationKey,
       processedAt: file.processedAt,
       ...(file.delimiter ? { delimiter: file.delimiter } : {}),
+      ...(file.schema ? { schema: file.schema } : {}),
       ...(statsKey ? { statsKey } : {}),
     };
     const started = Date.now();
@@ -395,7 +400,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
    * the tolerance keep the staging folder, so that a redrive reruns only them.
    */
   async function runChunked(file: InspectedFile, planned: RunPlan): Promise<RunOutcome> {
-    const { job, source, processedAt, settings, delimiter, destinationKey, rejectsKey, info } = file;
+    const { job, source, processedAt, settings, delimiter, schema, destinationKey, rejectsKey, info } = file;
     const stagingPrefix = planned.stagingPrefix;
     const chunks: PlannedChunk[] = planned.chunks.map((c, index) => ({ index, ...c }));
     const counts: ChunkCounts = { total: chunks.length, done: 0, reused: 0, failed: 0 };
@@ -424,6 +429,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
         stagingPrefix,
         header: planned.header,
         ...(delimiter ? { delimiter } : {}),
+        ...(schema ? { schema } : {}),
       },
       chunks,
       settings,

@@ -6,8 +6,7 @@ import { Construct } from 'constructs';
 // carry, which the processor derives from its schema, and a copy of that rule here could drift from it.
 // eslint-disable-next-line no-restricted-imports -- the key rule of the items, not processor code
 import { tableKeyOf, type KeyAttribute } from '../../processors/dynamodb-items';
-// eslint-disable-next-line no-restricted-imports -- the built-in schema the key rule reads
-import { loadSchema } from '../../processors/schema';
+import { loadSchema } from '../../common/schema';
 import { skipCheckov } from './checks';
 
 const ATTRIBUTE_TYPES: Record<KeyAttribute['type'], dynamodb.AttributeType> = {

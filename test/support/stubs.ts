@@ -1,8 +1,11 @@
 /** Stand-ins for the S3 and SQS activities of `processFile` (and the listing of `reprocess`), for tests that stub them. */
 import type { Activities } from '../../activities';
 import { summarize } from '../../activities/staging';
-import type { ObjectInfo } from '../../activities/objects';
+import { objectSchema, type ObjectInfo } from '../../activities/objects';
 import { failureReportKey } from '../../contract/layout';
+
+/** The schema an object with no `x-amz-meta-schema` has: the built-in default. */
+export const DEFAULT_SCHEMA = objectSchema({}, 's3://in/stub.csv');
 
 /**
  * Every activity but the compute one: the object is `info`, every output verifies, every message operation

@@ -27,7 +27,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from '../common/config';
+import { ConfigError } from './config';
 import { CSV_DELIMITER_CHOICES, parseCsvDelimiter, type CsvDelimiter } from '../contract/jobs';
 // Imported rather than read at run time so that the build (tsc) copies it next to the compiled processor:
 // the container image holds only the build output.
@@ -153,12 +153,7 @@ export interface CsvSchema {
  * @throws ConfigError naming every problem of the file, or the schemas it has when `schemaName` is unknown.
  */
 export function parseSchema(content: unknown, file: string, schemaName?: string): CsvSchema {
-  const parsed = schemaFileSchema.safeParse(content);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(file)'}: ${i.message}`);
-    throw new ConfigError(`schema file ${file} is invalid:\n${problems.join('\n')}\nFix it and run again.`);
-  }
-  const { schemas, default: fallback } = parsed.data;
+  const { schemas, default: fallback } = parseSchemaFile(content, file);
   const known = Object.keys(schemas).join(', ');
   const chosen = schemaName ?? fallback;
   if (chosen === undefined) {
@@ -179,18 +174,38 @@ export function parseSchema(content: unknown, file: string, schemaName?: string)
   };
 }
 
+function parseSchemaFile(content: unknown, file: string) {
+  const parsed = schemaFileSchema.safeParse(content);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(file)'}: ${i.message}`);
+  throw new ConfigError(`schema file ${file} is invalid:\n${problems.join('\n')}\nFix it and run again.`);
+}
+
+/** The content of `file`, or of the built-in file, and how messages name it. */
+function readSchemaFile(file: string | undefined): { content: unknown; name: string } {
+  if (file === undefined) return { content: builtInSchemas, name: BUILT_IN_SCHEMA_FILE };
+  try {
+    return { content: JSON.parse(readFileSync(file, 'utf8')), name: file };
+  } catch (err) {
+    throw new ConfigError(`cannot read the schema file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 /**
  * Returns one schema ({@link parseSchema}) of `file`, or of the built-in `config/schemas.json` if `file` is
  * undefined.
  * @throws ConfigError if the file cannot be read, is not JSON or is not a valid schema file.
  */
 export function loadSchema(file: string | undefined, schemaName?: string): CsvSchema {
-  if (file === undefined) return parseSchema(builtInSchemas, BUILT_IN_SCHEMA_FILE, schemaName);
-  let content: unknown;
-  try {
-    content = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new ConfigError(`cannot read the schema file ${file}: ${(err as Error).message}`, { cause: err });
-  }
-  return parseSchema(content, file, schemaName);
+  const { content, name } = readSchemaFile(file);
+  return parseSchema(content, name, schemaName);
+}
+
+/**
+ * The names of the schemas of `file` (the built-in file if undefined), and how messages name the file.
+ * @throws ConfigError as {@link loadSchema} does.
+ */
+export function schemaNames(file: string | undefined): { names: string[]; file: string } {
+  const { content, name } = readSchemaFile(file);
+  return { names: Object.keys(parseSchemaFile(content, name).schemas), file: name };
 }
