@@ -126,10 +126,11 @@ class DailyTally {
   readonly byStatus: Record<DailyFileStatus, number> = Object.fromEntries(
     FILE_STATUSES.map((s) => [s, 0]),
   ) as Record<DailyFileStatus, number>;
-  readonly byJob: Record<string, number> = {};
-  readonly byRoute: Record<string, number> = {};
+  // Without a prototype: a report's job, route or rule named `constructor` or `__proto__` counts like any other.
+  readonly byJob: Record<string, number> = Object.create(null) as Record<string, number>;
+  readonly byRoute: Record<string, number> = Object.create(null) as Record<string, number>;
   readonly rows = { in: 0, out: 0, rejected: 0 };
-  readonly rejectsByRule: Record<string, number> = {};
+  readonly rejectsByRule: Record<string, number> = Object.create(null) as Record<string, number>;
   readonly statistics: ColumnStatistics = { columns: {}, totals: {} };
   readonly durations: number[] = [];
   readonly failures: DailyFailure[] = [];

@@ -293,6 +293,32 @@ describe('the daily report', () => {
     assert.deepEqual(report.totals, { amount: { EUR: { count: files, sum: '10.01' } } });
   });
 
+  it('counts a job, route or rule named like an Object property as any other', async () => {
+    const date = '2026-03-03';
+    await fileReport(
+      'odd/names.csv',
+      {
+        status: 'processed',
+        job: 'constructor' as FileReport['job'],
+        route: '__proto__' as FileReport['route'],
+        rejectsByRule: JSON.parse('{"constructor": 2, "__proto__": 1, "toString": 3}') as Record<
+          string,
+          number
+        >,
+      },
+      `${date}T12:00:00.000Z`,
+    );
+    const result = await runDailyReport({ date });
+    const report = JSON.parse(await text(result.json)) as DailyReport;
+    assert.deepEqual(Object.entries(report.files.byJob), [['constructor', 1]]);
+    assert.deepEqual(Object.entries(report.files.byRoute), [['__proto__', 1]]);
+    assert.deepEqual(Object.entries(report.rejectsByRule), [
+      ['__proto__', 1],
+      ['constructor', 2],
+      ['toString', 3],
+    ]);
+  });
+
   it('refuses a date that is no day, naming the format', async () => {
     await assert.rejects(runDailyReport({ date: '2026-02-30' }), (err: unknown) => {
       assert.ok(err instanceof WorkflowFailedError);
