@@ -488,34 +488,32 @@ describe('pipeline end to end', () => {
     assert.deepEqual((await item('ddb-first'))?.amount, { N: '99.99' });
   });
 
-  it('dead-letters a file whose x-amz-meta-csv-delimiter is no separator, naming the key, the value and the choices', async () => {
-    const path = join(dir, 'colon.csv');
-    writeFileSync(path, 'a:b\n1:2\n');
-    const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'dialects/colon.csv', path, {
-      metadata: { [INPUT_METADATA.csvDelimiter]: ':' },
-    });
+  /** Uploads `text` as `key` with `metadata`, and returns the reason of the invalid-input dead letter it becomes. */
+  async function deadLetterReason(
+    key: string,
+    text: string,
+    metadata: Record<string, string>,
+  ): Promise<string> {
+    const path = join(dir, key.replaceAll('/', '-'));
+    writeFileSync(path, text);
+    const ref = await uploadFile(stack.aws.s3, stack.inputBucket, key, path, { metadata });
     const outcome = await awaitWorkflow(client, ref, WAIT_MS);
     assert.equal(outcome.status, 'failed');
     const [dead] = await deadLettersArrived();
     assert.equal(dead?.MessageAttributes?.[DLQ_ATTRIBUTES.type]?.StringValue, FailureType.invalidInput);
+    return dead?.MessageAttributes?.[DLQ_ATTRIBUTES.reason]?.StringValue ?? '';
+  }
+
+  it('dead-letters a file whose x-amz-meta-csv-delimiter is no separator, naming the key, the value and the choices', async () => {
     assert.match(
-      dead?.MessageAttributes?.[DLQ_ATTRIBUTES.reason]?.StringValue ?? '',
+      await deadLetterReason('dialects/colon.csv', 'a:b\n1:2\n', { [INPUT_METADATA.csvDelimiter]: ':' }),
       /x-amz-meta-csv-delimiter is ":", expected ",", ";", "\|" or "tab" \(also "\\t"\)\. Fix the metadata and upload the file again\./,
     );
   });
 
   it('dead-letters a file whose x-amz-meta-schema names no schema, naming the metadata, the schemas there are and the fix', async () => {
-    const path = join(dir, 'orders.csv');
-    writeFileSync(path, 'id,total\n1,2\n');
-    const ref = await uploadFile(stack.aws.s3, stack.inputBucket, 'dialects/orders.csv', path, {
-      metadata: { [INPUT_METADATA.schema]: 'orders' },
-    });
-    const outcome = await awaitWorkflow(client, ref, WAIT_MS);
-    assert.equal(outcome.status, 'failed');
-    const [dead] = await deadLettersArrived();
-    assert.equal(dead?.MessageAttributes?.[DLQ_ATTRIBUTES.type]?.StringValue, FailureType.invalidInput);
     assert.match(
-      dead?.MessageAttributes?.[DLQ_ATTRIBUTES.reason]?.StringValue ?? '',
+      await deadLetterReason('dialects/orders.csv', 'id,total\n1,2\n', { [INPUT_METADATA.schema]: 'orders' }),
       /x-amz-meta-schema is "orders", a schema config\/schemas\.json does not have; it has transactions, transactions-eu\. Fix the metadata and upload the file again\./,
     );
   });
