@@ -2,7 +2,7 @@
 import { HeadBucketCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import { isNoSuchBucket, isNotFound, isPreconditionFailed } from '../common/aws';
-import { loadSchema, schemaNames } from '../common/schema';
+import { openSchemaFile, type SchemaFile } from '../common/schema';
 import { INPUT_METADATA, OUTPUT_METADATA } from '../contract/layout';
 import { unquoteEtag, type ObjectRef, type ObjectSchema, type SourceVersion } from '../contract/objects';
 import type { VerifiedOutput } from '../contract/reports';
@@ -13,7 +13,7 @@ export interface ObjectDeps {
   /** Bucket the processors write to; verification reads it. */
   outputBucket: string;
   /** The schema file and default schema of the CSV jobs (SCHEMA_FILE, SCHEMA), as the processors have them. */
-  schemas?: { file?: string; name?: string };
+  schemas?: { file: SchemaFile; name?: string };
 }
 
 /** What HeadObject says of the notified object version. */
@@ -83,11 +83,11 @@ export function bucketMissing(bucket: string, uri: string, cause: unknown): Appl
 export function objectSchema(
   metadata: Record<string, string>,
   uri: string,
-  schemas: ObjectDeps['schemas'] = {},
+  schemas: NonNullable<ObjectDeps['schemas']> = { file: openSchemaFile(undefined) },
 ): ObjectSchema {
   const named = metadata[INPUT_METADATA.schema] || undefined;
+  const { names, file } = schemas.file;
   if (named !== undefined) {
-    const { names, file } = schemaNames(schemas.file);
     if (!names.includes(named))
       throw ApplicationFailure.create({
         message:
@@ -97,7 +97,7 @@ export function objectSchema(
         nonRetryable: true,
       });
   }
-  const schema = loadSchema(schemas.file, named ?? schemas.name);
+  const schema = schemas.file.schema(named ?? schemas.name);
   return {
     name: schema.name,
     named: named !== undefined,

@@ -146,6 +146,52 @@ export interface CsvSchema {
   table?: { partitionKey?: string; sortKey?: string };
 }
 
+/** A schema file, read and checked once: its schemas by name, and how messages name the file. */
+export interface SchemaFile {
+  file: string;
+  names: string[];
+  /**
+   * The schema named `schemaName`, or the file's default when it is undefined.
+   * @throws ConfigError naming the schemas the file has when `schemaName` is unknown, or when it has no default.
+   */
+  schema(schemaName?: string): CsvSchema;
+}
+
+function checkedSchemaFile(content: unknown, file: string): SchemaFile {
+  const parsed = schemaFileSchema.safeParse(content);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(file)'}: ${i.message}`);
+    throw new ConfigError(`schema file ${file} is invalid:\n${problems.join('\n')}\nFix it and run again.`);
+  }
+  const { schemas, default: fallback } = parsed.data;
+  const names = Object.keys(schemas);
+  return {
+    file,
+    names,
+    schema(schemaName) {
+      const chosen = schemaName ?? fallback;
+      if (chosen === undefined) {
+        throw new ConfigError(
+          `schema file ${file} has no default schema: set SCHEMA to one of ${names.join(', ')}`,
+        );
+      }
+      const schema = Object.prototype.hasOwnProperty.call(schemas, chosen) ? schemas[chosen] : undefined;
+      if (!schema) {
+        throw new ConfigError(
+          `schema ${JSON.stringify(chosen)} is not in ${file}; it has ${names.join(', ')}. Set SCHEMA to one of them`,
+        );
+      }
+      return {
+        name: chosen,
+        columns: schema.columns,
+        maxRejectedPercent: schema.maxRejectedPercent,
+        ...(schema.delimiter ? { delimiter: schema.delimiter } : {}),
+        ...(schema.table ? { table: schema.table } : {}),
+      };
+    },
+  };
+}
+
 /**
  * Checks the parsed content of a schema file and returns the schema named `schemaName`, or the file's
  * default when it is undefined.
@@ -153,59 +199,29 @@ export interface CsvSchema {
  * @throws ConfigError naming every problem of the file, or the schemas it has when `schemaName` is unknown.
  */
 export function parseSchema(content: unknown, file: string, schemaName?: string): CsvSchema {
-  const { schemas, default: fallback } = parseSchemaFile(content, file);
-  const known = Object.keys(schemas).join(', ');
-  const chosen = schemaName ?? fallback;
-  if (chosen === undefined) {
-    throw new ConfigError(`schema file ${file} has no default schema: set SCHEMA to one of ${known}`);
-  }
-  const schema = Object.prototype.hasOwnProperty.call(schemas, chosen) ? schemas[chosen] : undefined;
-  if (!schema) {
-    throw new ConfigError(
-      `schema ${JSON.stringify(chosen)} is not in ${file}; it has ${known}. Set SCHEMA to one of them`,
-    );
-  }
-  return {
-    name: chosen,
-    columns: schema.columns,
-    maxRejectedPercent: schema.maxRejectedPercent,
-    ...(schema.delimiter ? { delimiter: schema.delimiter } : {}),
-    ...(schema.table ? { table: schema.table } : {}),
-  };
-}
-
-function parseSchemaFile(content: unknown, file: string) {
-  const parsed = schemaFileSchema.safeParse(content);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(file)'}: ${i.message}`);
-  throw new ConfigError(`schema file ${file} is invalid:\n${problems.join('\n')}\nFix it and run again.`);
-}
-
-/** The content of `file`, or of the built-in file, and how messages name it. */
-function readSchemaFile(file: string | undefined): { content: unknown; name: string } {
-  if (file === undefined) return { content: builtInSchemas, name: BUILT_IN_SCHEMA_FILE };
-  try {
-    return { content: JSON.parse(readFileSync(file, 'utf8')), name: file };
-  } catch (err) {
-    throw new ConfigError(`cannot read the schema file ${file}: ${(err as Error).message}`, { cause: err });
-  }
+  return checkedSchemaFile(content, file).schema(schemaName);
 }
 
 /**
- * Returns one schema ({@link parseSchema}) of `file`, or of the built-in `config/schemas.json` if `file` is
+ * Reads and checks `file`, or the built-in `config/schemas.json` if `file` is undefined.
+ * @throws ConfigError if the file cannot be read, is not JSON or is not a valid schema file.
+ */
+export function openSchemaFile(file: string | undefined): SchemaFile {
+  if (file === undefined) return checkedSchemaFile(builtInSchemas, BUILT_IN_SCHEMA_FILE);
+  let content: unknown;
+  try {
+    content = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`cannot read the schema file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  return checkedSchemaFile(content, file);
+}
+
+/**
+ * Returns one schema ({@link SchemaFile.schema}) of `file`, or of the built-in `config/schemas.json` if `file` is
  * undefined.
  * @throws ConfigError if the file cannot be read, is not JSON or is not a valid schema file.
  */
 export function loadSchema(file: string | undefined, schemaName?: string): CsvSchema {
-  const { content, name } = readSchemaFile(file);
-  return parseSchema(content, name, schemaName);
-}
-
-/**
- * The names of the schemas of `file` (the built-in file if undefined), and how messages name the file.
- * @throws ConfigError as {@link loadSchema} does.
- */
-export function schemaNames(file: string | undefined): { names: string[]; file: string } {
-  const { content, name } = readSchemaFile(file);
-  return { names: Object.keys(parseSchemaFile(content, name).schemas), file: name };
+  return openSchemaFile(file).schema(schemaName);
 }

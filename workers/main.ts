@@ -11,7 +11,7 @@ import { createBackends } from '../activities/backends';
 import { createAwsClients } from '../common/aws';
 import { checkComputeMode, loadConfig, WORKER_VARIABLES } from '../common/config';
 import { createLogger } from '../common/log';
-import { loadSchema } from '../common/schema';
+import { openSchemaFile } from '../common/schema';
 import { runMain } from '../common/run-main';
 import { temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
 import { computeTaskQueue, inlineTaskQueue } from '../contract/workflow';
@@ -53,12 +53,12 @@ async function main(): Promise<void> {
     },
     clients,
   );
+  // Read once; a bad schema file or default stops the worker now, not each file it inspects.
   const schemas = {
-    ...(config.SCHEMA_FILE ? { file: config.SCHEMA_FILE } : {}),
+    file: openSchemaFile(config.SCHEMA_FILE),
     ...(config.SCHEMA ? { name: config.SCHEMA } : {}),
   };
-  // A bad schema file or default stops the worker now, not each file it inspects.
-  loadSchema(schemas.file, schemas.name);
+  schemas.file.schema(schemas.name);
   const activities = createActivities({
     ...clients,
     outputBucket: config.OUTPUT_BUCKET,
