@@ -8,7 +8,7 @@ import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { Route } from '../contract/workflow';
 import { runTaskRequest, submitJobRequest, type BatchSettings, type EcsSettings } from './aws-requests';
 import { createBatchBackend } from './batch-backend';
-import type { ComputeBackend } from './compute';
+import type { Backend } from './compute';
 import { createEcsBackend } from './ecs-backend';
 import { createInlineBackend } from './inline-backend';
 import { createLocalBackend } from './local-backend';
@@ -31,7 +31,7 @@ export interface BackendSettings {
 export function createBackends(
   s: BackendSettings,
   clients: { batch: BatchClient; ecs: ECSClient },
-): Record<Route, ComputeBackend> {
+): Record<Route, Backend> {
   const inline = createInlineBackend({
     threads: s.inlineThreads ?? availableParallelism(),
     heartbeatSeconds: s.heartbeatSeconds,

@@ -9,7 +9,7 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { FailureType } from '../contract/workflow';
 import { submitJobRequest, type BatchSettings } from './aws-requests';
-import type { ComputeBackend, JobHandle, ProcessorOutcome, ProcessorRun } from './compute';
+import type { Backend, RunHandle, ProcessorOutcome, ProcessorRun } from './compute';
 
 export interface BatchBackendOptions extends BatchSettings {
   batch: BatchClient;
@@ -22,7 +22,7 @@ export interface BatchBackendOptions extends BatchSettings {
 const BACKEND = 'batch';
 
 /** How a finished job ended, from its DescribeJobs detail. */
-export function batchOutcome(job: JobDetail, handle: JobHandle): ProcessorOutcome {
+export function batchOutcome(job: JobDetail, handle: RunHandle): ProcessorOutcome {
   const attempt = job.attempts?.at(-1);
   const container = attempt?.container ?? job.container;
   const logRef = container?.logStreamName
@@ -44,14 +44,14 @@ export function batchOutcome(job: JobDetail, handle: JobHandle): ProcessorOutcom
   };
 }
 
-export function createBatchBackend(o: BatchBackendOptions): ComputeBackend {
+export function createBatchBackend(o: BatchBackendOptions): Backend {
   const describe = async (jobId: string) =>
     (await o.batch.send(new DescribeJobsCommand({ jobs: [jobId] }))).jobs?.[0];
   const terminate = (jobId: string, reason: string) =>
     o.batch.send(new TerminateJobCommand({ jobId, reason: reason.slice(0, 250) }));
 
   /** The job of an earlier attempt, if it is still worth waiting for (not failed, not gone). */
-  async function resumable(resume: JobHandle | undefined): Promise<string | undefined> {
+  async function resumable(resume: RunHandle | undefined): Promise<string | undefined> {
     if (!resume) return undefined;
     const job = await describe(resume.id);
     return job && job.status !== 'FAILED' ? resume.id : undefined;
@@ -90,7 +90,7 @@ export function createBatchBackend(o: BatchBackendOptions): ComputeBackend {
           await run.sleep(o.pollSeconds * 1000);
         }
       } catch (err) {
-        if (run.signal.aborted && run.stopJobOnAbort())
+        if (run.signal.aborted && run.stopRunOnAbort())
           await terminate(jobId, 'cancelled by its Temporal workflow');
         throw err;
       }

@@ -1,7 +1,7 @@
 /**
- * The compute activity: runs one processor job on the routed backend and waits for it. Batch, ECS and the
- * local process share {@link ComputeBackend}; whichever runs it, the processor gets the same environment
- * (design.md), and an attempt retried after a worker crash resumes the job its predecessor submitted.
+ * The compute activity: starts one processor run on the routed backend and waits for it. Batch, ECS and the
+ * local process share {@link Backend}; whichever runs it, the processor gets the same environment
+ * (design.md), and an attempt retried after a worker crash resumes the run its predecessor started.
  */
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
@@ -36,21 +36,21 @@ export interface ComputeRequest {
   /** One chunk of a large CSV file instead of the whole file; all but the first get the header, which they lack. */
   chunk?: PlannedChunk & { header?: string };
   /**
-   * Longest the job may run in this attempt: then it is stopped and the attempt fails as a processor
+   * Longest the run may take in this attempt: then it is stopped and the attempt fails as a processor
    * failure, which the workflow counts, unlike an interrupted attempt, which Temporal retries.
    */
   timeoutSeconds: number;
 }
 
-/** A submitted job: enough to find it again from another attempt. */
-export interface JobHandle {
+/** A started run: enough to find it again from another attempt. */
+export interface RunHandle {
   backend: string;
   /** Batch job ID, ECS task ARN, or local process ID. */
   id: string;
 }
 
-/** What the compute activity heartbeats: a retried attempt reads it back to resume the same job. */
-export interface JobProgress extends JobHandle {
+/** What the compute activity heartbeats: a retried attempt reads it back to resume the same run. */
+export interface RunProgress extends RunHandle {
   /** The backend's status: SUBMITTED, RUNNABLE, RUNNING, … (Batch and ECS words; mirrored locally). */
   status: string;
 }
@@ -65,26 +65,26 @@ export interface ProcessorRun {
   startedBy: string;
   /** Idempotency token for the submission of this attempt (ECS `clientToken`, 64 characters at most). */
   clientToken: string;
-  /** Tags tying the job to the object and the workflow. */
+  /** Tags tying the run to the object and the workflow. */
   tags: Record<string, string>;
-  /** A job an earlier attempt submitted on this backend, which may still run. */
-  resume?: JobHandle;
-  /** Call as soon as a job exists, then on every poll: Temporal keeps the last details for a retry. */
-  heartbeat: (progress: JobProgress) => void;
+  /** A run an earlier attempt started on this backend, which may still go on. */
+  resume?: RunHandle;
+  /** Call as soon as the run exists, then on every poll: Temporal keeps the last details for a retry. */
+  heartbeat: (progress: RunProgress) => void;
   /** Aborted when the workflow cancels the activity, it times out, or the worker shuts down. */
   signal: AbortSignal;
   /**
-   * Whether an abort should stop the job. Not on a worker shutdown (a deploy): the job goes on and the
+   * Whether an abort should stop the run. Not on a worker shutdown (a deploy): the run goes on and the
    * retried attempt on another worker resumes it.
    */
-  stopJobOnAbort: () => boolean;
+  stopRunOnAbort: () => boolean;
   /** Sleeps, rejecting early on cancellation. */
   sleep: (ms: number) => Promise<void>;
 }
 
 /** How a run ended. */
 export interface ProcessorOutcome {
-  handle: JobHandle;
+  handle: RunHandle;
   succeeded: boolean;
   /** The processor's exit code, when the container got to exit. */
   exitCode?: number;
@@ -98,7 +98,7 @@ export interface ProcessorOutcome {
   output?: UploadedOutput;
 }
 
-export interface ComputeBackend {
+export interface Backend {
   /** `local`, `batch` or `ecs`: recorded on the workflow. */
   readonly name: string;
   /** The exact AWS request (SubmitJob or RunTask input) this run is, or would be in aws mode, sent as. */
@@ -110,7 +110,7 @@ export interface ComputeBackend {
 
 export interface ComputeDeps {
   /** The backend for each route. */
-  backends: Record<Route, ComputeBackend>;
+  backends: Record<Route, Backend>;
   /** Reads the statistics a Batch or ECS run of a whole file left at `statsKey`. */
   s3: S3Client;
   outputBucket: string;
@@ -122,8 +122,8 @@ export interface ComputeDeps {
 }
 
 export interface ComputeResult {
-  executor: string;
-  jobId: string;
+  backend: string;
+  runId: string;
   /** The SubmitJob or RunTask input for this run (what AWS receives, or would in aws mode). */
   awsRequest: object;
   destination: { bucket: string; key: string };
@@ -209,10 +209,10 @@ export function createComputeActivities(deps: ComputeDeps) {
   };
   return {
     /**
-     * Runs the job and waits for it, heartbeating. The processor's invalid-input exit codes are permanent
-     * failures; a job that failed or outlived `timeoutSeconds` is a ProcessorFailed failure, which the
+     * Starts the run and waits for it, heartbeating. The processor's invalid-input exit codes are permanent
+     * failures; a run that failed or outlived `timeoutSeconds` is a ProcessorFailed failure, which the
      * workflow retries as it chooses; anything else (the worker crashed or shut down, an AWS call failed)
-     * is an interruption, which Temporal retries, resuming the job.
+     * is an interruption, which Temporal retries, resuming the run.
      */
     async runProcessor(req: ComputeRequest): Promise<ComputeResult> {
       if (req.job === 'csv-to-dynamodb' && !deps.dynamodbTable) {
@@ -228,10 +228,10 @@ export function createComputeActivities(deps: ComputeDeps) {
       const ctx = Context.current();
       const limit = AbortSignal.timeout(req.timeoutSeconds * 1000);
       const execution = ctx.info.workflowExecution?.workflowId ?? ctx.info.activityId;
-      // Chunks of one file run side by side: each is a job of its own.
+      // Chunks of one file run side by side: each is a run of its own.
       const workflowId = req.chunk ? `${execution}#${req.chunk.index + 1}` : execution;
       const backend = deps.backends[req.route];
-      const previous = ctx.info.heartbeatDetails as JobProgress | undefined;
+      const previous = ctx.info.heartbeatDetails as RunProgress | undefined;
       const run: ProcessorRun = {
         environment: processorEnvironment(req, deps),
         jobName: jobNameFor(workflowId, ctx.info.attempt),
@@ -247,7 +247,7 @@ export function createComputeActivities(deps: ComputeDeps) {
           : {}),
         heartbeat: (progress) => ctx.heartbeat(progress),
         signal: AbortSignal.any([ctx.cancellationSignal, limit]),
-        stopJobOnAbort: () => limit.aborted || ctx.cancellationDetails?.workerShutdown !== true,
+        stopRunOnAbort: () => limit.aborted || ctx.cancellationDetails?.workerShutdown !== true,
         sleep: (ms) => sleepUnless(ms, limit, ctx.sleep(ms)),
       };
       const awsRequest = backend.request(run);
@@ -290,8 +290,8 @@ export function createComputeActivities(deps: ComputeDeps) {
         });
       }
       return {
-        executor: backend.name,
-        jobId: outcome.handle.id,
+        backend: backend.name,
+        runId: outcome.handle.id,
         awsRequest,
         destination: { bucket: deps.outputBucket, key: req.destinationKey },
         stats,

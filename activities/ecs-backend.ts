@@ -7,7 +7,7 @@ import {
   type Task,
 } from '@aws-sdk/client-ecs';
 import { runTaskRequest, type EcsSettings } from './aws-requests';
-import type { ComputeBackend, JobHandle, ProcessorOutcome, ProcessorRun } from './compute';
+import type { Backend, RunHandle, ProcessorOutcome, ProcessorRun } from './compute';
 
 export interface EcsBackendOptions extends EcsSettings {
   ecs: ECSClient;
@@ -23,7 +23,7 @@ const BACKEND = 'ecs';
  * failure even if the container reports 0. Emulators that give no stop code count only a stop without a
  * reason as clean.
  */
-export function ecsOutcome(task: Task, containerName: string, handle: JobHandle): ProcessorOutcome {
+export function ecsOutcome(task: Task, containerName: string, handle: RunHandle): ProcessorOutcome {
   const container = task.containers?.find((c) => c.name === containerName) ?? task.containers?.[0];
   const cleanStop = task.stopCode ? task.stopCode === 'EssentialContainerExited' : !task.stoppedReason;
   const exitCode = container?.exitCode ?? undefined;
@@ -43,11 +43,11 @@ export function ecsOutcome(task: Task, containerName: string, handle: JobHandle)
   };
 }
 
-export function createEcsBackend(o: EcsBackendOptions): ComputeBackend {
+export function createEcsBackend(o: EcsBackendOptions): Backend {
   const describe = async (taskArn: string) =>
     (await o.ecs.send(new DescribeTasksCommand({ cluster: o.cluster, tasks: [taskArn] }))).tasks?.[0];
 
-  async function resumable(resume: JobHandle | undefined): Promise<string | undefined> {
+  async function resumable(resume: RunHandle | undefined): Promise<string | undefined> {
     if (!resume) return undefined;
     const task = await describe(resume.id);
     if (!task) return undefined;
@@ -92,7 +92,7 @@ export function createEcsBackend(o: EcsBackendOptions): ComputeBackend {
           await run.sleep(o.pollSeconds * 1000);
         }
       } catch (err) {
-        if (run.signal.aborted && run.stopJobOnAbort()) {
+        if (run.signal.aborted && run.stopRunOnAbort()) {
           await o.ecs.send(
             new StopTaskCommand({
               cluster: o.cluster,

@@ -7,7 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { ThreadReply, ThreadRequest } from '../contract/threads';
-import type { ComputeBackend, ProcessorOutcome, ProcessorRun } from './compute';
+import type { Backend, ProcessorOutcome, ProcessorRun } from './compute';
 import { cancellation, containerEnvironment } from './local-backend';
 import { processorEntry } from './processor-build';
 
@@ -22,20 +22,18 @@ export interface InlineBackendOptions {
   heartbeatSeconds?: number;
 }
 
-/** A job's end on its thread; `died` when the thread itself ended (uncaught error, out of memory). */
+/** A run's end on its thread; `died` when the thread itself ended (uncaught error, out of memory). */
 type Ended = Extract<ThreadReply, { kind: 'ended' }> & { died?: true };
 
 const BACKEND = 'inline';
 /** How long an aborted run's thread gets to discard its outputs before it is terminated regardless. */
 const DISCARD_GRACE_MS = 10_000;
 
-export function createInlineBackend(
-  options: InlineBackendOptions,
-): ComputeBackend & { close(): Promise<void> } {
+export function createInlineBackend(options: InlineBackendOptions): Backend & { close(): Promise<void> } {
   const heartbeatMs = (options.heartbeatSeconds ?? 10) * 1000;
   /** Every thread started and not yet ended. */
   const live = new Set<Worker>();
-  /** Threads waiting for a job. */
+  /** Threads waiting for a run. */
   const idle: Worker[] = [];
   /** Runs waiting for a thread. */
   const waiting: { start: () => void; abort: (err: Error) => void }[] = [];
@@ -96,7 +94,7 @@ export function createInlineBackend(
   }
 
   /**
-   * Runs one job on `worker` until it ends or the thread dies. On abort the thread discards its outputs,
+   * Executes one run on `worker` until it ends or the thread dies. On abort the thread discards its outputs,
    * is terminated, and the run rejects with the abort's reason.
    */
   function runOn(worker: Worker, environment: Record<string, string>, signal: AbortSignal): Promise<Ended> {
@@ -161,7 +159,7 @@ export function createInlineBackend(
     request: (run) => ({ inline: { threads: options.threads, environment: run.environment } }),
 
     async run({ environment, heartbeat, signal, jobName }: ProcessorRun): Promise<ProcessorOutcome> {
-      // A thread does not outlive its worker, so an earlier attempt's job is never resumed: it reruns.
+      // A thread does not outlive its worker, so an earlier attempt's run is never resumed: it reruns.
       const handle = { backend: BACKEND, id: jobName };
       let status = 'RUNNABLE';
       const timer = setInterval(() => heartbeat({ ...handle, status }), heartbeatMs);

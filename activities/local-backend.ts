@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { ProcessorStats } from '../contract/reports';
-import type { ComputeBackend, ProcessorOutcome, ProcessorRun } from './compute';
+import type { Backend, ProcessorOutcome, ProcessorRun } from './compute';
 import { processorEntry } from './processor-build';
 
 export interface LocalBackendOptions {
@@ -76,7 +76,7 @@ export function cancellation(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('processor run cancelled');
 }
 
-export function createLocalBackend(options: LocalBackendOptions): ComputeBackend {
+export function createLocalBackend(options: LocalBackendOptions): Backend {
   const heartbeatMs = (options.heartbeatSeconds ?? 10) * 1000;
   const graceMs = (options.killGraceSeconds ?? 10) * 1000;
   return {
@@ -84,7 +84,7 @@ export function createLocalBackend(options: LocalBackendOptions): ComputeBackend
     request: options.mirrors,
 
     async run({ environment, heartbeat, signal, jobName }: ProcessorRun): Promise<ProcessorOutcome> {
-      // A process does not outlive its worker, so an earlier attempt's job is never resumed: it reruns.
+      // A process does not outlive its worker, so an earlier attempt's run is never resumed: it reruns.
       heartbeat({ backend: BACKEND, id: jobName, status: 'SUBMITTED' });
       heartbeat({ backend: BACKEND, id: jobName, status: 'RUNNABLE' });
       const { main } = await processorEntry();

@@ -97,9 +97,10 @@ export interface ChunkOutcome {
   index: number;
   status: 'done' | 'reused' | 'failed';
   seconds?: number;
-  /** `local`, `batch` or `ecs`. */
+  /** The backend that ran it: `inline`, `local`, `batch` or `ecs`. */
   backend?: string;
-  jobId?: string;
+  /** The backend's ID of the run: Batch job ID, ECS task ARN, local process ID. */
+  runId?: string;
   error?: string;
   /** The chunk's input is invalid: rerunning cannot help. */
   permanent?: boolean;
@@ -139,7 +140,8 @@ export interface Progress {
   route?: Route;
   processorType?: string;
   job?: string;
-  executor?: string;
+  /** The backend that ran the file: `inline`, `local`, `batch` or `ecs`. */
+  backend?: string;
   /** Why the file left its route, e.g. a Batch job that found no capacity and went to ECS. */
   rerouted?: string;
   /** The SubmitJob or RunTask input of the run (what AWS received, or would have in local mode). */
@@ -159,8 +161,10 @@ export interface ProcessFileResult {
   route?: Route;
   processorType?: string;
   job?: string;
-  executor?: string;
-  jobId?: string;
+  /** The backend that ran the file: `inline`, `local`, `batch` or `ecs` (a chunked file: most of its chunks). */
+  backend?: string;
+  /** The backend's ID of the run of a whole file: Batch job ID, ECS task ARN, local process ID. */
+  runId?: string;
   rerouted?: string;
   awsRequest?: object;
   output?: { bucket: string; key: string; size: number };
@@ -187,8 +191,8 @@ export const SA = {
   processorType: defineSearchAttributeKey('ProcessorType', SearchAttributeType.KEYWORD),
   /** The route chosen: batch, ecs or inline. */
   route: defineSearchAttributeKey('Route', SearchAttributeType.KEYWORD),
-  /** What actually ran the job: batch, ecs, inline, or local (a process standing in for Batch or ECS). */
-  computeBackend: defineSearchAttributeKey('ComputeBackend', SearchAttributeType.KEYWORD),
+  /** The backend that ran the file: batch, ecs, inline, or local (a process standing in for Batch or ECS). */
+  backend: defineSearchAttributeKey('Backend', SearchAttributeType.KEYWORD),
   job: defineSearchAttributeKey('Job', SearchAttributeType.KEYWORD),
   stage: defineSearchAttributeKey('Stage', SearchAttributeType.KEYWORD),
   /*

@@ -103,7 +103,7 @@ async function main(): Promise<number> {
       ok &&= present;
       rows.push([
         UPLOADS[i]!.key,
-        `${result.route} (${result.executor})`,
+        `${result.route} (${result.backend})`,
         outcome.workflowId,
         present ? 'processed' : 'output missing',
         result.output!.key,

@@ -100,8 +100,8 @@ function chunked(
       if (failure) throw failure;
       ran.push(index);
       return {
-        executor: 'stub',
-        jobId: `job-${index}`,
+        backend: 'stub',
+        runId: `job-${index}`,
         awsRequest: {},
         destination: { bucket: 'out', key: req.destinationKey },
         stats: {},

@@ -289,7 +289,7 @@ describe('large CSV files in chunks, end to end', () => {
     const outcome = await awaitWorkflow(client, ref, WAIT_MS);
     assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
     if (outcome.status !== 'completed') return;
-    assert.deepEqual([outcome.result.route, outcome.result.executor], ['ecs', 'local']);
+    assert.deepEqual([outcome.result.route, outcome.result.backend], ['ecs', 'local']);
     const head = await stack.aws.s3.send(
       new HeadObjectCommand({ Bucket: stack.outputBucket, Key: outcome.result.output!.key }),
     );

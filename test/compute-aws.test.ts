@@ -167,8 +167,8 @@ describe('compute backends against moto', () => {
   it('submits a pool file to AWS Batch with the processor contract, a valid name and tags', async () => {
     const { result, error } = await runWorkflow(w, { 'processor-type': 'pool' });
     assert.equal(error, undefined, error?.cause?.message);
-    assert.equal(result?.executor, 'batch');
-    const { jobs = [] } = await w.stack.aws.batch.send(new DescribeJobsCommand({ jobs: [result.jobId!] }));
+    assert.equal(result?.backend, 'batch');
+    const { jobs = [] } = await w.stack.aws.batch.send(new DescribeJobsCommand({ jobs: [result.runId!] }));
     const job = jobs[0]!;
     assert.equal(job.status, 'SUCCEEDED');
     assert.equal(job.jobQueue, w.settings.batch.jobQueue);
@@ -192,9 +192,9 @@ describe('compute backends against moto', () => {
   it('runs any other file as an ECS Fargate task in private subnets, successful once its container exits 0', async () => {
     const { result, error } = await runWorkflow(w, {});
     assert.equal(error, undefined, error?.cause?.message);
-    assert.equal(result?.executor, 'ecs');
+    assert.equal(result?.backend, 'ecs');
     const { tasks = [] } = await w.stack.aws.ecs.send(
-      new DescribeTasksCommand({ cluster: w.settings.ecs.cluster, tasks: [result.jobId!] }),
+      new DescribeTasksCommand({ cluster: w.settings.ecs.cluster, tasks: [result.runId!] }),
     );
     const task = tasks[0]!;
     assert.equal(task.lastStatus, 'STOPPED');
@@ -410,7 +410,7 @@ describe('a worker killed while its ECS task runs', () => {
 
     const result = await handle.result();
     assert.equal(result.status, 'processed');
-    assert.equal(result.jobId, taskArn, 'the retried attempt waited on the first task');
+    assert.equal(result.runId, taskArn, 'the retried attempt waited on the first task');
     assert.deepEqual(
       (await taskArns(w)).filter((a) => !before.has(a)),
       [taskArn],

@@ -12,10 +12,10 @@ import { batchOutcome, createBatchBackend } from '../activities/batch-backend';
 import {
   createComputeActivities,
   jobNameFor,
-  type ComputeBackend,
+  type Backend,
   type ComputeRequest,
   type ComputeResult,
-  type JobProgress,
+  type RunProgress,
   type ProcessorOutcome,
 } from '../activities/compute';
 import { ecsOutcome } from '../activities/ecs-backend';
@@ -42,7 +42,7 @@ const STATS: ProcessorStats = {
   rowsOut: 1,
 };
 
-function backendEnding(outcome: Omit<ProcessorOutcome, 'handle'>): ComputeBackend {
+function backendEnding(outcome: Omit<ProcessorOutcome, 'handle'>): Backend {
   return {
     name: 'batch',
     request: (run) => ({ jobName: run.jobName }),
@@ -51,8 +51,8 @@ function backendEnding(outcome: Omit<ProcessorOutcome, 'handle'>): ComputeBacken
 }
 
 async function runWith(
-  backend: ComputeBackend,
-  heartbeatDetails?: JobProgress,
+  backend: Backend,
+  heartbeatDetails?: RunProgress,
   request: ComputeRequest = REQUEST,
 ): Promise<ComputeResult> {
   const activities = createComputeActivities({
@@ -102,7 +102,7 @@ describe('compute activity', () => {
 
   it('stops a job that outlives its time limit and fails it as a processor failure', async () => {
     let stopped = false;
-    const hanging: ComputeBackend = {
+    const hanging: Backend = {
       name: 'batch',
       request: () => ({}),
       run: async (run) => {
@@ -110,7 +110,7 @@ describe('compute activity', () => {
           try {
             await run.sleep(60_000);
           } catch (err) {
-            stopped = run.stopJobOnAbort();
+            stopped = run.stopRunOnAbort();
             throw err;
           }
         }
@@ -130,7 +130,7 @@ describe('compute activity', () => {
     const result = await runWith(
       backendEnding({ succeeded: true, exitCode: 0, detail: '', logRef: 'ls', report: STATS }),
     );
-    assert.equal(result.jobId, 'job-1');
+    assert.equal(result.runId, 'job-1');
     assert.deepEqual(result.awsRequest, { jobName: jobNameFor('file:in/a.csv@e1', 2) });
     assert.match(jobNameFor('file:in/a.csv@e1', 2), /^file-in-a-csv-e1-[0-9a-f]{12}-a2$/);
     assert.notEqual(jobNameFor('file:in/a.csv@e1', 1), jobNameFor('file:in/a.csv@e1', 2));
@@ -139,7 +139,7 @@ describe('compute activity', () => {
 
   it('hands the job of an earlier attempt on the same backend to the retry', async () => {
     let resumed: unknown;
-    const backend: ComputeBackend = {
+    const backend: Backend = {
       name: 'batch',
       request: () => ({}),
       run: async (run) => {
@@ -251,7 +251,7 @@ describe('Batch backend', () => {
         tags: {},
         heartbeat: () => {},
         signal: new AbortController().signal,
-        stopJobOnAbort: () => true,
+        stopRunOnAbort: () => true,
         sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       }),
       (err: unknown) =>
@@ -274,9 +274,9 @@ describe('local backend', () => {
       startedBy: 'wf-1',
       clientToken: 't',
       tags: {},
-      heartbeat: (p: JobProgress) => statuses.push(p.status),
+      heartbeat: (p: RunProgress) => statuses.push(p.status),
       signal: new AbortController().signal,
-      stopJobOnAbort: () => true,
+      stopRunOnAbort: () => true,
       sleep: async () => {},
     };
     assert.deepEqual(backend.request(run), { jobName: 'j-a1', jobQueue: 'q' });

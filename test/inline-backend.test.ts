@@ -16,7 +16,7 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { RecordedCall } from '../common/aws';
-import { processorEnvironment, type JobProgress, type ProcessorRun } from '../activities/compute';
+import { processorEnvironment, type RunProgress, type ProcessorRun } from '../activities/compute';
 import { createInlineBackend } from '../activities/inline-backend';
 import { createLocalBackend } from '../activities/local-backend';
 import type { JobName } from '../contract/jobs';
@@ -60,8 +60,8 @@ function runOf(
   source: Awaited<ReturnType<typeof upload>>,
   destinationKey: string,
   signal = new AbortController().signal,
-): ProcessorRun & { beats: JobProgress[] } {
-  const beats: JobProgress[] = [];
+): ProcessorRun & { beats: RunProgress[] } {
+  const beats: RunProgress[] = [];
   return {
     environment: {
       ...processorEnvironment(
@@ -76,7 +76,7 @@ function runOf(
     tags: {},
     heartbeat: (progress) => beats.push(progress),
     signal,
-    stopJobOnAbort: () => true,
+    stopRunOnAbort: () => true,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     beats,
   };

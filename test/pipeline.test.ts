@@ -209,7 +209,7 @@ describe('pipeline end to end', () => {
     assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
     if (outcome.status !== 'completed') return;
     assert.equal(outcome.result.route, 'inline');
-    assert.equal(outcome.result.executor, 'inline');
+    assert.equal(outcome.result.backend, 'inline');
     const handle = client.workflow.getHandle(workflowIdFor(ref));
     const history = await handle.fetchHistory();
     const events = history.events ?? [];
@@ -222,7 +222,7 @@ describe('pipeline end to end', () => {
     assert.ok(actions.total <= 8, `${actions.total} billable actions: ${JSON.stringify(actions.byType)}`);
     const { typedSearchAttributes } = await handle.describe();
     assert.equal(typedSearchAttributes.get(SA.route), 'inline');
-    assert.equal(typedSearchAttributes.get(SA.computeBackend), 'inline');
+    assert.equal(typedSearchAttributes.get(SA.backend), 'inline');
     assert.equal(typedSearchAttributes.get(SA.stage), 'done');
 
     // Every S3 request the pipeline's processes made for this file (the test's upload is not recorded).
@@ -242,7 +242,7 @@ describe('pipeline end to end', () => {
     assert.equal(KeyCount ?? 0, 0, 'no staging object for a file that is not chunked');
   });
 
-  it('routes pool to Batch, any other processor type to ECS, inline to the worker, each shown in Route and ComputeBackend', async () => {
+  it('routes pool to Batch, any other processor type to ECS, inline to the worker, each shown in Route and Backend', async () => {
     const cases = [
       { processorType: 'pool', route: 'batch', backend: 'local' },
       { processorType: 'gpu', route: 'ecs', backend: 'local' },
@@ -261,7 +261,7 @@ describe('pipeline end to end', () => {
         assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
         const { typedSearchAttributes } = await client.workflow.getHandle(workflowIdFor(ref)).describe();
         assert.deepEqual(
-          [typedSearchAttributes.get(SA.route), typedSearchAttributes.get(SA.computeBackend)],
+          [typedSearchAttributes.get(SA.route), typedSearchAttributes.get(SA.backend)],
           [c.route, c.backend],
           c.processorType,
         );

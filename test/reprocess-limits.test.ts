@@ -82,8 +82,8 @@ function activities(listObjectPage: Activities['listObjectPage'], jobMs = 0) {
       inFlight--;
       ran.push(req.source.key);
       return {
-        executor: 'stub',
-        jobId: 'job',
+        backend: 'stub',
+        runId: 'job',
         awsRequest: {},
         destination: { bucket: 'out', key: req.destinationKey },
         stats: {},

@@ -54,8 +54,8 @@ function message(overrides: Partial<QueueMessage> = {}): QueueMessage {
 /** A successful run on the requested route, as in aws mode (the backend that ran it is the route's). */
 function computed(req: ComputeRequest): ComputeResult {
   return {
-    executor: req.route,
-    jobId: 'job-1',
+    backend: req.route,
+    runId: 'job-1',
     awsRequest: { route: req.route },
     destination: { bucket: 'out', key: req.destinationKey },
     stats: { rowsIn: 1 },
@@ -145,7 +145,7 @@ async function searchAttributes(workflowId: string) {
   return {
     processorType: typedSearchAttributes.get(SA.processorType),
     route: typedSearchAttributes.get(SA.route),
-    backend: typedSearchAttributes.get(SA.computeBackend),
+    backend: typedSearchAttributes.get(SA.backend),
     job: typedSearchAttributes.get(SA.job),
     stage: typedSearchAttributes.get(SA.stage),
   };
@@ -443,7 +443,7 @@ describe('processFile workflow', () => {
     );
     const { result, workflowId } = await run(s.activities);
     assert.equal(result?.status, 'processed');
-    assert.deepEqual([result?.route, result?.executor], ['batch', 'ecs'], 'routed to Batch, run on ECS');
+    assert.deepEqual([result?.route, result?.backend], ['batch', 'ecs'], 'routed to Batch, run on ECS');
     assert.match(result?.rerouted ?? '', /RUNNABLE for more than 900s/);
     assert.deepEqual(
       s.named('runProcessor').map((c) => (c.args[0] as ComputeRequest).route),

@@ -30,7 +30,7 @@ import { failureOf } from './failures';
 import { computeActivities } from './run-processor';
 
 /** What the chunks of one file share. */
-export interface ChunkJob {
+export interface ChunkedFile {
   route: Route;
   job: JobName;
   source: SourceVersion;
@@ -46,7 +46,7 @@ export interface ChunkJob {
 
 export interface ProcessChunksInput {
   parentWorkflowId: string;
-  work: ChunkJob;
+  file: ChunkedFile;
   chunks: PlannedChunk[];
   maxConcurrent: number;
   /** Failures this batch may have before it stops starting chunks (the file's remaining tolerance). */
@@ -151,7 +151,7 @@ export function toleratedFailures(settings: ChunkSettings, total: number): numbe
  * tolerated. Returns every chunk's outcome (chunks never started are absent).
  */
 export async function fanOutChunks(
-  work: ChunkJob,
+  file: ChunkedFile,
   chunks: PlannedChunk[],
   settings: ChunkSettings,
   options: ProcessFileOptions,
@@ -170,7 +170,7 @@ export async function fanOutChunks(
       args: [
         {
           parentWorkflowId: workflowId,
-          work,
+          file,
           chunks: chunks.slice(from, from + settings.chunksPerChild),
           maxConcurrent: settings.maxConcurrent,
           failureBudget: tolerated - failed,
@@ -195,7 +195,7 @@ const reportEvery = (chunks: number) => Math.max(1, Math.ceil(chunks / 10));
  * left in staging is reused. It stops starting chunks once more than `failureBudget` have failed.
  */
 export async function processChunks(input: ProcessChunksInput): Promise<ChunkOutcome[]> {
-  const { work, options } = input;
+  const { file, options } = input;
   const quick = proxyActivities<Activities>({
     startToCloseTimeout: '5 minutes',
     retry: {
@@ -221,10 +221,10 @@ export async function processChunks(input: ProcessChunksInput): Promise<ChunkOut
 
   const reused = new Set(
     await quick.completedChunks({
-      stagingPrefix: work.stagingPrefix,
+      stagingPrefix: file.stagingPrefix,
       chunks: input.chunks,
-      sourceEtag: work.source.etag,
-      processedAt: work.processedAt,
+      sourceEtag: file.source.etag,
+      processedAt: file.processedAt,
     }),
   );
   const outcomes: ChunkOutcome[] = [];
@@ -238,26 +238,26 @@ export async function processChunks(input: ProcessChunksInput): Promise<ChunkOut
   const lane = async () => {
     for (let chunk = queue.shift(); chunk && failures <= input.failureBudget; chunk = queue.shift()) {
       const started = Date.now();
-      const keys = stagingKeys(work.stagingPrefix, chunk.index);
+      const keys = stagingKeys(file.stagingPrefix, chunk.index);
       try {
         const run = await compute.runProcessor({
-          route: work.route,
-          job: work.job,
-          source: work.source,
-          processedAt: work.processedAt,
+          route: file.route,
+          job: file.job,
+          source: file.source,
+          processedAt: file.processedAt,
           destinationKey: keys.part,
           statsKey: keys.stats,
           rejectsKey: keys.rejects,
-          ...(work.delimiter ? { delimiter: work.delimiter } : {}),
-          ...(work.schema ? { schema: work.schema } : {}),
-          chunk: { ...chunk, ...(chunk.start > 0 ? { header: work.header } : {}) },
+          ...(file.delimiter ? { delimiter: file.delimiter } : {}),
+          ...(file.schema ? { schema: file.schema } : {}),
+          chunk: { ...chunk, ...(chunk.start > 0 ? { header: file.header } : {}) },
         });
         outcomes.push({
           index: chunk.index,
           status: 'done',
           seconds: (Date.now() - started) / 1000,
-          backend: run.executor,
-          jobId: run.jobId,
+          backend: run.backend,
+          runId: run.runId,
         });
         unreported.done++;
       } catch (err) {

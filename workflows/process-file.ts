@@ -346,7 +346,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       progress.rerouted = failureOf(err).message;
       run = await compute.runProcessor({ ...request, route: 'ecs' });
     }
-    Object.assign(progress, { executor: run.executor, awsRequest: run.awsRequest });
+    Object.assign(progress, { backend: run.backend, awsRequest: run.awsRequest });
     progress.output = `s3://${run.destination.bucket}/${run.destination.key}`;
     const summary = run.summary!;
     if (isCsvJob(file.job)) checkRows(summary, undefined);
@@ -354,7 +354,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       output: run.output ? { stored: run.output } : { key: run.destination.key },
       summary,
       status: 'processed',
-      backend: run.executor,
+      backend: run.backend,
       ...(statsKey ? { statsKey } : {}),
       chunks: {
         total: 1,
@@ -369,8 +369,8 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
             start: 0,
             end: file.info.size,
             seconds: (Date.now() - started) / 1000,
-            backend: run.executor,
-            jobId: run.jobId,
+            backend: run.backend,
+            runId: run.runId,
           },
         ],
       },
@@ -386,8 +386,8 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
           }
         : {}),
       result: {
-        executor: run.executor,
-        jobId: run.jobId,
+        backend: run.backend,
+        runId: run.runId,
         ...(progress.rerouted ? { rerouted: progress.rerouted } : {}),
         awsRequest: run.awsRequest,
         stats: run.stats,
@@ -553,7 +553,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
     // Duplicates signalled while finishing.
     await messages.acknowledgeAll();
     progress.output = `s3://${output.bucket}/${output.key}`;
-    setStage('done', [{ key: SA.computeBackend, value: run.backend }]);
+    setStage('done', [{ key: SA.backend, value: run.backend }]);
     return {
       status: 'processed',
       object: { ...object, size: info.size, etag: info.etag },

@@ -16,12 +16,12 @@ import { failureOf } from './failures';
 
 /**
  * Attempts of one processor run that Temporal makes through interruptions: a worker that crashed (the
- * heartbeat stops) or shut down for a deploy, an AWS call that failed. Each retried attempt resumes the job
+ * heartbeat stops) or shut down for a deploy, an AWS call that failed. Each retried attempt resumes the run
  * its predecessor submitted; none of them counts against `computeRetry`, which is for the processor's own
  * failures.
  */
 export const INTERRUPTED_ATTEMPTS = 10;
-/** Time the compute activity has beyond the processor's limit to stop the job and report it. */
+/** Time the compute activity has beyond the processor's limit to stop the run and report it. */
 const STOP_MARGIN_SECONDS = 300;
 const LONGEST_BACKOFF_SECONDS = 600;
 
@@ -36,9 +36,9 @@ export function computeActivities(options: ProcessFileOptions) {
   const proxy = (taskQueue: string) =>
     proxyActivities<Activities>({
       taskQueue,
-      // A cancelled workflow ends only once its job is stopped (TerminateJob, StopTask), not before.
+      // A cancelled workflow ends only once its run is stopped (TerminateJob, StopTask), not before.
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-      // The activity stops the job at `timeoutSeconds` itself; this only catches a worker that could not.
+      // The activity stops the run at `timeoutSeconds` itself; this only catches a worker that could not.
       startToCloseTimeout: `${timeoutSeconds + STOP_MARGIN_SECONDS} seconds`,
       heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? DEFAULTS.heartbeatTimeoutSeconds} seconds`,
       retry: {
@@ -51,17 +51,17 @@ export function computeActivities(options: ProcessFileOptions) {
       },
     });
   const queues = {
-    jobs: proxy(computeTaskQueue(workflowInfo().taskQueue)),
+    containers: proxy(computeTaskQueue(workflowInfo().taskQueue)),
     inline: proxy(inlineTaskQueue(workflowInfo().taskQueue)),
   };
   return {
     async runProcessor(request: Omit<ComputeRequest, 'timeoutSeconds'>): Promise<ComputeResult> {
       for (let run = 1; ; run++) {
         try {
-          const queue = request.route === 'inline' ? queues.inline : queues.jobs;
+          const queue = request.route === 'inline' ? queues.inline : queues.containers;
           return await queue.runProcessor({ ...request, timeoutSeconds });
         } catch (err) {
-          // Only the processor's own failures (exit code, stopped job, time limit) get another run here.
+          // Only the processor's own failures (exit code, stopped run, time limit) get another run here.
           if (run >= maximumAttempts || failureOf(err).type !== FailureType.processorFailed) throw err;
           await sleep(Math.min(initialIntervalSeconds * 2 ** (run - 1), LONGEST_BACKOFF_SECONDS) * 1000);
         }
