@@ -48,9 +48,8 @@ const PARALLEL = 16;
 export interface PlanInput {
   source: SourceVersion;
   size: number;
-  /** CSV files above this size are split; others (and files of other jobs) run whole. */
+  /** The size of a chunk asked for; the workflow plans only CSV files larger than that. */
   chunkSize: number;
-  csv: boolean;
   /** The field separator of the object's metadata; a comma without. */
   delimiter?: CsvDelimiter;
   /** Stamped on the output; a plan an earlier run left keeps its own, so reused parts still match. */
@@ -62,11 +61,11 @@ export interface RunPlan {
   processedAt: string;
   /** The chunk size used (raised above the one asked for when S3's 10,000 parts require it). */
   chunkSize: number;
-  /** The header record's text, when the file was scanned. */
+  /** The header record's text. */
   header: string;
-  /** Data rows the scan counted, when the file was scanned. */
+  /** Data rows the scan counted. */
   rows?: number;
-  /** Byte ranges of whole records, the first from 0; a single chunk when the file runs whole. */
+  /** Byte ranges of whole records, the first from 0; a single one when the scan found one chunk only. */
   chunks: ChunkRange[];
 }
 
@@ -109,7 +108,7 @@ export function createStagingActivities({ s3, outputBucket }: { s3: S3Client; ou
      * else runs whole. A plan an earlier run of the same version left in staging is taken as it is, with its
      * `processedAt`. Broken CSV is a permanent failure naming the line.
      */
-    async planRun({ source, size, chunkSize, csv, delimiter, processedAt }: PlanInput): Promise<RunPlan> {
+    async planRun({ source, size, chunkSize, delimiter, processedAt }: PlanInput): Promise<RunPlan> {
       const stagingPrefix = stagingPrefixFor(source);
       const planKey = `${stagingPrefix}plan.json`;
       const earlier = await getText(planKey);
@@ -133,15 +132,6 @@ export function createStagingActivities({ s3, outputBucket }: { s3: S3Client; ou
         await bucket.putJson(planKey, { plan, source, requestedChunkSize: chunkSize, delimiter });
         return plan;
       };
-      if (!csv || size <= chunkSize) {
-        return save({
-          stagingPrefix,
-          processedAt,
-          chunkSize,
-          header: '',
-          chunks: [{ start: 0, end: size, firstRow: 1, firstLine: 1 }],
-        });
-      }
       const uri = `s3://${source.bucket}/${source.key}`;
       let body;
       try {

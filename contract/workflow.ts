@@ -151,7 +151,10 @@ export interface Progress {
   messages: number;
   /** A chunked file's chunks. */
   chunks?: ChunkCounts;
-  error?: string;
+  /** CSV jobs, once the run is over: data rows read, written and rejected. */
+  rows?: { in: number; out: number; rejected: number };
+  /** Why the file failed or was skipped: the failure type and its message, which says what to do. */
+  failure?: { type: string; message: string };
 }
 
 export interface ProcessFileResult {

@@ -26,6 +26,7 @@ import {
   type ProcessFileOptions,
   type Route,
 } from '../contract/workflow';
+import { QUICK_RETRY } from './activity-options';
 import { failureOf } from './failures';
 import { computeActivities } from './run-processor';
 
@@ -196,15 +197,8 @@ const reportEvery = (chunks: number) => Math.max(1, Math.ceil(chunks / 10));
  */
 export async function processChunks(input: ProcessChunksInput): Promise<ChunkOutcome[]> {
   const { file, options } = input;
-  const quick = proxyActivities<Activities>({
-    startToCloseTimeout: '5 minutes',
-    retry: {
-      initialInterval: '1 second',
-      backoffCoefficient: 2,
-      maximumInterval: '30 seconds',
-      maximumAttempts: 8,
-    },
-  });
+  // Finding a batch's finished parts takes a HeadObject per part: longer than a quick call.
+  const listing = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: QUICK_RETRY });
   const compute = computeActivities(options);
   const parent = getExternalWorkflowHandle(input.parentWorkflowId);
   const unreported = { done: 0, reused: 0, failed: 0 };
@@ -220,7 +214,7 @@ export async function processChunks(input: ProcessChunksInput): Promise<ChunkOut
   };
 
   const reused = new Set(
-    await quick.completedChunks({
+    await listing.completedChunks({
       stagingPrefix: file.stagingPrefix,
       chunks: input.chunks,
       sourceEtag: file.source.etag,
