@@ -9,14 +9,11 @@
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DEFAULT_CSV_DELIMITER, type CsvDelimiter } from '../contract/jobs';
-import {
-  CsvScanner,
-  OutputBuilder,
-  csvField,
-  writeAhead,
-  type CsvChunkOptions,
-  type CsvRecordHandler,
-} from '../csv/scanner';
+import type { CsvChunkOptions } from '../csv/chunk-plan';
+import { csvField } from '../csv/fields';
+import { OutputBuilder } from '../csv/output-builder';
+import { CsvScanner, type CsvRecordHandler } from '../csv/scanner';
+import { writeAhead } from '../csv/streams';
 import { parallelBlocks, type BlockJob, type BlockOutput, type BlockRequest } from './csv-blocks';
 import { scanChunks } from './csv-stream';
 

@@ -11,15 +11,11 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import {
-  CsvScanner,
-  FieldSplitter,
-  OutputBuilder,
-  csvField,
-  writeAhead,
-  type CsvChunkOptions,
-  type CsvRecordHandler,
-} from '../csv/scanner';
+import type { CsvChunkOptions } from '../csv/chunk-plan';
+import { FieldSplitter, csvField } from '../csv/fields';
+import { OutputBuilder } from '../csv/output-builder';
+import { CsvScanner, type CsvRecordHandler } from '../csv/scanner';
+import { writeAhead } from '../csv/streams';
 import { InvalidInputError } from '../contract/errors';
 import { CSV_DELIMITER_NAMES, DEFAULT_CSV_DELIMITER, type CsvDelimiter } from '../contract/jobs';
 import { compileColumns, failedRule, groupLabel, type Column, type RejectRule } from './csv-rules';
