@@ -21,7 +21,13 @@ import { CSV_DELIMITER_NAMES, DEFAULT_CSV_DELIMITER, type CsvDelimiter } from '.
 import { compileColumns, failedRule, groupLabel, type Column, type RejectRule } from './csv-rules';
 import type { GroupTotal, NumericStats } from './csv-statistics';
 import { addColumnStatistics } from '../common/column-statistics';
-import { parallelBlocks, type BlockJob, type BlockOutput, type BlockRequest } from './csv-blocks';
+import {
+  parallelBlocks,
+  type BlockJob,
+  type BlockOutput,
+  type BlockRequest,
+  type ValidateWorkerData,
+} from './csv-blocks';
 import { scanChunks } from './csv-stream';
 import type { CsvSchema } from '../common/schema';
 
@@ -395,13 +401,6 @@ class InPlaceOutput {
     this.written += this.to - this.from;
     this.from = this.to = 0;
   }
-}
-
-/** What every worker thread of a parallel validate is started with, besides its job. */
-export interface ValidateWorkerData {
-  source: string;
-  schema: CsvSchema;
-  delimiter: CsvDelimiter;
 }
 
 /** A worker thread's counts for one block it validated, and its rejects (rows and lines in the block). */
