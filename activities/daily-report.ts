@@ -19,7 +19,7 @@ import {
 } from '../contract/daily-report';
 import { dailyReportKeys, FAILURE_REPORTS_PREFIX, reportsFolderFor } from '../contract/layout';
 import type { FileReport } from '../contract/reports';
-import { csvField } from '../csv/scanner';
+import { csvField } from '../csv/fields';
 import { outputBucketOf } from './output-bucket';
 
 /** Reports read at a time: small objects, so the requests' latency is what bounds the pace. */

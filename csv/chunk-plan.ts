@@ -1,11 +1,13 @@
 /**
  * Chunk planning for large CSV files: byte ranges that end exactly on record boundaries, found by a real scan
  * of the quote state (a newline inside a quoted field never ends a chunk). The plan is small data: offsets
- * and counts only, never file content.
+ * and counts only, never file content. And the options a CSV job runs one of those chunks with
+ * ({@link CsvChunkOptions}).
  */
 import type { CsvDelimiter } from '../contract/jobs';
 import type { ChunkRange } from '../contract/objects';
-import { countLf, CsvScanner, stripBom, UTF8_BOM } from './scanner';
+import { countLf, CsvScanner } from './scanner';
+import { stripBom, UTF8_BOM } from './streams';
 
 /** S3 assembles at most this many parts into one object: a plan never has more chunks. */
 export const MAX_CHUNKS = 10_000;
@@ -26,6 +28,23 @@ export interface ChunkPlan {
    * others start on a record. One chunk for a file without data rows, none for an empty file.
    */
   chunks: ChunkRange[];
+}
+
+/**
+ * Options of the CSV jobs for a chunk: whole records cut from a file at record boundaries, processed on their
+ * own. The concatenated outputs of a file's chunks, in order, are the output of the whole file.
+ */
+export interface CsvChunkOptions {
+  /**
+   * The file's header record (UTF-8, without BOM and terminator) when the input is a chunk that does not start
+   * the file: the input then holds data records only, and the job writes no header (nor a BOM). Undefined: the
+   * input starts the file, with its header.
+   */
+  header?: string | undefined;
+  /** 1-based data row number (header and blank lines not counted) of the input's first record. @default 1 */
+  firstRow?: number | undefined;
+  /** 1-based file line number of the input's first byte. @default 1 */
+  firstLine?: number | undefined;
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * The byte-level CSV engine shared by the CSV jobs: a record scanner, a field splitter and a field decoder.
+ * The record scanner of the byte-level CSV engine shared by the CSV jobs (its records' fields are split and
+ * decoded by csv/fields.ts), and {@link RecordEnds}, which follows only its quotes to cut a file into blocks.
  *
  * Semantics (RFC 4180 plus what real files carry): fields separated by one delimiter byte (a comma unless
  * the job is given `;`, tab or `|`); records end at LF or CRLF, chosen per record; a field that starts with
@@ -12,10 +13,9 @@
  *
  * The scanner never decodes anything: native `indexOf` jumps from one quote or line end to the next, so it
  * costs little more than reading the bytes, and it reports each record as a byte range of the chunk it ends
- * in. Consumers that need fields split a record with {@link FieldSplitter} and decode only the fields they
- * look at, and only those that are quoted need more than a byte range.
+ * in. Consumers that need fields split a record with `FieldSplitter` (csv/fields.ts) and decode only the
+ * fields they look at, and only those that are quoted need more than a byte range.
  */
-import { PassThrough } from 'node:stream';
 import { InvalidInputError } from '../contract/errors';
 import { DEFAULT_CSV_DELIMITER, type CsvDelimiter } from '../contract/jobs';
 
@@ -28,8 +28,6 @@ const QUOTE = 0x22;
  * held in memory; it is most often a quote that opens a field and is never closed.
  */
 export const MAX_FIELD_BYTES = 1024 * 1024;
-/** The UTF-8 byte order mark, passed through by the jobs but never part of a record. */
-export const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 const CRLF = Buffer.from([CR, LF]);
 const EMPTY = Buffer.alloc(0);
 
@@ -58,24 +56,7 @@ export interface CsvRecordHandler {
 }
 
 /**
- * Options of the CSV jobs for a chunk: whole records cut from a file at record boundaries, processed on their
- * own. The concatenated outputs of a file's chunks, in order, are the output of the whole file.
- */
-export interface CsvChunkOptions {
-  /**
-   * The file's header record (UTF-8, without BOM and terminator) when the input is a chunk that does not start
-   * the file: the input then holds data records only, and the job writes no header (nor a BOM). Undefined: the
-   * input starts the file, with its header.
-   */
-  header?: string | undefined;
-  /** 1-based data row number (header and blank lines not counted) of the input's first record. @default 1 */
-  firstRow?: number | undefined;
-  /** 1-based file line number of the input's first byte. @default 1 */
-  firstLine?: number | undefined;
-}
-
-/**
- * Incremental record scanner: {@link push} takes chunks of any size (without a BOM: see {@link stripBom}),
+ * Incremental record scanner: {@link push} takes chunks of any size (without a BOM: see `stripBom` in csv/streams.ts),
  * calling the handler for each record they complete; {@link finish} ends the input. Synchronous, so that
  * it is cheap per chunk.
  */
@@ -433,236 +414,4 @@ export function countLf(chunk: Buffer, from: number, to: number): number {
   let count = 0;
   for (let at = chunk.indexOf(LF, from); at !== -1 && at < to; at = chunk.indexOf(LF, at + 1)) count++;
   return count;
-}
-
-/** Accepts the chunk types a byte stream may deliver. */
-export function toBuffer(chunk: unknown): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8');
-  throw new TypeError(`expected Buffer chunks, got ${typeof chunk}`);
-}
-
-/** Yields the chunks of `source` as Buffers, unchanged: the input of a chunk, which never starts with a BOM. */
-export async function* asBuffers(source: AsyncIterable<unknown>): AsyncGenerator<Buffer> {
-  for await (const chunk of source) yield toBuffer(chunk);
-}
-
-/**
- * Yields the chunks of `source` without a leading UTF-8 BOM, calling `onBom` first if there is one. The
- * first bytes are held back until it is known whether they are a BOM, even if it arrives a byte at a time.
- */
-export async function* stripBom(source: AsyncIterable<unknown>, onBom: () => void): AsyncGenerator<Buffer> {
-  let head: Buffer | undefined = EMPTY;
-  for await (const raw of source) {
-    let chunk = toBuffer(raw);
-    if (head !== undefined) {
-      chunk = head.length > 0 ? Buffer.concat([head, chunk]) : chunk;
-      if (chunk.length < UTF8_BOM.length && UTF8_BOM.subarray(0, chunk.length).equals(chunk)) {
-        head = chunk;
-        continue;
-      }
-      head = undefined;
-      if (chunk.subarray(0, UTF8_BOM.length).equals(UTF8_BOM)) {
-        onBom();
-        chunk = chunk.subarray(UTF8_BOM.length);
-      }
-    }
-    if (chunk.length > 0) yield chunk;
-  }
-  if (head !== undefined && head.length > 0) yield head;
-}
-
-/**
- * Splits records into fields. A class rather than functions because tsx (esbuild) turns each use of an
- * imported function into a getter call, which shows in a per-record loop; a method call does not.
- */
-export class FieldSplitter {
-  /** Raw range of field `k` of the last split record (quotes included): `[bounds[2k], bounds[2k + 1])`. */
-  readonly bounds: Int32Array;
-  private readonly delimiter: number;
-
-  /**
-   * @param maxFields how many fields' ranges to keep; more are counted, not kept.
-   * @param delimiter the field separator, the scanner's.
-   */
-  constructor(
-    readonly maxFields: number,
-    delimiter: CsvDelimiter = DEFAULT_CSV_DELIMITER,
-  ) {
-    this.bounds = new Int32Array(2 * maxFields);
-    this.delimiter = delimiter.charCodeAt(0);
-  }
-
-  /**
-   * Finds the fields of one record, `buf[start, end)` without its terminator, as the scanner accepted it,
-   * and returns how many it has.
-   * @param quoted whether the record has a quoted field ({@link CsvScanner.recordQuoted}): if not, a plain
-   *   loop finds the delimiters (records are short: cheaper than a native `indexOf` call per field). A quote
-   *   inside an unquoted field is a character like any other.
-   */
-  split(buf: Buffer, start: number, end: number, quoted: boolean): number {
-    const { bounds, maxFields, delimiter } = this;
-    let count = 0;
-    let at = start;
-    if (!quoted) {
-      for (let i = start; i < end; i++) {
-        if (buf[i] !== delimiter) continue;
-        if (count < maxFields) {
-          bounds[2 * count] = at;
-          bounds[2 * count + 1] = i;
-        }
-        count++;
-        at = i + 1;
-      }
-      if (count < maxFields) {
-        bounds[2 * count] = at;
-        bounds[2 * count + 1] = end;
-      }
-      return count + 1;
-    }
-    for (;;) {
-      let fieldEnd: number;
-      if (at < end && buf[at] === QUOTE) {
-        // The closing quote is the first quote not followed by another; the scanner checked that a delimiter
-        // or the record's end comes right after it. (Bounded anyway, so that no input can make it loop.)
-        let q = buf.indexOf(QUOTE, at + 1);
-        while (q !== -1 && q + 1 < end && buf[q + 1] === QUOTE) q = buf.indexOf(QUOTE, q + 2);
-        fieldEnd = q === -1 || q >= end ? end : q + 1;
-      } else {
-        const next = buf.indexOf(delimiter, at);
-        fieldEnd = next === -1 || next > end ? end : next;
-      }
-      if (count < maxFields) {
-        bounds[2 * count] = at;
-        bounds[2 * count + 1] = fieldEnd;
-      }
-      count++;
-      if (fieldEnd >= end) return count;
-      at = fieldEnd + 1;
-    }
-  }
-
-  /** The value of field `k` of `buf` (the buffer last split) if it is quoted: its bytes, unquoted. */
-  unquoted(buf: Buffer, k: number): Buffer | undefined {
-    const start = this.bounds[2 * k]!;
-    const end = this.bounds[2 * k + 1]!;
-    return end > start && buf[start] === QUOTE ? unquoteField(buf, start, end) : undefined;
-  }
-
-  /** The value of field `k` of `buf` (the buffer last split) as a string (UTF-8), quotes decoded. */
-  text(buf: Buffer, k: number): string {
-    return (
-      this.unquoted(buf, k)?.toString('utf8') ??
-      buf.toString('utf8', this.bounds[2 * k], this.bounds[2 * k + 1])
-    );
-  }
-}
-
-/** The bytes of a quoted raw field `buf[start, end)` without its quotes, doubled quotes made single. */
-function unquoteField(buf: Buffer, start: number, end: number): Buffer {
-  const inner = buf.subarray(start + 1, end - 1);
-  if (inner.indexOf(QUOTE) === -1) return inner;
-  const out = Buffer.allocUnsafe(inner.length);
-  let n = 0;
-  for (let i = 0; i < inner.length; i++) {
-    const b = inner[i]!;
-    out[n++] = b;
-    if (b === QUOTE) i++;
-  }
-  return out.subarray(0, n);
-}
-
-/** A value as one CSV field: quoted only when it has to be (RFC 4180), i.e. when it holds the delimiter. */
-export function csvField(value: string, delimiter: CsvDelimiter = DEFAULT_CSV_DELIMITER): string {
-  return /["\r\n]/.test(value) || value.includes(delimiter) ? `"${value.replace(/"/g, '""')}"` : value;
-}
-
-/** Ranges at least this long are passed on as views of their chunk instead of being copied. */
-const VIEW_MIN = 4096;
-/** Size of the blocks that short ranges and inserted bytes are copied into. */
-const BLOCK_SIZE = 1024 * 1024;
-
-/**
- * Builds a job's output from byte ranges of the input chunks and inserted bytes with as little work per
- * record as possible: a range that continues the previous one extends it, long ranges are passed on as views
- * of their chunk, short ones and inserts are copied into large blocks. {@link take} hands over what has been
- * built so far.
- */
-export class OutputBuilder {
-  private parts: Buffer[] = [];
-  private block = Buffer.allocUnsafe(BLOCK_SIZE);
-  /** Bytes of `block` in use; those before `handed` were already handed over and stay untouched. */
-  private used = 0;
-  private handed = 0;
-  /** The range not yet copied or handed over, extended while the next one continues it. */
-  private pending: Buffer = EMPTY;
-  private pendingStart = 0;
-  private pendingEnd = 0;
-
-  /** Appends `buf[start, end)`. */
-  range(buf: Buffer, start: number, end: number): void {
-    if (buf === this.pending && start === this.pendingEnd) {
-      this.pendingEnd = end;
-      return;
-    }
-    this.flushPending();
-    this.pending = buf;
-    this.pendingStart = start;
-    this.pendingEnd = end;
-  }
-
-  /** Appends all of `bytes`. */
-  bytes(bytes: Buffer): void {
-    this.flushPending();
-    this.copy(bytes, 0, bytes.length);
-  }
-
-  /** The output appended since the last call, as one buffer: one write is cheaper than many small ones. */
-  take(): Buffer {
-    this.flushPending();
-    this.handOverBlock();
-    const parts = this.parts;
-    this.parts = [];
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-  }
-
-  private flushPending(): void {
-    const { pending, pendingStart: start, pendingEnd: end } = this;
-    if (end === start) return;
-    this.pending = EMPTY;
-    this.pendingStart = this.pendingEnd = 0;
-    if (end - start >= VIEW_MIN) {
-      this.handOverBlock();
-      this.parts.push(pending.subarray(start, end));
-    } else {
-      this.copy(pending, start, end);
-    }
-  }
-
-  private copy(buf: Buffer, start: number, end: number): void {
-    if (this.used + (end - start) > this.block.length) {
-      this.handOverBlock();
-      this.block = Buffer.allocUnsafe(Math.max(BLOCK_SIZE, end - start));
-      this.used = this.handed = 0;
-    }
-    this.used += buf.copy(this.block, this.used, start, end);
-  }
-
-  private handOverBlock(): void {
-    if (this.used > this.handed) this.parts.push(this.block.subarray(this.handed, this.used));
-    this.handed = this.used;
-  }
-}
-
-/** How far a job's output may run ahead of the destination (see {@link writeAhead}). */
-const WRITE_AHEAD_BYTES = 8 * 1024 * 1024;
-
-/**
- * A buffer to put between a job and its output in a pipeline. Without it the job waits for each write to
- * reach the destination before it reads and scans the next chunk (a file stream's buffer is only 16 KiB);
- * with it, scanning, reading and writing overlap, for a few MiB of memory.
- */
-export function writeAhead(): PassThrough {
-  return new PassThrough({ highWaterMark: WRITE_AHEAD_BYTES / 2 });
 }

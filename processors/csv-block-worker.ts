@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { blockError, type BlockRequest, type BlockResult, type BlockWorkerData } from './csv-blocks';
 import { transformBlock } from './csv-transform';
-import { blockValidator } from './csv-validate';
+import { blockValidator } from './csv-record-validator';
 
 const settings = workerData as BlockWorkerData;
 const port = parentPort!;

@@ -2,17 +2,34 @@
  * The parallel path of the CSV jobs: the input cut into blocks of whole records (at LFs outside quotes,
  * found by {@link RecordEnds}), each block run by a worker thread (processors/csv-block-worker.ts) on a
  * scanner of its own, and the blocks' outputs yielded in input order, with one block more than threads in
- * flight. A job ({@link BlockJob}) says what a thread does with a block and how its counts add up.
+ * flight. A job ({@link BlockJob}) says what a thread does with a block and how its counts add up. What the
+ * threads of each job are started with is declared here, with the rest of what the threads are sent, so that
+ * the jobs import this module and it imports none of them.
  */
 import { extname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { CsvDelimiter } from '../contract/jobs';
 import { InvalidInputError } from '../contract/errors';
-import { CsvSyntaxError, MAX_FIELD_BYTES, RecordEnds, UTF8_BOM } from '../csv/scanner';
-import type { CsvScanner, OutputBuilder } from '../csv/scanner';
+import type { OutputBuilder } from '../csv/output-builder';
+import { CsvSyntaxError, MAX_FIELD_BYTES, RecordEnds } from '../csv/scanner';
+import type { CsvScanner } from '../csv/scanner';
+import { UTF8_BOM } from '../csv/streams';
+import type { CsvSchema } from '../common/schema';
 import { inputChunks } from './csv-stream';
-import type { TransformWorkerData } from './csv-transform';
-import type { ValidateWorkerData } from './csv-validate';
+
+/** What every worker thread of a parallel transform is started with, besides its job. */
+export interface TransformWorkerData {
+  source: string;
+  processedAt: string;
+  delimiter: CsvDelimiter;
+}
+
+/** What every worker thread of a parallel validate is started with, besides its job. */
+export interface ValidateWorkerData {
+  source: string;
+  schema: CsvSchema;
+  delimiter: CsvDelimiter;
+}
 
 /** What every worker thread of a parallel run is started with: its job, and that job's settings. */
 export type BlockWorkerData =

@@ -3,7 +3,7 @@
  * field against its column, reading the bytes in place (see common/schema.ts for what each type allows).
  */
 import { Decimal } from '../common/decimal';
-import { UTF8_BOM } from '../csv/scanner';
+import { UTF8_BOM } from '../csv/streams';
 import { NumericStatistics } from './csv-statistics';
 import type { ColumnSchema, ColumnType, CsvSchema } from '../common/schema';
 

@@ -3,7 +3,9 @@
  * {@link CsvScanner} whose handler builds the output, and that output yielded chunk by chunk, so that the job
  * is one step of a pipeline (before `writeAhead()` and the destination).
  */
-import { UTF8_BOM, asBuffers, stripBom, type CsvScanner, type OutputBuilder } from '../csv/scanner';
+import type { OutputBuilder } from '../csv/output-builder';
+import type { CsvScanner } from '../csv/scanner';
+import { UTF8_BOM, asBuffers, stripBom } from '../csv/streams';
 
 /**
  * The chunks of a job's input as Buffers. At the start of a file (`header` undefined) without a leading

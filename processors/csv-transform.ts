@@ -9,15 +9,18 @@
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DEFAULT_CSV_DELIMITER, type CsvDelimiter } from '../contract/jobs';
+import type { CsvChunkOptions } from '../csv/chunk-plan';
+import { csvField } from '../csv/fields';
+import { OutputBuilder } from '../csv/output-builder';
+import { CsvScanner, type CsvRecordHandler } from '../csv/scanner';
+import { writeAhead } from '../csv/streams';
 import {
-  CsvScanner,
-  OutputBuilder,
-  csvField,
-  writeAhead,
-  type CsvChunkOptions,
-  type CsvRecordHandler,
-} from '../csv/scanner';
-import { parallelBlocks, type BlockJob, type BlockOutput, type BlockRequest } from './csv-blocks';
+  parallelBlocks,
+  type BlockJob,
+  type BlockOutput,
+  type BlockRequest,
+  type TransformWorkerData,
+} from './csv-blocks';
 import { scanChunks } from './csv-stream';
 
 /** Name of the appended column. */
@@ -125,13 +128,6 @@ export async function csvTransform(
     scanChunks(source, scanner, out, { header: opts.header });
   await pipeline(input, transform, writeAhead(), output);
   return { rowsIn: handler.rowsIn, rowsOut: handler.rowsIn, bareQuoteFields: scanner.bareQuoteFields };
-}
-
-/** What every worker thread of a parallel transform is started with, besides its job. */
-export interface TransformWorkerData {
-  source: string;
-  processedAt: string;
-  delimiter: CsvDelimiter;
 }
 
 /** A worker thread's counts for one block it transformed. */

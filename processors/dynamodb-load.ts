@@ -8,7 +8,7 @@
  * rerun after a fix overwrites the same items.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { ValidRowSink } from './csv-validate';
+import type { ValidRowSink } from './csv-record-validator';
 import { itemOf, itemShapeOf, keyAttributesOf, MAX_NUMBER_DIGITS } from './dynamodb-items';
 import { createDynamoDbWriter, type DynamoDbWriteStats, type Item } from './dynamodb-writer';
 import type { CsvSchema } from '../common/schema';

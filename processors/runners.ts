@@ -8,7 +8,7 @@ import type { Writable } from 'node:stream';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { CsvDelimiter, JobName } from '../contract/jobs';
 import { describeLocation, type Location, type OutputHandle } from './object-io';
-import type { ValidRowSink } from './csv-validate';
+import type { ValidRowSink } from './csv-record-validator';
 import type { ChunkRun, ValidateSpec } from './run-spec';
 
 /** What a job needs besides its streams. */

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MAX_CHUNKS, planChunks } from '../csv/chunk-plan';
-import { CsvScanner, stripBom } from '../csv/scanner';
+import { CsvScanner } from '../csv/scanner';
+import { stripBom } from '../csv/streams';
 import { InvalidInputError } from '../contract/errors';
 
 async function* pieces(buf: Buffer, size: () => number): AsyncGenerator<Buffer> {

@@ -1,5 +1,5 @@
 /**
- * Differential test of the CSV engine (csv/scanner.ts): the scanner, the field splitter and the
+ * Differential test of the CSV engine (csv/scanner.ts, csv/fields.ts): the scanner, the field splitter and the
  * field decoder, fed in random chunk sizes, must read every file exactly as csv-parse does, record for
  * record and field for field, and fail on the same broken files, with each separator the jobs accept.
  *
@@ -18,7 +18,9 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { parse } from 'csv-parse/sync';
 import type { CsvDelimiter } from '../contract/jobs';
-import { CsvScanner, FieldSplitter, stripBom, type CsvRecordHandler } from '../csv/scanner';
+import { FieldSplitter } from '../csv/fields';
+import { CsvScanner, type CsvRecordHandler } from '../csv/scanner';
+import { stripBom } from '../csv/streams';
 import { seeded } from '../scripts/transactions';
 
 const CSV_PARSE_OPTIONS = {

@@ -11,12 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { chooseJob, outputKeyFor } from '../contract/jobs';
-import {
-  MAX_RECORD_BYTES,
-  REJECTS_HEADER,
-  RejectThresholdError,
-  csvValidate,
-} from '../processors/csv-validate';
+import { REJECTS_HEADER, RejectThresholdError, csvValidate } from '../processors/csv-validate';
+import { MAX_RECORD_BYTES } from '../processors/csv-record-validator';
 import { InvalidInputError } from '../contract/errors';
 import { loadSchema, parseSchema, type CsvSchema } from '../common/schema';
 import { runProcessor } from './support/processor';
