@@ -136,6 +136,12 @@ interface Managed {
   exited: Promise<number | null>;
 }
 
+/** The processes a stack started, in start order, and where their output goes. */
+interface Children {
+  started: Managed[];
+  log: (line: string) => void;
+}
+
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` until it returns true, the process dies, or the deadline passes. */
@@ -165,118 +171,82 @@ async function waitUntil(
   );
 }
 
+/** Starts a child process, logging its output lines under its name; {@link Children} keeps it for the stop. */
+function launch(
+  children: Children,
+  name: string,
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Managed {
+  const child = spawn(cmd, args, { env, cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let tail = '';
+  const onData = (chunk: Buffer) => {
+    const text = chunk.toString('utf8');
+    tail = (tail + text).slice(-8192);
+    for (const line of text.split('\n')) if (line.trim()) children.log(`${name} | ${line}`);
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', (err) => {
+      tail += `\n${err.message}`;
+      resolve(-1);
+    });
+  });
+  const managed = { name, child, tail: () => tail, exited };
+  children.started.push(managed);
+  return managed;
+}
+
+/** SIGTERM, and SIGKILL if the process is still running 15 s later. */
+async function terminate(p: Managed): Promise<void> {
+  if (p.child.exitCode === null && p.child.signalCode === null) {
+    p.child.kill('SIGTERM');
+    const timer = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
+    await p.exited;
+    clearTimeout(timer);
+  }
+}
+
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const log = options.log ?? (() => {});
-  const started: Managed[] = [];
+  const children: Children = { started: [], log };
   const connections: Connection[] = [];
   /** Temporal's database, with `durableTemporal`. */
   let dataDir: string | undefined;
   let aws: AwsClients | undefined;
-  const killAll = () => started.forEach((p) => p.child.exitCode === null && p.child.kill('SIGKILL'));
+  const killAll = () => children.started.forEach((p) => p.child.exitCode === null && p.child.kill('SIGKILL'));
   process.once('exit', killAll);
-
-  const launch = (name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): Managed => {
-    const child = spawn(cmd, args, { env, cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let tail = '';
-    const onData = (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      tail = (tail + text).slice(-8192);
-      for (const line of text.split('\n')) if (line.trim()) log(`${name} | ${line}`);
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    const exited = new Promise<number | null>((resolve) => {
-      child.once('exit', (code) => resolve(code));
-      child.once('error', (err) => {
-        tail += `\n${err.message}`;
-        resolve(-1);
-      });
-    });
-    const managed = { name, child, tail: () => tail, exited };
-    started.push(managed);
-    return managed;
-  };
-
-  const terminate = async (p: Managed) => {
-    if (p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill('SIGTERM');
-      const timer = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
-      await p.exited;
-      clearTimeout(timer);
-    }
-  };
 
   const stop = async () => {
     for (const c of connections) await c.close().catch(() => {});
     aws?.s3.destroy();
     aws?.sqs.destroy();
     // Reverse order: ingress and worker first, the servers last.
-    for (const p of [...started].reverse()) await terminate(p);
+    for (const p of [...children.started].reverse()) await terminate(p);
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     process.removeListener('exit', killAll);
   };
 
   try {
     const tools = ensureTools(log);
-    const want = options.ports ?? {};
-    for (const [name, port] of Object.entries(want)) {
-      if (port !== undefined && !(await portIsFree(port))) {
-        throw new StackError(
-          `port ${port} (${name}) is in use: another "npm run dev" or Temporal server may be running. Stop it, or choose another port.`,
-        );
-      }
-    }
-    const temporalPort = want.temporal ?? (await freePort());
-    const motoPort = want.moto ?? (await freePort());
-    const uiPort = options.ui ? (want.ui ?? (await freePort())) : undefined;
-    const temporalAddress = `127.0.0.1:${temporalPort}`;
+    const ports = await choosePorts(options);
+    const temporalAddress = `127.0.0.1:${ports.temporal}`;
     const namespace = 'default';
     const region = 'us-east-1';
-    const awsEndpoint = `http://127.0.0.1:${motoPort}`;
+    const awsEndpoint = `http://127.0.0.1:${ports.moto}`;
 
     log(`starting Temporal dev server on ${temporalAddress} and moto on ${awsEndpoint}`);
     if (options.durableTemporal) dataDir = mkdtempSync(join(tmpdir(), 'temporal-'));
-    const temporalArgs = [
-      'server',
-      'start-dev',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(temporalPort),
-      '--http-port',
-      String(await freePort()),
-      '--metrics-port',
-      String(await freePort()),
-      '--log-level',
-      'error',
-      ...(dataDir ? ['--db-filename', join(dataDir, 'temporal.db')] : []),
-      ...(uiPort ? ['--ui-port', String(uiPort), '--ui-disable-news-fetch'] : ['--headless']),
-      ...Object.values(SA).flatMap((key) => [
-        '--search-attribute',
-        `${key.name}=${searchAttributeTypeName(key.type)}`,
-      ]),
-    ];
-    let temporalProc = launch('temporal', tools.temporal, temporalArgs, process.env);
-    const motoProc = launch(
-      'moto',
-      tools.motoPython,
-      ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(motoPort)],
-      {
-        ...process.env,
-        PYTHONUNBUFFERED: '1',
-        ...options.motoEnv,
-      },
-    );
-
+    const temporalArgs = await temporalServerArgs(ports, dataDir);
+    let temporalProc = launch(children, 'temporal', tools.temporal, temporalArgs, process.env);
+    const motoProc = launchMoto(children, tools.motoPython, ports.moto, options.motoEnv);
     const temporalReady = async () => {
-      let conn: Connection | undefined;
-      await waitUntil('Temporal dev server', temporalProc, async () => {
-        conn ??= await Connection.connect({ address: temporalAddress, connectTimeout: 1000 });
-        const { customAttributes } = await conn.operatorService.listSearchAttributes({ namespace });
-        return Object.values(SA).every((key) => customAttributes?.[key.name] !== undefined);
-      });
-      connections.push(conn!);
-      return conn!;
+      const conn = await connectToTemporal(temporalProc, temporalAddress, namespace);
+      connections.push(conn);
+      return conn;
     };
     const connection = await temporalReady();
     await waitUntil('moto server', motoProc, async () => (await fetch(`${awsEndpoint}/moto-api/`)).ok);
@@ -302,74 +272,30 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       DYNAMODB_TABLE: STACK_NAMES.table,
       ...options.env,
     };
-
-    let worker: Managed | undefined;
-    let reportSchedule: DailyReportSchedule | undefined;
-    let crashWorker = (): Promise<void> => Promise.reject(new Error('this stack runs no worker process'));
-    if (options.processes ?? true) {
-      const node = (entry: string): [string, string[]] => [
-        process.execPath,
-        ['--import', 'tsx', join(REPO_ROOT, entry)],
-      ];
-      const { TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY } = temporal.api.enums.v1.TaskQueueType;
-      const polled = async (name: string, taskQueueType: temporal.api.enums.v1.TaskQueueType) => {
-        const { pollers } = await connection.workflowService.describeTaskQueue({
-          namespace,
-          taskQueue: { name },
-          taskQueueType,
-        });
-        return (pollers?.length ?? 0) > 0;
-      };
-      const startWorker = async () => {
-        worker = launch('worker', ...node('workers/main.ts'), { ...process.env, ...env });
-        await waitUntil(
-          'worker',
-          worker,
-          async () =>
-            (await polled(env.TEMPORAL_TASK_QUEUE!, TASK_QUEUE_TYPE_WORKFLOW)) &&
-            (await polled(computeTaskQueue(env.TEMPORAL_TASK_QUEUE!), TASK_QUEUE_TYPE_ACTIVITY)) &&
-            (await polled(inlineTaskQueue(env.TEMPORAL_TASK_QUEUE!), TASK_QUEUE_TYPE_ACTIVITY)),
-        );
-      };
-      await startWorker();
-      crashWorker = async () => {
-        worker?.child.kill('SIGKILL');
-        await worker?.exited;
-        await startWorker();
-      };
-      const ingress = launch('ingress', ...node('ingress/main.ts'), { ...process.env, ...env });
-      await waitUntil('ingress', ingress, () =>
-        Promise.resolve(ingress.tail().includes(INGRESS_READY_MESSAGE)),
-      );
-      const { REPORT_SCHEDULE_TIME, REPORT_TIME_ZONE } = loadConfig('the local stack', SCHEDULE_VARIABLES);
-      reportSchedule = { time: REPORT_SCHEDULE_TIME, timeZone: REPORT_TIME_ZONE };
-      await ensureDailyReportSchedule(
-        new Client({ connection, namespace }),
-        env.TEMPORAL_TASK_QUEUE!,
-        reportSchedule,
-      );
-    }
+    const processes =
+      (options.processes ?? true) ? await startProcesses(children, connection, namespace, env) : undefined;
 
     return {
       temporalAddress,
       namespace,
       taskQueue: env.TEMPORAL_TASK_QUEUE!,
-      ...(uiPort ? { uiUrl: `http://localhost:${uiPort}` } : {}),
+      ...(ports.ui ? { uiUrl: `http://localhost:${ports.ui}` } : {}),
       awsEndpoint,
       region,
       inputBucket: STACK_NAMES.inputBucket,
       outputBucket: STACK_NAMES.outputBucket,
       table: STACK_NAMES.table,
-      ...(reportSchedule ? { reportSchedule } : {}),
+      ...(processes ? { reportSchedule: processes.reportSchedule } : {}),
       queueUrl,
       deadLetterQueueUrl,
       env,
       aws,
-      crashWorker: () => crashWorker(),
-      workerPid: () => worker?.child.pid,
+      crashWorker: () =>
+        processes ? processes.crashWorker() : Promise.reject(new Error('this stack runs no worker process')),
+      workerPid: () => processes?.workerPid(),
       stopTemporal: () => terminate(temporalProc),
       startTemporal: async () => {
-        temporalProc = launch('temporal', tools.temporal, temporalArgs, process.env);
+        temporalProc = launch(children, 'temporal', tools.temporal, temporalArgs, process.env);
         await temporalReady();
       },
       stop,
@@ -378,6 +304,128 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await stop();
     throw err;
   }
+}
+
+/** The ports asked for, checked free, and free ones for the rest; the UI's only with `options.ui`. */
+async function choosePorts(options: StackOptions): Promise<{ temporal: number; moto: number; ui?: number }> {
+  const want = options.ports ?? {};
+  for (const [name, port] of Object.entries(want)) {
+    if (port !== undefined && !(await portIsFree(port))) {
+      throw new StackError(
+        `port ${port} (${name}) is in use: another "npm run dev" or Temporal server may be running. Stop it, or choose another port.`,
+      );
+    }
+  }
+  const temporal = want.temporal ?? (await freePort());
+  const moto = want.moto ?? (await freePort());
+  const ui = options.ui ? (want.ui ?? (await freePort())) : undefined;
+  return { temporal, moto, ...(ui ? { ui } : {}) };
+}
+
+/**
+ * The command line of the Temporal dev server, the same for each start: on 127.0.0.1, quiet, with the
+ * pipeline's search attributes, its data in `dataDir` if given (else in memory), the web UI only on `ports.ui`.
+ */
+async function temporalServerArgs(ports: { temporal: number; ui?: number }, dataDir: string | undefined) {
+  return [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(ports.temporal),
+    '--http-port',
+    String(await freePort()),
+    '--metrics-port',
+    String(await freePort()),
+    '--log-level',
+    'error',
+    ...(dataDir ? ['--db-filename', join(dataDir, 'temporal.db')] : []),
+    ...(ports.ui ? ['--ui-port', String(ports.ui), '--ui-disable-news-fetch'] : ['--headless']),
+    ...Object.values(SA).flatMap((key) => [
+      '--search-attribute',
+      `${key.name}=${searchAttributeTypeName(key.type)}`,
+    ]),
+  ];
+}
+
+/** Waits for the dev server to serve the namespace with the pipeline's search attributes; its connection. */
+async function connectToTemporal(proc: Managed, address: string, namespace: string): Promise<Connection> {
+  let conn: Connection | undefined;
+  await waitUntil('Temporal dev server', proc, async () => {
+    conn ??= await Connection.connect({ address, connectTimeout: 1000 });
+    const { customAttributes } = await conn.operatorService.listSearchAttributes({ namespace });
+    return Object.values(SA).every((key) => customAttributes?.[key.name] !== undefined);
+  });
+  return conn!;
+}
+
+/** The moto server, the AWS emulator, on 127.0.0.1:`port`. */
+function launchMoto(
+  children: Children,
+  python: string,
+  port: number,
+  motoEnv: Record<string, string> | undefined,
+): Managed {
+  return launch(children, 'moto', python, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
+    ...process.env,
+    PYTHONUNBUFFERED: '1',
+    ...motoEnv,
+  });
+}
+
+/**
+ * The worker and the ingress as child processes, each waited for (the worker until it polls its task queues,
+ * the ingress until it says it polls), then the daily report's Schedule.
+ */
+async function startProcesses(
+  children: Children,
+  connection: Connection,
+  namespace: string,
+  env: Record<string, string>,
+) {
+  const taskQueue = env.TEMPORAL_TASK_QUEUE!;
+  const node = (entry: string): [string, string[]] => [
+    process.execPath,
+    ['--import', 'tsx', join(REPO_ROOT, entry)],
+  ];
+  const { TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY } = temporal.api.enums.v1.TaskQueueType;
+  const polled = async (name: string, taskQueueType: temporal.api.enums.v1.TaskQueueType) => {
+    const { pollers } = await connection.workflowService.describeTaskQueue({
+      namespace,
+      taskQueue: { name },
+      taskQueueType,
+    });
+    return (pollers?.length ?? 0) > 0;
+  };
+  let worker: Managed | undefined;
+  const startWorker = async () => {
+    worker = launch(children, 'worker', ...node('workers/main.ts'), { ...process.env, ...env });
+    await waitUntil(
+      'worker',
+      worker,
+      async () =>
+        (await polled(taskQueue, TASK_QUEUE_TYPE_WORKFLOW)) &&
+        (await polled(computeTaskQueue(taskQueue), TASK_QUEUE_TYPE_ACTIVITY)) &&
+        (await polled(inlineTaskQueue(taskQueue), TASK_QUEUE_TYPE_ACTIVITY)),
+    );
+  };
+  await startWorker();
+  const ingress = launch(children, 'ingress', ...node('ingress/main.ts'), { ...process.env, ...env });
+  await waitUntil('ingress', ingress, () => Promise.resolve(ingress.tail().includes(INGRESS_READY_MESSAGE)));
+  const { REPORT_SCHEDULE_TIME, REPORT_TIME_ZONE } = loadConfig('the local stack', SCHEDULE_VARIABLES);
+  const reportSchedule: DailyReportSchedule = { time: REPORT_SCHEDULE_TIME, timeZone: REPORT_TIME_ZONE };
+  await ensureDailyReportSchedule(new Client({ connection, namespace }), taskQueue, reportSchedule);
+  return {
+    reportSchedule,
+    /** Kills the worker with SIGKILL, then starts a new one and waits for it. */
+    async crashWorker() {
+      worker?.child.kill('SIGKILL');
+      await worker?.exited;
+      await startWorker();
+    },
+    workerPid: () => worker?.child.pid,
+  };
 }
 
 /** The dev server's spelling of a search attribute type (`--search-attribute Name=Keyword`). */

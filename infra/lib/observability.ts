@@ -49,45 +49,7 @@ export class Observability extends Construct {
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
-    const { compute } = props;
-
-    // A customer-managed key: CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key,
-    // whose policy cannot be changed. Only this account's alarms may use it through SNS (the confused-deputy
-    // conditions); EventBridge publishes with a role of its own, which the key grants like any principal.
-    const fromThisAccountsAlarms = {
-      StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
-      ArnLike: { 'aws:SourceArn': accountArn(this, 'cloudwatch', 'alarm:*') },
-    };
-    const topicKey = new kms.Key(this, 'AlarmTopicKey', {
-      description: 'Encrypts the file pipeline alarm topic',
-      enableKeyRotation: true,
-    });
-    topicKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'CloudWatchAlarmsEncryptForTheTopic',
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-        conditions: fromThisAccountsAlarms,
-      }),
-    );
-    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
-      displayName: 'File pipeline alarms',
-      masterKey: topicKey,
-      enforceSSL: true,
-    });
-    this.alarmTopic.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'CloudWatchAlarmsPublish',
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['sns:Publish'],
-        resources: [this.alarmTopic.topicArn],
-        conditions: fromThisAccountsAlarms,
-      }),
-    );
-    if (props.alarmEmail) {
-      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
-    }
+    this.alarmTopic = this.createAlarmTopic(props.alarmEmail);
     const notify = new cwActions.SnsAction(this.alarmTopic);
     const alarm = (name: string, alarmProps: cloudwatch.AlarmProps) => {
       const created = new cloudwatch.Alarm(this, name, alarmProps);
@@ -122,39 +84,7 @@ export class Observability extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
-    // Every failed processor job, as an event with its reason: permanent input errors (exit 65/66), Spot
-    // reclaims, and jobs terminated after waiting too long for capacity (rerouted to ECS).
-    this.batchFailureRule = new events.Rule(this, 'BatchJobFailed', {
-      description: 'A processor job of the pipeline job queue ended FAILED',
-      eventPattern: {
-        source: ['aws.batch'],
-        detailType: ['Batch Job State Change'],
-        detail: { status: ['FAILED'], jobQueue: [compute.jobQueue.jobQueueArn] },
-      },
-    });
-    this.batchFailureRule.addTarget(
-      new targets.SnsTopic(this.alarmTopic, {
-        // A role (sns:Publish and the key, nothing else) rather than a topic-policy grant to the service.
-        authorizeUsingRole: true,
-        message: events.RuleTargetInput.fromText(
-          `Batch job ${events.EventField.fromPath('$.detail.jobName')} (${events.EventField.fromPath(
-            '$.detail.jobId',
-          )}) FAILED: ${events.EventField.fromPath('$.detail.statusReason')}`,
-        ),
-      }),
-    );
-    NagSuppressions.addResourceSuppressions(
-      this.batchFailureRule,
-      [
-        {
-          id: 'AwsSolutions-IAM5',
-          reason:
-            'The role EventBridge publishes to the alarm topic with: grantPublish on a KMS-encrypted topic gives kms:GenerateDataKey* on that one key, as SNS requires of a publisher.',
-          appliesTo: ['Action::kms:GenerateDataKey*'],
-        },
-      ],
-      true,
-    );
+    this.batchFailureRule = this.reportBatchFailures(props.compute);
     const batchFailures = new cloudwatch.Metric({
       namespace: 'AWS/Events',
       metricName: 'TriggeredRules',
@@ -166,29 +96,8 @@ export class Observability extends Construct {
 
     // A service below its desired count for 5 minutes: tasks crash, fail their health check, or cannot
     // start (image, secret, capacity). Container Insights publishes both counts per service.
-    const serviceDown = (name: string, service: ecs.FargateService) => {
-      const count = (metricName: string) =>
-        new cloudwatch.Metric({
-          namespace: 'ECS/ContainerInsights',
-          metricName,
-          dimensionsMap: { ClusterName: props.servicesCluster.clusterName, ServiceName: service.serviceName },
-          statistic: 'Average',
-          period: Duration.minutes(1),
-        });
-      return alarm(`${name}TasksBelowDesired`, {
-        alarmDescription: `The ${name.toLowerCase()} service runs fewer tasks than desired for 5 minutes: its tasks are restarting (crash, failed health check) or cannot start. See the service's events and the ${name.toLowerCase()} log group.`,
-        metric: new cloudwatch.MathExpression({
-          expression: 'desired - running',
-          usingMetrics: { desired: count('DesiredTaskCount'), running: count('RunningTaskCount') },
-          period: Duration.minutes(1),
-          label: `${name.toLowerCase()} tasks missing`,
-        }),
-        threshold: 0,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 5,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-    };
+    const serviceDown = (name: string, service: ecs.FargateService) =>
+      alarm(`${name}TasksBelowDesired`, serviceDownAlarm(name, props.servicesCluster, service));
     const workerDown = serviceDown('Worker', props.workerService);
     const ingressDown = serviceDown('Ingress', props.ingressService);
 
@@ -229,4 +138,116 @@ export class Observability extends Construct {
       new cloudwatch.GraphWidget({ title: 'Failed Batch jobs', left: [batchFailures], width: 8 }),
     );
   }
+
+  /**
+   * The alarm topic, with a customer-managed key: CloudWatch cannot publish to a topic encrypted with the
+   * AWS-managed SNS key, whose policy cannot be changed. Only this account's alarms may use it through SNS (the
+   * confused-deputy conditions); EventBridge publishes with a role of its own, which the key grants like any
+   * principal.
+   */
+  private createAlarmTopic(alarmEmail: string | undefined): sns.Topic {
+    const fromThisAccountsAlarms = {
+      StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
+      ArnLike: { 'aws:SourceArn': accountArn(this, 'cloudwatch', 'alarm:*') },
+    };
+    const topicKey = new kms.Key(this, 'AlarmTopicKey', {
+      description: 'Encrypts the file pipeline alarm topic',
+      enableKeyRotation: true,
+    });
+    topicKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsEncryptForTheTopic',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: fromThisAccountsAlarms,
+      }),
+    );
+    const topic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: 'File pipeline alarms',
+      masterKey: topicKey,
+      enforceSSL: true,
+    });
+    topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+        conditions: fromThisAccountsAlarms,
+      }),
+    );
+    if (alarmEmail) {
+      topic.addSubscription(new subscriptions.EmailSubscription(alarmEmail));
+    }
+    return topic;
+  }
+
+  /**
+   * Every failed processor job, as an event with its reason to the alarm topic: permanent input errors (exit
+   * 65/66), Spot reclaims, and jobs terminated after waiting too long for capacity (rerouted to ECS).
+   */
+  private reportBatchFailures(compute: ProcessorCompute): events.Rule {
+    const rule = new events.Rule(this, 'BatchJobFailed', {
+      description: 'A processor job of the pipeline job queue ended FAILED',
+      eventPattern: {
+        source: ['aws.batch'],
+        detailType: ['Batch Job State Change'],
+        detail: { status: ['FAILED'], jobQueue: [compute.jobQueue.jobQueueArn] },
+      },
+    });
+    rule.addTarget(
+      new targets.SnsTopic(this.alarmTopic, {
+        // A role (sns:Publish and the key, nothing else) rather than a topic-policy grant to the service.
+        authorizeUsingRole: true,
+        message: events.RuleTargetInput.fromText(
+          `Batch job ${events.EventField.fromPath('$.detail.jobName')} (${events.EventField.fromPath(
+            '$.detail.jobId',
+          )}) FAILED: ${events.EventField.fromPath('$.detail.statusReason')}`,
+        ),
+      }),
+    );
+    NagSuppressions.addResourceSuppressions(
+      rule,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'The role EventBridge publishes to the alarm topic with: grantPublish on a KMS-encrypted topic gives kms:GenerateDataKey* on that one key, as SNS requires of a publisher.',
+          appliesTo: ['Action::kms:GenerateDataKey*'],
+        },
+      ],
+      true,
+    );
+    return rule;
+  }
+}
+
+/** The alarm of a service running fewer tasks than desired (`name`: Worker or Ingress), from Container Insights. */
+function serviceDownAlarm(
+  name: string,
+  cluster: ecs.ICluster,
+  service: ecs.FargateService,
+): cloudwatch.AlarmProps {
+  const count = (metricName: string) =>
+    new cloudwatch.Metric({
+      namespace: 'ECS/ContainerInsights',
+      metricName,
+      dimensionsMap: { ClusterName: cluster.clusterName, ServiceName: service.serviceName },
+      statistic: 'Average',
+      period: Duration.minutes(1),
+    });
+  return {
+    alarmDescription: `The ${name.toLowerCase()} service runs fewer tasks than desired for 5 minutes: its tasks are restarting (crash, failed health check) or cannot start. See the service's events and the ${name.toLowerCase()} log group.`,
+    metric: new cloudwatch.MathExpression({
+      expression: 'desired - running',
+      usingMetrics: { desired: count('DesiredTaskCount'), running: count('RunningTaskCount') },
+      period: Duration.minutes(1),
+      label: `${name.toLowerCase()} tasks missing`,
+    }),
+    threshold: 0,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    evaluationPeriods: 5,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  };
 }

@@ -16,30 +16,11 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { EnvName } from '../../common/config';
-import { JOB_TAGS } from '../../contract/jobs';
-import { accountArn } from './arns';
 import { PROCESSOR_CONTAINER, type ProcessorCompute } from './compute';
 import { HEALTHCHECK_TIMING, INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from './healthchecks';
 import { dockerImage, hardenedContainer, RUNTIME_PLATFORM } from './images';
 import type { PipelineLogs } from './logging';
-import {
-  FAILURE_REPORTS_PREFIX,
-  OUTPUTS_PREFIX,
-  REPORTS_PREFIX,
-  STAGING_PREFIX,
-} from '../../contract/layout';
-
-/**
- * Where the worker writes in the output bucket (activities/objects.ts and staging.ts): reports, the chunk
- * plan in staging, and the outputs and rejects it assembles from chunk parts. All but reports are where the
- * processor writes too, which the worker is granted for its inline runs (ProcessorCompute.grantProcessorCalls).
- */
-const WORKER_ONLY_WRITE_PREFIXES = [REPORTS_PREFIX] as const;
-/**
- * Where the worker reads in the output bucket: outputs to verify, the plan, parts and statistics of chunks, and
- * reports: a failure report before removing it, and a day's per-file and failure reports for the daily report.
- */
-const WORKER_READ_PREFIXES = [OUTPUTS_PREFIX, STAGING_PREFIX, REPORTS_PREFIX] as const;
+import { grantIngress, grantWorker } from './service-grants';
 
 /**
  * How long ECS waits between SIGTERM and SIGKILL for the worker: 120 s, the most Fargate allows. The
@@ -222,7 +203,7 @@ export class Orchestration extends Construct {
       name: 'worker',
       description:
         'Temporal worker: S3 checks, SQS acknowledgements, Batch jobs and ECS tasks of the processor, inline processor runs',
-      grant: (role) => this.grantWorker(role, props),
+      grant: (role) => grantWorker(role, props),
       cpu: WORKER_VCPUS * 1024,
       memoryLimitMiB: WORKER_MEMORY_MIB,
       environment: { ...common, ...workerEnvironment(props) },
@@ -339,192 +320,6 @@ export class Orchestration extends Construct {
     const scaling = service.autoScaleTaskCount({ minCapacity: 1, maxCapacity: spec.maxTasks });
     return { role, logGroup, task, service, scaling };
   }
-
-  /**
-   * The worker's permissions, one statement per concern, each naming the resources of this stack. See
-   * activities/{storage,queue,batch-backend,ecs-backend}.ts for the calls.
-   */
-  private grantWorker(role: iam.Role, props: OrchestrationProps): void {
-    const { compute } = props;
-    // Inline runs: the processor's own code on the worker's threads (activities/inline-backend.ts), making
-    // the processor's S3 calls with the worker's credentials. The same statements as the processor's task
-    // role (ReadInputs, SeeMissingInputs, WriteOutputs, CopyOutputOntoItself), from the same helper. They
-    // also cover the worker's own calls on those objects: HeadObject and GetObject of the notified input
-    // version (inspecting, planning chunks), HeadBucket of a notified bucket, and the multipart upload of a
-    // chunked file's output and rejects; the statements below add only what the worker does beyond them. The
-    // table's BatchWriteItem is among them too: an inline csv-to-dynamodb run loads its rows itself.
-    compute.grantProcessorCalls(role);
-    // HeadObject of outputs to verify them, GetObject and HeadObject of chunk plans, parts and statistics,
-    // UploadPartCopy from parts, the failure report of an earlier run, the reports the daily report sums.
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'ReadOutputsStagingAndReports',
-        actions: ['s3:GetObject', 's3:GetObjectVersion'],
-        resources: WORKER_READ_PREFIXES.map((prefix) => props.outputBucket.arnForObjects(`${prefix}*`)),
-      }),
-    );
-    // ListObjectsV2 of a file's staging folder, and of a day's reports and the failure reports
-    // (activities/daily-report.ts); without s3:ListBucket a missing object is a 403 instead of the 404 that
-    // makes "object gone" a permanent failure (the input bucket's is among the processor's calls).
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'ListStagingAndSeeMissingOutputs',
-        actions: ['s3:ListBucket'],
-        resources: [props.outputBucket.bucketArn],
-      }),
-    );
-    // ListObjectVersions of a reprocess run (activities/reprocess.ts): the latest version of each input under a
-    // prefix, by its versionId, as the notifications name it.
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'ListInputVersionsToReprocess',
-        actions: ['s3:ListBucketVersions'],
-        resources: [props.inputBucket.bucketArn],
-      }),
-    );
-    // Reports, per file, per failure and per day (reports/daily/); outputs, rejects and staging are among the
-    // processor's writes: the plan, and the outputs of chunked files, a multipart upload of the parts aborted
-    // when an attempt is retried.
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'WriteReports',
-        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
-        resources: WORKER_ONLY_WRITE_PREFIXES.map((prefix) => props.outputBucket.arnForObjects(`${prefix}*`)),
-      }),
-    );
-    // Staging parts are deleted once the output is verified, a failure report once the version succeeds.
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'DeleteStagingAndResolvedFailureReports',
-        actions: ['s3:DeleteObject'],
-        resources: [STAGING_PREFIX, FAILURE_REPORTS_PREFIX].map((prefix) =>
-          props.outputBucket.arnForObjects(`${prefix}*`),
-        ),
-      }),
-    );
-
-    // Acknowledge (delete), extend and release (change visibility), read the redrive policy; a permanent
-    // failure moves the message to the dead-letter queue named by the redrive policy.
-    grantQueues(role, props, {
-      sid: 'AcknowledgeNotifications',
-      actions: [
-        'sqs:ChangeMessageVisibility',
-        'sqs:DeleteMessage',
-        'sqs:GetQueueAttributes',
-        'sqs:GetQueueUrl',
-      ],
-      deadLetterSid: 'DeadLetterFailures',
-    });
-
-    // Batch: submit to this job queue with this job definition only (SubmitJob also names the new job, whose
-    // ID nobody knows before). Jobs carry the tags of JOB_TAGS, set on submit, which Batch authorizes as a
-    // tagging of the job and of its definition (batch:TagResource has no create-action condition key): only
-    // those keys, with this job queue as the pipeline:job-queue tag. TerminateJob is limited by that tag to
-    // the jobs this pipeline submitted. DescribeJobs has no resource-level permission.
-    const jobs = accountArn(this, 'batch', 'job/*');
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'SubmitProcessorJobs',
-        actions: ['batch:SubmitJob'],
-        resources: [compute.jobQueue.jobQueueArn, compute.jobDefinition.jobDefinitionArn, jobs],
-      }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'TagProcessorJobsOnSubmit',
-        actions: ['batch:TagResource'],
-        resources: [jobs, compute.jobDefinition.jobDefinitionArn],
-        conditions: {
-          'ForAllValues:StringEquals': { 'aws:TagKeys': Object.values(JOB_TAGS) },
-          StringEquals: { [`aws:RequestTag/${JOB_TAGS.jobQueue}`]: compute.jobQueue.jobQueueArn },
-        },
-      }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'TerminateProcessorJobs',
-        actions: ['batch:TerminateJob'],
-        resources: [jobs],
-        conditions: {
-          StringEquals: { [`aws:ResourceTag/${JOB_TAGS.jobQueue}`]: compute.jobQueue.jobQueueArn },
-        },
-      }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'DescribeProcessorJobs',
-        actions: ['batch:DescribeJobs'],
-        resources: ['*'],
-      }),
-    );
-
-    // ECS: run this task definition in the processor cluster only; stop and describe that cluster's tasks.
-    const clusterTasks = accountArn(this, 'ecs', `task/${compute.cluster.clusterName}/*`);
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'RunProcessorTasks',
-        actions: ['ecs:RunTask'],
-        resources: [compute.taskDefinition.taskDefinitionArn],
-        conditions: { ArnEquals: { 'ecs:cluster': compute.cluster.clusterArn } },
-      }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'TagProcessorTasksOnRun',
-        actions: ['ecs:TagResource'],
-        resources: [clusterTasks],
-        conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
-      }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'WatchAndStopProcessorTasks',
-        actions: ['ecs:DescribeTasks', 'ecs:StopTask'],
-        resources: [clusterTasks],
-      }),
-    );
-    // RunTask hands the task definition's two roles to ECS: only those, only to ECS tasks.
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'PassProcessorRoles',
-        actions: ['iam:PassRole'],
-        resources: [compute.taskRole.roleArn, compute.executionRole.roleArn],
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      }),
-    );
-
-    NagSuppressions.addResourceSuppressions(
-      role,
-      [
-        {
-          id: 'AwsSolutions-IAM5',
-          reason:
-            'Object ARNs with a key wildcard: any key of the input bucket may be a file to process, and what the worker reads and writes in the output bucket is named after it, under reports/, staging/, outputs/ and rejects/ (deletes under staging/ and reports/failures/ only).',
-          appliesTo: [
-            { regex: '/^Resource::<.*Input.*\\.Arn>\\/\\*$/' },
-            {
-              regex:
-                '/^Resource::<.*Output.*\\.Arn>\\/(reports|reports\\/failures|staging|outputs|rejects)\\/\\*$/',
-            },
-          ],
-        },
-        {
-          id: 'AwsSolutions-IAM5',
-          reason:
-            'batch:DescribeJobs has no resource-level permission; SubmitJob, tag-on-submit and TerminateJob act on jobs, whose ARNs carry only an ID generated on submit (job/*), tagging only with the pipeline tag keys and terminating only jobs tagged with this job queue; DescribeTasks/StopTask/tag-on-run are limited to the processor cluster (task/CLUSTER/*).',
-          appliesTo: [
-            'Resource::*',
-            'Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job/*',
-            {
-              regex:
-                '/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task\\/<.*Cluster.*>\\/\\*$/',
-            },
-          ],
-        },
-      ],
-      true,
-    );
-  }
 }
 
 /** The worker's plain variables besides the common ones: aws mode, on the processor resources of the stack. */
@@ -545,48 +340,6 @@ function workerEnvironment(props: OrchestrationProps): Environment {
     // One inline run per vCPU of the task, next to the workflows and activities the worker also serves.
     INLINE_MAX_CONCURRENT: String(WORKER_VCPUS),
   };
-}
-
-/**
- * The ingress's permissions. What ingress/ingress.ts and main.ts send: ReceiveMessage; DeleteMessage
- * (s3:TestEvent, already processed, split, dead-lettered); SendMessageBatch, authorised as sqs:SendMessage
- * (the split); ChangeMessageVisibility to 0 (messages in hand when Temporal is unreachable go back at once);
- * GetQueueAttributes at start-up (the redrive policy names the dead-letter queue).
- */
-function grantIngress(role: iam.Role, props: OrchestrationProps): void {
-  // Unusable messages and other buckets' notifications go to the dead-letter queue at once, with the reason.
-  grantQueues(role, props, {
-    sid: 'HandOverNotifications',
-    actions: [
-      'sqs:ReceiveMessage',
-      'sqs:DeleteMessage',
-      'sqs:SendMessage',
-      'sqs:ChangeMessageVisibility',
-      'sqs:GetQueueAttributes',
-    ],
-    deadLetterSid: 'DeadLetterUnusableNotifications',
-  });
-}
-
-/**
- * A process's two queue statements: `actions` on the notification queue, and on the dead-letter queue the
- * calls that move a message there itself (SendMessage, and GetQueueUrl of the queue the redrive policy names).
- */
-function grantQueues(
-  role: iam.Role,
-  props: OrchestrationProps,
-  queue: { sid: string; actions: string[]; deadLetterSid: string },
-): void {
-  role.addToPolicy(
-    new iam.PolicyStatement({ sid: queue.sid, actions: queue.actions, resources: [props.queue.queueArn] }),
-  );
-  role.addToPolicy(
-    new iam.PolicyStatement({
-      sid: queue.deadLetterSid,
-      actions: ['sqs:SendMessage', 'sqs:GetQueueUrl'],
-      resources: [props.deadLetterQueue.queueArn],
-    }),
-  );
 }
 
 /** An ECS container health check running `node -e SCRIPT`, with the Dockerfiles' timing. */
