@@ -4,6 +4,7 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { SearchAttributePair } from '@temporalio/common';
 import type { ObjectRef } from './objects';
 
 /** One SQS message that notified the object; the workflow deletes it once the output is verified. */
@@ -233,3 +234,47 @@ export const FailureType = {
   /** Dead-lettered by the ingress: a body that is not a usable S3 or EventBridge notification. */
   unusableMessage: 'UnusableMessage',
 } as const;
+
+/** `16 B`, `1.5 KiB`, `64 MiB`: a size as people read it. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : Number(value.toFixed(1))} ${units[unit]}`;
+}
+
+/**
+ * What every start of a file's workflow sets (the ingress, a reprocess run, a redrive): its search attributes,
+ * and the static summary and details the Temporal UI shows in the workflow list and on the workflow's page.
+ * What the workflow decides later (job, route, backend) shows in its current details and search attributes.
+ */
+export function fileStartOptions(
+  ref: ObjectRef,
+  startedBy: string,
+): {
+  typedSearchAttributes: SearchAttributePair[];
+  staticSummary: string;
+  staticDetails: string;
+} {
+  const slash = ref.key.lastIndexOf('/');
+  const name = ref.key.slice(slash + 1) || ref.key;
+  const folder = `s3://${ref.bucket}/${ref.key.slice(0, slash + 1)}`;
+  const version =
+    ref.versionId && ref.versionId !== 'null' ? `version ${ref.versionId}` : `ETag ${ref.etag ?? '?'}`;
+  return {
+    typedSearchAttributes: [
+      { key: SA.bucket, value: ref.bucket },
+      { key: SA.objectKey, value: ref.key },
+      { key: SA.stage, value: 'received' },
+    ],
+    staticSummary: [name, ...(ref.size === undefined ? [] : [formatBytes(ref.size)]), folder].join(' · '),
+    staticDetails: [
+      `**Object:** \`s3://${ref.bucket}/${ref.key}\` (${version})`,
+      `**Started by:** ${startedBy}`,
+    ].join('  \n'),
+  };
+}

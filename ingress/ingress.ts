@@ -26,7 +26,12 @@ import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { deadLetterRequest, type DeadLetterReason } from '../common/dead-letters';
 import { workflowIdFor } from '../common/ids';
 import type { Logger } from '../common/log';
-import { FailureType, messageReceivedSignal, SA, type ProcessFileOptions } from '../contract/workflow';
+import {
+  FailureType,
+  fileStartOptions,
+  messageReceivedSignal,
+  type ProcessFileOptions,
+} from '../contract/workflow';
 import { DEFAULTS } from '../contract/defaults';
 import type { ObjectRef } from '../contract/objects';
 import { processFile } from '../workflows/process-file';
@@ -177,11 +182,7 @@ async function startWorkflow(o: IngressOptions, ref: ObjectRef, m: Message, body
         ],
         // A failed run may be redone by a redelivery; a successful one never is.
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-        typedSearchAttributes: [
-          { key: SA.bucket, value: ref.bucket },
-          { key: SA.objectKey, value: ref.key },
-          { key: SA.stage, value: 'received' },
-        ],
+        ...fileStartOptions(ref, `the ingress, for SQS message ${m.MessageId}`),
       }),
     );
     o.log.info('handed over to the workflow', { workflowId, messageId: m.MessageId });

@@ -12,7 +12,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { ExplainedError } from '../common/errors';
 import { runMain } from '../common/run-main';
 import { processFile } from '../workflows';
-import { SA, type ProcessFileInput } from '../contract/workflow';
+import { fileStartOptions, type ProcessFileInput } from '../contract/workflow';
 import { pipelineClient } from './pipeline-client';
 
 const USAGE = 'usage: npm run redrive -- WORKFLOW_ID [--no-wait]';
@@ -43,11 +43,7 @@ export async function redrive(client: Client, workflowId: string): Promise<{ run
     taskQueue: description.taskQueue,
     args: [input],
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-    typedSearchAttributes: [
-      { key: SA.bucket, value: input.object.bucket },
-      { key: SA.objectKey, value: input.object.key },
-      { key: SA.stage, value: 'received' },
-    ],
+    ...fileStartOptions(input.object, 'npm run redrive'),
   });
   return { runId: started.firstExecutionRunId };
 }

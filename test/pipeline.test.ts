@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -25,6 +25,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { DLQ_ATTRIBUTES } from '../common/dead-letters';
 import type { FailureReport, FileReport } from '../contract/reports';
@@ -42,7 +43,7 @@ import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
 import { awaitWorkflow, queueDepth, uploadFile } from '../scripts/pipeline-client';
 import { REPO_ROOT } from '../scripts/tools';
 import { STACK_NAMES, type Stack } from '../scripts/stack';
-import { FailureType, SA } from '../contract/workflow';
+import { FailureType, formatBytes, SA } from '../contract/workflow';
 import { stagingPrefixFor } from '../activities/staging';
 import { billableActions } from '../scripts/billable-actions';
 import { AWS_CALL_LOG_DIR } from './support/aws-calls';
@@ -194,6 +195,39 @@ describe('pipeline end to end', () => {
       new HeadObjectCommand({ Bucket: stack.outputBucket, Key: result.output.key }),
     );
     assert.equal(head.Metadata?.[OUTPUT_METADATA.sourceEtag], ref.etag);
+  });
+
+  it('shows the file in the Temporal UI: its summary in the list, its current details, a summary per activity', async () => {
+    const key = `ui/${randomUUID()}.csv`;
+    const sample = join(REPO_ROOT, 'scripts/samples/transactions.csv');
+    const ref = await uploadFile(stack.aws.s3, stack.inputBucket, key, sample, {});
+    const outcome = await awaitWorkflow(client, ref, WAIT_MS);
+    assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
+    const handle = client.workflow.getHandle(workflowIdFor(ref));
+    const description = await handle.describe();
+    assert.equal(
+      await description.staticSummary(),
+      `${key.slice(3)} · ${formatBytes(statSync(sample).size)} · s3://${stack.inputBucket}/ui/`,
+    );
+    assert.match(
+      (await description.staticDetails()) ?? '',
+      /^\*\*Object:\*\* `s3:\/\/.*\*\*Started by:\*\* the ingress/s,
+    );
+    const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    assert.deepEqual(metadata.currentDetails?.split('  \n'), [
+      '**Stage:** done',
+      '**Job:** csv-transform · **Route:** inline · **Backend:** inline',
+      '**Rows:** 5 in · 5 out · 0 rejected',
+      `**Output:** \`s3://${stack.outputBucket}/outputs/${key}\``,
+    ]);
+    const summaries = ((await handle.fetchHistory()).events ?? [])
+      .filter((e) => e.activityTaskScheduledEventAttributes)
+      .map((e) => defaultPayloadConverter.fromPayload<string>(e.userMetadata!.summary!));
+    assert.deepEqual(summaries, [
+      `inspect s3://${stack.inputBucket}/${key}`,
+      'run csv-transform on inline (attempt 1)',
+      'verify the output, write the report, acknowledge 1 message',
+    ]);
   });
 
   it('runs a small file inline in 3 activities, 2 attribute updates, 8 actions and 5 S3 requests, staging nothing', async () => {

@@ -36,3 +36,6 @@ export const finishing = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   retry: QUICK_RETRY,
 });
+
+/** `1 message`, `3 messages`: for activity summaries. */
+export const messageCount = (n: number): string => `${n} message${n === 1 ? '' : 's'}`;

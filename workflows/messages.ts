@@ -6,7 +6,7 @@
 import { condition, isCancellation, setHandler } from '@temporalio/workflow';
 import { DEFAULTS } from '../contract/defaults';
 import { messageReceivedSignal, type ProcessFileOptions, type QueueMessage } from '../contract/workflow';
-import { quick } from './activity-options';
+import { messageCount, quick } from './activity-options';
 
 /** Which messages the file answers for and which of them are deleted: no Temporal API, tested alone. */
 export class MessageBook {
@@ -55,7 +55,10 @@ export function trackMessages(options: ProcessFileOptions, onCount: (messages: n
         const batch = book.pending();
         if (batch.length === 0) continue;
         try {
-          await quick.extendVisibility(batch, visibilitySeconds);
+          await quick.extendVisibility.executeWithOptions(
+            { summary: `keep ${messageCount(batch.length)} invisible ${visibilitySeconds} s more` },
+            [batch, visibilitySeconds],
+          );
         } catch (err) {
           // A failed extension only risks an early redelivery, which the workflow ID absorbs.
           if (isCancellation(err)) throw err;
@@ -77,7 +80,9 @@ export function trackMessages(options: ProcessFileOptions, onCount: (messages: n
     /** Deletes every message, including any that arrives while deleting. */
     async acknowledgeAll(): Promise<void> {
       for (let batch = book.pending(); batch.length > 0; batch = book.pending()) {
-        await quick.acknowledge(batch);
+        await quick.acknowledge.executeWithOptions({ summary: `acknowledge ${messageCount(batch.length)}` }, [
+          batch,
+        ]);
         book.acknowledged(batch);
       }
     },

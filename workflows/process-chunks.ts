@@ -214,12 +214,14 @@ export async function processChunks(input: ProcessChunksInput): Promise<ChunkOut
   };
 
   const reused = new Set(
-    await listing.completedChunks({
-      stagingPrefix: file.stagingPrefix,
-      chunks: input.chunks,
-      sourceEtag: file.source.etag,
-      processedAt: file.processedAt,
-    }),
+    await listing.completedChunks.executeWithOptions({ summary: 'find the chunks an earlier run finished' }, [
+      {
+        stagingPrefix: file.stagingPrefix,
+        chunks: input.chunks,
+        sourceEtag: file.source.etag,
+        processedAt: file.processedAt,
+      },
+    ]),
   );
   const outcomes: ChunkOutcome[] = [];
   for (const index of reused) outcomes.push({ index, status: 'reused' });

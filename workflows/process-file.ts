@@ -14,12 +14,13 @@ import { isCsvJob, validatesRows } from '../contract/jobs';
 import type { ObjectRef } from '../contract/objects';
 import {
   FailureType,
+  formatBytes,
   SA,
   type ProcessFileInput,
   type ProcessFileOptions,
   type ProcessFileResult,
 } from '../contract/workflow';
-import { bulk, finishing, quick, streaming } from './activity-options';
+import { bulk, finishing, messageCount, quick, streaming } from './activity-options';
 import { failureOf } from './failures';
 import { fileReport, processedResult, rowsOf, type RunOutcome } from './file-report';
 import { FileStatus } from './file-status';
@@ -41,7 +42,11 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       run = await runChunked(stamped, planned, options, status);
     } else {
       // A file the scan found to be one chunk runs whole; its plan is not needed any more.
-      if (planned) await bulk.deleteStaging(planned.stagingPrefix);
+      if (planned) {
+        await bulk.deleteStaging.executeWithOptions({ summary: 'delete the plan: one chunk' }, [
+          planned.stagingPrefix,
+        ]);
+      }
       run = await runWhole(stamped, options, status);
     }
     return await finish(object, stamped, run, messages, status);
@@ -53,7 +58,10 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
 /** Inspect: the object's version, size and metadata; the job, the route and the chunk settings. */
 async function inspect(object: ObjectRef, options: ProcessFileOptions, status: FileStatus) {
   status.stage('inspecting');
-  const info = await quick.inspectObject(object);
+  const info = await quick.inspectObject.executeWithOptions(
+    { summary: `inspect s3://${object.bucket}/${object.key}` },
+    [object],
+  );
   const routing = routingOf(info, options);
   status.set({
     route: routing.route,
@@ -81,13 +89,18 @@ async function inspect(object: ObjectRef, options: ProcessFileOptions, status: F
 
 /** Plan: the file scanned for chunk boundaries (the plan, in staging). */
 function plan(file: InspectedFile): Promise<RunPlan> {
-  return streaming.planRun({
-    source: file.source,
-    size: file.info.size,
-    chunkSize: file.settings.chunkSize,
-    ...(file.delimiter ? { delimiter: file.delimiter } : {}),
-    processedAt: file.processedAt,
-  });
+  return streaming.planRun.executeWithOptions(
+    { summary: `plan ${formatBytes(file.info.size)} in chunks of ${formatBytes(file.settings.chunkSize)}` },
+    [
+      {
+        source: file.source,
+        size: file.info.size,
+        chunkSize: file.settings.chunkSize,
+        ...(file.delimiter ? { delimiter: file.delimiter } : {}),
+        processedAt: file.processedAt,
+      },
+    ],
+  );
 }
 
 /** Finish: verify the output, write the report, acknowledge the messages (one activity), show the end. */
@@ -101,17 +114,19 @@ async function finish(
   status.set({ stage: 'verifying', ...(isCsvJob(file.job) ? { rows: rowsOf(run.summary) } : {}) });
   await messages.stopKeeper();
   const batch = messages.book.pending();
-  const finished = await finishing.finishFile({
-    source: file.source,
-    processedAt: file.processedAt,
-    output: run.output,
-    allowEmpty: file.info.size === 0,
-    ...(run.statsKey ? { statsKey: run.statsKey } : {}),
-    ...(validatesRows(file.job) ? { rejectsKey: file.rejectsKey } : {}),
-    messages: batch,
-    // Workflow time: the finish step's task time, so a replay computes the same value.
-    report: fileReport(file, run, (Date.now() - workflowInfo().startTime.getTime()) / 1000),
-  });
+  const finished = await finishing.finishFile.executeWithOptions({ summary: finishSummary(batch.length) }, [
+    {
+      source: file.source,
+      processedAt: file.processedAt,
+      output: run.output,
+      allowEmpty: file.info.size === 0,
+      ...(run.statsKey ? { statsKey: run.statsKey } : {}),
+      ...(validatesRows(file.job) ? { rejectsKey: file.rejectsKey } : {}),
+      messages: batch,
+      // Workflow time: the finish step's task time, so a replay computes the same value.
+      report: fileReport(file, run, (Date.now() - workflowInfo().startTime.getTime()) / 1000),
+    },
+  ]);
   messages.book.acknowledged(batch);
   // Duplicates signalled while finishing.
   await messages.acknowledgeAll();
@@ -136,7 +151,12 @@ async function fail(
     status.show('failed');
     await CancellationScope.nonCancellable(async () => {
       const batch = messages.book.pending();
-      if (batch.length > 0) await quick.release(batch, { type: 'Cancelled', message: 'workflow cancelled' });
+      if (batch.length > 0) {
+        await quick.release.executeWithOptions({ summary: `release ${messageCount(batch.length)}` }, [
+          batch,
+          { type: 'Cancelled', message: 'workflow cancelled' },
+        ]);
+      }
     });
     throw err;
   }
@@ -153,16 +173,27 @@ async function fail(
     };
   }
   if (status.progress.stage !== 'failed') status.show('failed');
-  await quick.writeFailureReport({
-    object,
-    type: failure.type,
-    message: failure.message,
-    disposition: failure.permanent ? 'dead-letter' : 'redelivery',
-  });
+  await quick.writeFailureReport.executeWithOptions({ summary: `report the failure: ${failure.type}` }, [
+    {
+      object,
+      type: failure.type,
+      message: failure.message,
+      disposition: failure.permanent ? 'dead-letter' : 'redelivery',
+    },
+  ]);
   const batch = messages.book.pending();
   if (batch.length > 0) {
-    if (failure.permanent) await quick.moveToDeadLetter(batch, failure);
-    else await quick.release(batch, failure);
+    if (failure.permanent) {
+      await quick.moveToDeadLetter.executeWithOptions(
+        { summary: `dead-letter ${messageCount(batch.length)}` },
+        [batch, failure],
+      );
+    } else {
+      await quick.release.executeWithOptions({ summary: `release ${messageCount(batch.length)}` }, [
+        batch,
+        failure,
+      ]);
+    }
   }
   throw ApplicationFailure.create({
     message: `s3://${object.bucket}/${object.key}: ${failure.message}`,
@@ -171,3 +202,6 @@ async function fail(
     cause: err instanceof Error ? err : undefined,
   });
 }
+
+const finishSummary = (messages: number) =>
+  `verify the output, write the report${messages > 0 ? `, acknowledge ${messageCount(messages)}` : ''}`;

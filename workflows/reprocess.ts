@@ -33,7 +33,7 @@ import {
   type ReprocessProgress,
   type ReprocessStage,
 } from '../contract/reprocess';
-import { SA } from '../contract/workflow';
+import { fileStartOptions, SA } from '../contract/workflow';
 import { processFile } from './process-file';
 
 /** One ListObjectVersions request: seconds. */
@@ -153,11 +153,7 @@ async function runFiles(
           // The runs belong to their files, not to this one: a cancel, or the end of this run, leaves them be.
           parentClosePolicy: ParentClosePolicy.ABANDON,
           cancellationType: ChildWorkflowCancellationType.ABANDON,
-          typedSearchAttributes: [
-            { key: SA.bucket, value: file.object.bucket },
-            { key: SA.objectKey, value: file.object.key },
-            { key: SA.stage, value: 'received' },
-          ],
+          ...fileStartOptions(file.object, `reprocess run ${workflowId}`),
         });
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;

@@ -72,25 +72,34 @@ export async function runChunked(
 
   status.show('merging');
   const succeeded = outcomes.filter((o) => o.status !== 'failed').map((o) => o.index);
-  const summary = await bulk.summarizeChunks({ stagingPrefix, indices: succeeded });
+  const summary = await bulk.summarizeChunks.executeWithOptions(
+    { summary: `add up the statistics of ${succeeded.length} chunks` },
+    [{ stagingPrefix, indices: succeeded }],
+  );
   checkRows(summary, failed.length === 0 ? planned.rows : undefined);
   const metadata = mergedOutputMetadata(file, summary, { total: chunks.length, failed: failed.length });
   const merge = (kind: 'part' | 'rejects', key: string) =>
-    streaming.mergeParts({
-      stagingPrefix,
-      kind,
-      indices: succeeded,
-      destinationKey: key,
-      contentType: JOBS[file.job].contentType,
-      metadata,
-    });
+    streaming.mergeParts.executeWithOptions({ summary: `merge ${succeeded.length} ${kind}s into ${key}` }, [
+      {
+        stagingPrefix,
+        kind,
+        indices: succeeded,
+        destinationKey: key,
+        contentType: JOBS[file.job].contentType,
+        metadata,
+      },
+    ]);
   if (validatesRows(file.job)) {
     await merge('rejects', file.rejectsKey);
     checkRejectedShare(summary, file.rejectsKey);
   }
   await merge('part', file.destinationKey);
   status.set({ output: `s3://${file.info.bucket}/${file.destinationKey}` });
-  if (failed.length === 0) await bulk.deleteStaging(stagingPrefix);
+  if (failed.length === 0) {
+    await bulk.deleteStaging.executeWithOptions({ summary: `delete the staging folder ${stagingPrefix}` }, [
+      stagingPrefix,
+    ]);
+  }
   return {
     output: { key: file.destinationKey },
     summary,

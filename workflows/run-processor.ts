@@ -59,7 +59,9 @@ export function computeActivities(options: ProcessFileOptions) {
       for (let run = 1; ; run++) {
         try {
           const queue = request.route === 'inline' ? queues.inline : queues.containers;
-          return await queue.runProcessor({ ...request, timeoutSeconds });
+          return await queue.runProcessor.executeWithOptions({ summary: runSummary(request, run) }, [
+            { ...request, timeoutSeconds },
+          ]);
         } catch (err) {
           // Only the processor's own failures (exit code, stopped run, time limit) get another run here.
           if (run >= maximumAttempts || failureOf(err).type !== FailureType.processorFailed) throw err;
@@ -68,4 +70,11 @@ export function computeActivities(options: ProcessFileOptions) {
       }
     },
   };
+}
+
+/** `run csv-transform on batch (attempt 2)`, `run csv-validate on ecs, chunk 3 (bytes 0-99) (attempt 1)`. */
+function runSummary(request: Omit<ComputeRequest, 'timeoutSeconds'>, attempt: number): string {
+  const { job, route, chunk } = request;
+  const part = chunk ? `, chunk ${chunk.index + 1} (bytes ${chunk.start}-${chunk.end - 1})` : '';
+  return `run ${job} on ${route}${part} (attempt ${attempt})`;
 }
