@@ -7,7 +7,7 @@
 import { extname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { CsvDelimiter } from '../contract/jobs';
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 import { CsvSyntaxError, MAX_FIELD_BYTES, RecordEnds, UTF8_BOM } from '../csv/scanner';
 import type { CsvScanner, OutputBuilder } from '../csv/scanner';
 import { inputChunks } from './csv-stream';

@@ -20,7 +20,7 @@ import {
   type CsvChunkOptions,
   type CsvRecordHandler,
 } from '../csv/scanner';
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 import { CSV_DELIMITER_NAMES, DEFAULT_CSV_DELIMITER, type CsvDelimiter } from '../contract/jobs';
 import { compileColumns, failedRule, groupLabel, type Column, type RejectRule } from './csv-rules';
 import type { GroupTotal, NumericStats } from './csv-statistics';

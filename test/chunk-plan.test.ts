@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MAX_CHUNKS, planChunks } from '../csv/chunk-plan';
 import { CsvScanner, stripBom } from '../csv/scanner';
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 
 async function* pieces(buf: Buffer, size: () => number): AsyncGenerator<Buffer> {
   for (let i = 0; i < buf.length;) {

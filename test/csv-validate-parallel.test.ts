@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 import { csvValidate, MAX_RECORD_BYTES, type CsvValidateOptions } from '../processors/csv-validate';
 import { loadSchema, parseSchema } from '../common/schema';
 import { writeTransactions } from '../scripts/transactions';

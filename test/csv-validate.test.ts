@@ -17,7 +17,7 @@ import {
   RejectThresholdError,
   csvValidate,
 } from '../processors/csv-validate';
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 import { loadSchema, parseSchema, type CsvSchema } from '../common/schema';
 import { runProcessor } from './support/processor';
 import { collector, pieces } from './support/streams';

@@ -40,7 +40,6 @@ import type { PlannedChunk, SourceVersion } from '../contract/objects';
 import type { ChunksReport, FileReport, Summary } from '../contract/reports';
 import {
   chunkProgressSignal,
-  FailureType,
   messageReceivedSignal,
   progressQuery,
   SA,
@@ -54,6 +53,7 @@ import {
   type Route,
   type Stage,
 } from '../contract/workflow';
+import { FailureType } from '../contract/failures';
 import { failureOf } from './failures';
 import {
   chunkSettings,
@@ -584,7 +584,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       await CancellationScope.nonCancellable(async () => {
         const batch = messages.pending();
         if (batch.length > 0)
-          await quick.release(batch, { type: 'Cancelled', message: 'workflow cancelled' });
+          await quick.release(batch, { type: FailureType.cancelled, message: 'workflow cancelled' });
       });
       throw err;
     }
