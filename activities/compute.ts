@@ -209,7 +209,8 @@ export function createComputeActivities(deps: ComputeDeps) {
   };
   return {
     /**
-     * Starts the run and waits for it, heartbeating. The processor's invalid-input exit codes are permanent
+     * Starts the run and waits for it, heartbeating. The processor's permanent exit codes (those of the
+     * non-retryable failures of contract/failures.ts: invalid input, input missing) are permanent InvalidInput
      * failures; a run that failed or outlived `timeoutSeconds` is a ProcessorFailed failure, which the
      * workflow retries as it chooses; anything else (the worker crashed or shut down, an AWS call failed)
      * is an interruption, which Temporal retries, resuming the run.

@@ -87,8 +87,8 @@ const usage = (problem: string) => new UsageError(`${problem}\n${USAGE}`);
 
 /**
  * The run the arguments (without node and the script) describe.
- * @throws UsageError for misuse (exit code 2); InvalidInputError for an unknown job; ConfigError for a bad
- *   schema or environment variable.
+ * @throws UsageError for misuse; InvalidInputError for an unknown job; ConfigError for a bad schema or
+ *   environment variable (their exit codes: contract/failures.ts).
  */
 export function parseCli(argv: readonly string[]): RunSpec {
   const positional: string[] = [];

@@ -122,8 +122,9 @@ export class Observability extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
-    // Every failed processor job, as an event with its reason: permanent input errors (exit 65/66), Spot
-    // reclaims, and jobs terminated after waiting too long for capacity (rerouted to ECS).
+    // Every failed processor job, as an event with its reason: permanent input errors (exit 65/66, see
+    // contract/failures.ts), Spot reclaims, and jobs terminated after waiting too long for capacity (rerouted
+    // to ECS).
     this.batchFailureRule = new events.Rule(this, 'BatchJobFailed', {
       description: 'A processor job of the pipeline job queue ended FAILED',
       eventPattern: {
