@@ -7,7 +7,7 @@ import {
   type JobDetail,
 } from '@aws-sdk/client-batch';
 import { ApplicationFailure } from '@temporalio/common';
-import { FailureType } from '../contract/workflow';
+import { FailureType } from '../contract/failures';
 import { submitJobRequest, type BatchSettings } from './aws-requests';
 import type { Backend, RunHandle, ProcessorOutcome, ProcessorRun } from './compute';
 

@@ -7,12 +7,12 @@ import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
-import { PERMANENT_EXIT_CODES } from '../contract/errors';
+import { FailureType, PERMANENT_EXIT_CODES } from '../contract/failures';
 import { CSV_DELIMITER_NAMES, JOB_TAGS, type CsvDelimiter, type JobName } from '../contract/jobs';
 import type { PlannedChunk, SourceVersion } from '../contract/objects';
 import type { MissingGlyphs, ProcessorStats, Summary } from '../contract/reports';
 import type { UploadedOutput } from '../contract/threads';
-import { FailureType, type Route } from '../contract/workflow';
+import type { Route } from '../contract/workflow';
 import type { OutputFacts } from './objects';
 import { outputBucketOf } from './output-bucket';
 import { summarize } from './staging';
@@ -209,7 +209,8 @@ export function createComputeActivities(deps: ComputeDeps) {
   };
   return {
     /**
-     * Starts the run and waits for it, heartbeating. The processor's invalid-input exit codes are permanent
+     * Starts the run and waits for it, heartbeating. The processor's permanent exit codes (those of the
+     * non-retryable failures of contract/failures.ts: invalid input, input missing) are permanent InvalidInput
      * failures; a run that failed or outlived `timeoutSeconds` is a ProcessorFailed failure, which the
      * workflow retries as it chooses; anything else (the worker crashed or shut down, an AWS call failed)
      * is an interruption, which Temporal retries, resuming the run.

@@ -6,7 +6,7 @@ import { openSchemaFile, type SchemaFile } from '../common/schema';
 import { INPUT_METADATA, OUTPUT_METADATA } from '../contract/layout';
 import { unquoteEtag, type ObjectRef, type ObjectSchema, type SourceVersion } from '../contract/objects';
 import type { VerifiedOutput } from '../contract/reports';
-import { FailureType } from '../contract/workflow';
+import { FailureType } from '../contract/failures';
 
 export interface ObjectDeps {
   s3: S3Client;

@@ -5,7 +5,7 @@ import { isNoSuchBucket } from '../common/aws';
 import { workflowIdFor } from '../common/ids';
 import { unquoteEtag, type ObjectRef } from '../contract/objects';
 import type { FileToReprocess, ListingPage, ListingRequest } from '../contract/reprocess';
-import { FailureType } from '../contract/workflow';
+import { FailureType } from '../contract/failures';
 
 export interface ReprocessDeps {
   s3: S3Client;

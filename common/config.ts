@@ -8,7 +8,7 @@ import { DEFAULTS } from '../contract/defaults';
 import { CSV_DELIMITER_CHOICES, parseCsvDelimiter } from '../contract/jobs';
 import { isTimeOfDay } from '../contract/schedule';
 import { dateLayoutProblem, DATE_PLACEHOLDER, DEFAULT_DATE_LAYOUT } from '../contract/reprocess';
-import { ExplainedError } from './errors';
+import { ExplainedError, FAILURES } from '../contract/failures';
 
 const port = z.coerce.number().int().min(1).max(65535);
 const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -384,9 +384,10 @@ export const SCHEDULE_VARIABLES = [
   'REPORT_TIME_ZONE',
 ] as const satisfies readonly EnvName[];
 
-/** A configuration problem, thrown at start-up before any work is done. */
+/** A configuration problem, thrown at start-up before any work is done: {@link FAILURES}' configuration. */
 export class ConfigError extends ExplainedError {
   override name = 'ConfigError';
+  override readonly exitCode = FAILURES.configuration.exitCodes.EX_CONFIG;
 }
 
 /**

@@ -9,7 +9,7 @@ import {
   type SendMessageCommandInput,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { ExplainedError } from './errors';
+import { ExplainedError } from '../contract/failures';
 import { printable } from './text';
 
 /** Message attributes carried to the dead-letter queue, so the reason travels with the message. */

@@ -1,11 +1,14 @@
-/** How every process of the project starts and ends: one place for exit codes and fatal error output. */
-import { ExplainedError } from './errors';
+/**
+ * How every process of the project starts and ends: one place for fatal error output and the exit code (the
+ * failures and their exit codes: contract/failures.ts).
+ */
+import { ExplainedError } from '../contract/failures';
 
 /** How a process tells its expected failures from the others. */
 export interface RunMainOptions {
   /**
-   * The exit code of an expected failure, which is printed with its message alone (no stack); undefined for
-   * any other error. Without it every failure exits 1.
+   * The exit code of a failure (contract/failures.ts); undefined for one that exits 1. Without it every
+   * failure exits 1.
    */
   exitCodeOf?: (err: unknown) => number | undefined;
   /**
@@ -15,13 +18,10 @@ export interface RunMainOptions {
   prefix?: boolean;
 }
 
-/**
- * What a fatal error prints: its message alone for an expected failure (one with an exit code of its own) or an
- * {@link ExplainedError}, else its stack.
- */
-export function failureText(err: unknown, exitCode: number | undefined): string {
+/** What a fatal error prints: its message alone for an expected failure (an {@link ExplainedError}), else its stack. */
+export function failureText(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
-  return exitCode !== undefined || err instanceof ExplainedError ? err.message : (err.stack ?? err.message);
+  return err instanceof ExplainedError ? err.message : (err.stack ?? err.message);
 }
 
 /**
@@ -41,7 +41,7 @@ export function runMain(
       (code) => process.exit(code ?? 0),
       (err: unknown) => {
         const code = exitCodeOf?.(err);
-        const text = failureText(err, code);
+        const text = failureText(err);
         const prefixed = !prefix || text.startsWith(`${component}:`) ? text : `${component}: ${text}`;
         process.stderr.write(`${prefixed}\n`);
         process.exit(code ?? 1);

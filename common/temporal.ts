@@ -1,7 +1,7 @@
 /** Temporal connection options from the parsed configuration: plain, TLS, mTLS or API key (Temporal Cloud). */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './config';
-import { ExplainedError } from './errors';
+import { ExplainedError } from '../contract/failures';
 
 export interface TemporalSettings {
   TEMPORAL_ADDRESS: string;

@@ -6,7 +6,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { ValueTotal } from './reports';
 import { isDate } from './dates';
-import { FailureType } from './workflow';
+import { FailureType } from './failures';
 
 export interface DailyReportInput {
   /** The day (UTC) to report, `YYYY-MM-DD`. */

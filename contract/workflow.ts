@@ -216,25 +216,6 @@ export const SA = {
   itemsSkipped: defineSearchAttributeKey('ItemsSkipped', SearchAttributeType.DOUBLE),
 } as const;
 
-/** Failure types the workflow and activities agree on (`ApplicationFailure.type`). */
-export const FailureType = {
-  objectMissing: 'ObjectMissing',
-  objectSuperseded: 'ObjectSuperseded',
-  unknownJob: 'UnknownJob',
-  invalidInput: 'InvalidInput',
-  processorFailed: 'ProcessorFailed',
-  outputInvalid: 'OutputInvalid',
-  capacityUnavailable: 'CapacityUnavailable',
-  /** More chunks failed than the file tolerates. */
-  chunksFailed: 'ChunksFailed',
-  /** The notified bucket does not exist (deleted, or a notification naming a wrong one). */
-  bucketMissing: 'BucketMissing',
-  /** Dead-lettered by the ingress: a notification of a bucket that is not an input bucket of the pipeline. */
-  foreignBucket: 'ForeignBucket',
-  /** Dead-lettered by the ingress: a body that is not a usable S3 or EventBridge notification. */
-  unusableMessage: 'UnusableMessage',
-} as const;
-
 /** `16 B`, `1.5 KiB`, `64 MiB`: a size as people read it. */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

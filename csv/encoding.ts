@@ -8,7 +8,7 @@
  * verification speak of. Left alone, such a file went through as bytes: a UTF-16 CSV came out in two
  * encodings at once, with a phantom row, and passed every check.
  */
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 
 /** Bytes looked at for a NUL pattern: enough for a header line, little to hold back. */
 const SNIFF_BYTES = 512;

@@ -16,7 +16,7 @@
  * in. Consumers that need fields split a record with `FieldSplitter` (csv/fields.ts) and decode only the
  * fields they look at, and only those that are quoted need more than a byte range.
  */
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 import { DEFAULT_CSV_DELIMITER, type CsvDelimiter } from '../contract/jobs';
 
 // Not exported: compiled CommonJS would read an exported constant as a property of `exports` in every loop.

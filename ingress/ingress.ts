@@ -26,12 +26,8 @@ import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { deadLetterRequest, type DeadLetterReason } from '../common/dead-letters';
 import { workflowIdFor } from '../common/ids';
 import type { Logger } from '../common/log';
-import {
-  FailureType,
-  fileStartOptions,
-  messageReceivedSignal,
-  type ProcessFileOptions,
-} from '../contract/workflow';
+import { fileStartOptions, messageReceivedSignal, type ProcessFileOptions } from '../contract/workflow';
+import { FailureType } from '../contract/failures';
 import { DEFAULTS } from '../contract/defaults';
 import type { ObjectRef } from '../contract/objects';
 import { processFile } from '../workflows/process-file';

@@ -14,7 +14,7 @@
  */
 import { z } from 'zod';
 import { loadConfig } from '../common/config';
-import { ExitCodeError } from '../contract/errors';
+import { ExplainedError, FAILURES } from '../contract/failures';
 import {
   CSV_DELIMITER_CHOICES,
   JOB_NAMES,
@@ -36,13 +36,10 @@ import {
   type RunSpec,
 } from './run-spec';
 
-/** Command-line misuse (sysexits EX_USAGE). */
-export const EXIT_USAGE = 2;
-
-/** The command line is wrong: its message names the problem and ends with {@link USAGE}. Exit code 2. */
-export class UsageError extends ExitCodeError {
+/** The command line is wrong: its message names the problem and ends with {@link USAGE}. {@link FAILURES}' usage. */
+export class UsageError extends ExplainedError {
   override name = 'UsageError';
-  readonly exitCode = EXIT_USAGE;
+  override readonly exitCode = FAILURES.usage.exitCodes.USAGE;
 }
 
 export const USAGE = `usage: npm run process -- --job <${JOB_NAMES.join('|')}> IN OUT [--processed-at ISO-8601]
@@ -90,8 +87,8 @@ const usage = (problem: string) => new UsageError(`${problem}\n${USAGE}`);
 
 /**
  * The run the arguments (without node and the script) describe.
- * @throws UsageError for misuse (exit code 2); InvalidInputError for an unknown job; ConfigError for a bad
- *   schema or environment variable.
+ * @throws UsageError for misuse; InvalidInputError for an unknown job; ConfigError for a bad schema or
+ *   environment variable (their exit codes: contract/failures.ts).
  */
 export function parseCli(argv: readonly string[]): RunSpec {
   const positional: string[] = [];

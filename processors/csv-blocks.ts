@@ -9,7 +9,7 @@
 import { extname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { CsvDelimiter } from '../contract/jobs';
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 import type { OutputBuilder } from '../csv/output-builder';
 import { CsvSyntaxError, MAX_FIELD_BYTES, RecordEnds } from '../csv/scanner';
 import type { CsvScanner } from '../csv/scanner';

@@ -7,7 +7,7 @@
 import { FieldSplitter, csvField } from '../csv/fields';
 import type { OutputBuilder } from '../csv/output-builder';
 import { CsvScanner, type CsvRecordHandler } from '../csv/scanner';
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 import { CSV_DELIMITER_NAMES, type CsvDelimiter } from '../contract/jobs';
 import { compileColumns, failedRule, groupLabel, type Column, type RejectRule } from './csv-rules';
 import type { GroupTotal, NumericStats } from './csv-statistics';

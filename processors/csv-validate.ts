@@ -14,7 +14,7 @@ import { finished, pipeline } from 'node:stream/promises';
 import type { CsvChunkOptions } from '../csv/chunk-plan';
 import { OutputBuilder } from '../csv/output-builder';
 import { writeAhead } from '../csv/streams';
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 import { DEFAULT_CSV_DELIMITER, type CsvDelimiter } from '../contract/jobs';
 import {
   Validator,

@@ -73,8 +73,8 @@ const ENV_CHUNK_NAMES: ChunkNames = {
 
 /**
  * The run the environment describes.
- * @throws ConfigError (exit code 78) for a missing, invalid or contradictory variable; InvalidInputError for
- *   an unknown JOB.
+ * @throws ConfigError for a missing, invalid or contradictory variable; InvalidInputError for an unknown
+ *   JOB (their exit codes: contract/failures.ts).
  */
 export function fromEnvironment(): RunSpec {
   const env = loadConfig('processor', PROCESSOR_VARIABLES);

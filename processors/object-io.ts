@@ -11,7 +11,7 @@ import { finished } from 'node:stream/promises';
 import { CopyObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { isNoSuchBucket, isNotFound, isPreconditionFailed, parseS3Uri, s3Metadata } from '../common/aws';
-import { InputMissingError } from '../contract/errors';
+import { InputMissingError } from '../contract/failures';
 import { unquoteEtag } from '../contract/objects';
 
 /** A local file or an S3 object; for an input, `etag` / `versionId` pin the exact version to read. */

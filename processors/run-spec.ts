@@ -11,7 +11,7 @@
  */
 import type { AwsSettings } from '../common/aws';
 import { ConfigError } from '../common/config';
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 import {
   CSV_DELIMITER_NAMES,
   DEFAULT_CSV_DELIMITER,

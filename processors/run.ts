@@ -7,8 +7,8 @@
 import { finished } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createAwsClients, type Component } from '../common/aws';
-import { ConfigError } from '../common/config';
 import type { Logger } from '../common/log';
+import { ExplainedError, FAILURES } from '../contract/failures';
 import { CSV_CONTENT_TYPE, isCsvJob, JOBS } from '../contract/jobs';
 import type { ProcessorStats } from '../contract/reports';
 import type { UploadedOutput } from '../contract/threads';
@@ -34,6 +34,16 @@ const STATS_CONTENT_TYPE = 'application/json';
 const LF = 0x0a;
 
 /**
+ * The chunk range the run was given does not fit its input: past its end, or not ending where a record ends.
+ * Only the input's bytes show it, so it is found while reading, after start-up; the range is a setting of
+ * the run, planned wrong, so it exits as {@link FAILURES}' configuration does.
+ */
+export class ChunkRangeError extends ExplainedError {
+  override name = 'ChunkRangeError';
+  override readonly exitCode = FAILURES.configuration.exitCodes.EX_CONFIG;
+}
+
+/**
  * Passes chunks through, counting bytes, once the input is known not to be UTF-16 or UTF-32. For a chunk of a file that ends before the file does, checks that
  * its last byte ends a line, as the end of a record must: a range planned wrong (or for another version)
  * would otherwise cut a record in two without any error, and the concatenated parts would differ from the
@@ -56,7 +66,7 @@ export async function* readInput(
   }
   if (chunk && chunk.end !== size && last !== LF) {
     const { names, end } = chunk;
-    throw new ConfigError(
+    throw new ChunkRangeError(
       `processor: ${names.end}=${end} is not the end of a record of ${name}: byte ${end - 1} is not a line feed. ` +
         'Chunks must end where records end: plan them with a scan of the quote state of this version of the file.',
     );
@@ -107,7 +117,7 @@ export async function runJob(
 
   const opened = await openInput(input, s3, range).catch((err: unknown) => {
     if (!(err instanceof RangeNotSatisfiableError) || !chunk) throw err;
-    throw new ConfigError(
+    throw new ChunkRangeError(
       `processor: the range (${chunk.names.range}) does not fit the input: ${err.message}. ` +
         'Plan the chunks from this version of the file.',
       { cause: err },

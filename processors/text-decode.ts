@@ -17,7 +17,7 @@
  * The blocks are judged as the bytes arrive, so garbage fails within its first KiB, not at the end.
  */
 import { isUtf8 } from 'node:buffer';
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 
 /**
  * Input buffers are decoded in pieces of at most this many bytes, so that a source that delivers one huge

@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { setImmediate } from 'node:timers/promises';
 import PDFDocument from 'pdfkit';
 import { createLogger, type Logger } from '../common/log';
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 import { visualRuns } from './text-bidi';
 import { Utf8Decoder } from './text-decode';
 import { BODY_FACES, FontChain, FontSet, MissingGlyphs, TITLE_FACES, type Face } from './text-fonts';

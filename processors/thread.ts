@@ -27,7 +27,7 @@ async function runIn(environment: Record<string, string>): Promise<ThreadReply> 
   } catch (err) {
     // As common/run-main.ts prints it for the processor (no prefix), and with its exit code.
     const code = exitCodeOf(err);
-    return { kind: 'ended', exitCode: code ?? 1, detail: failureText(err, code) };
+    return { kind: 'ended', exitCode: code ?? 1, detail: failureText(err) };
   }
 }
 

@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import { WorkflowIdReusePolicy, type Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { ExplainedError } from '../common/errors';
+import { ExplainedError } from '../contract/failures';
 import { runMain } from '../common/run-main';
 import { processFile } from '../workflows';
 import { fileStartOptions, type ProcessFileInput } from '../contract/workflow';

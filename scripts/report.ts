@@ -16,7 +16,7 @@ import {
   WorkflowNotFoundError,
   type Client,
 } from '@temporalio/client';
-import { ExplainedError } from '../common/errors';
+import { ExplainedError } from '../contract/failures';
 import { runMain } from '../common/run-main';
 import { dailyReportWorkflowId, type DailyReportResult } from '../contract/daily-report';
 import { datesBetween, isDate } from '../contract/dates';

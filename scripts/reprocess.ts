@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ActivityFailure } from '@temporalio/common';
 import { loadConfig } from '../common/config';
-import { ExplainedError } from '../common/errors';
+import { ExplainedError } from '../contract/failures';
 import { runMain } from '../common/run-main';
 import {
   datePrefix,

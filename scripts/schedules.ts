@@ -10,7 +10,7 @@ import {
   type Client,
   type ScheduleSpec,
 } from '@temporalio/client';
-import { ExplainedError } from '../common/errors';
+import { ExplainedError } from '../contract/failures';
 import { backfillRange, DAILY_REPORT_SCHEDULE_ID, type DailyReportSchedule } from '../contract/schedule';
 import { scheduledDailyReport } from '../workflows';
 

@@ -17,7 +17,7 @@ import type { SearchAttributeType } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { createAwsClients, type AwsClients } from '../common/aws';
 import { loadConfig, SCHEDULE_VARIABLES } from '../common/config';
-import { ExplainedError } from '../common/errors';
+import { ExplainedError } from '../contract/failures';
 import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
 import { DEFAULTS } from '../contract/defaults';
 import { computeTaskQueue, inlineTaskQueue, SA } from '../contract/workflow';

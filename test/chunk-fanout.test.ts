@@ -14,12 +14,12 @@ import { summarize } from '../activities/staging';
 import type { ComputeRequest } from '../activities/compute';
 import type { ObjectInfo } from '../activities/objects';
 import {
-  FailureType,
   messageReceivedSignal,
   SA,
   type ProcessFileOptions,
   type ProcessFileResult,
 } from '../contract/workflow';
+import { FailureType } from '../contract/failures';
 import { processFile } from '../workflows/process-file';
 import { DEFAULT_SCHEMA, stubActivities } from './support/stubs';
 import { createTestEnvironment, withWorkers } from './support/temporal';

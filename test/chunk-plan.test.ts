@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { MAX_CHUNKS, planChunks } from '../csv/chunk-plan';
 import { CsvScanner } from '../csv/scanner';
 import { stripBom } from '../csv/streams';
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 
 async function* pieces(buf: Buffer, size: () => number): AsyncGenerator<Buffer> {
   for (let i = 0; i < buf.length;) {

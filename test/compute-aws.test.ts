@@ -25,12 +25,8 @@ import { OUTPUT_METADATA } from '../contract/layout';
 import { queueDepth } from '../scripts/pipeline-client';
 import { startStack, type Stack } from '../scripts/stack';
 import { REPO_ROOT } from '../scripts/tools';
-import {
-  FailureType,
-  messageReceivedSignal,
-  type ProcessFileOptions,
-  type ProcessFileResult,
-} from '../contract/workflow';
+import { messageReceivedSignal, type ProcessFileOptions, type ProcessFileResult } from '../contract/workflow';
+import { FailureType } from '../contract/failures';
 import { processFile } from '../workflows/process-file';
 import { createAwsClients, type AwsClients } from '../common/aws';
 import { recordingCalls } from './support/aws-calls';

@@ -22,7 +22,7 @@ import { ecsOutcome } from '../activities/ecs-backend';
 import { createLocalBackend } from '../activities/local-backend';
 import { checkOutput, type OutputFacts } from '../activities/objects';
 import type { ProcessorStats } from '../contract/reports';
-import { FailureType } from '../contract/workflow';
+import { FailureType } from '../contract/failures';
 
 const REQUEST: ComputeRequest = {
   route: 'batch',

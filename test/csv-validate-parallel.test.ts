@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 import { csvValidate, type CsvValidateOptions } from '../processors/csv-validate';
 import { MAX_RECORD_BYTES } from '../processors/csv-record-validator';
 import { loadSchema, parseSchema } from '../common/schema';

@@ -13,7 +13,7 @@ import { parse } from 'csv-parse/sync';
 import { chooseJob, outputKeyFor } from '../contract/jobs';
 import { REJECTS_HEADER, RejectThresholdError, csvValidate } from '../processors/csv-validate';
 import { MAX_RECORD_BYTES } from '../processors/csv-record-validator';
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 import { loadSchema, parseSchema, type CsvSchema } from '../common/schema';
 import { runProcessor } from './support/processor';
 import { collector, pieces } from './support/streams';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { JOB_NAMES } from '../contract/jobs';
 import { planChunks } from '../csv/chunk-plan';
 import { detectWideEncoding, refuseWideEncodings } from '../csv/encoding';
-import { EXIT_INVALID_INPUT, InvalidInputError } from '../contract/errors';
+import { FAILURES, InvalidInputError } from '../contract/failures';
 import { runProcessor } from './support/processor';
 
 const TEXT = 'id,name,amount\r\n1,Zoë,12.50\r\n2,"Smith, J",3\r\n';
@@ -103,7 +103,7 @@ describe('every job refuses UTF-16 and UTF-32', () => {
           ['--job', job, input, output],
           job === 'csv-to-dynamodb' ? { DYNAMODB_TABLE: 'rows' } : {},
         );
-        assert.equal(res.code, EXIT_INVALID_INPUT, res.stderr);
+        assert.equal(res.code, FAILURES.invalidInput.exitCodes.EX_DATAERR, res.stderr);
         assert.match(res.stderr, new RegExp(`is ${encoding} text .*iconv -f ${encoding} -t UTF-8`));
         assert.equal(fs.existsSync(output), false, 'no output is left');
       }

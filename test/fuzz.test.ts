@@ -26,7 +26,7 @@ import { csvTransform } from '../processors/csv-transform';
 import { csvValidate } from '../processors/csv-validate';
 import { createRowLoader } from '../processors/dynamodb-load';
 import { refuseWideEncodings } from '../csv/encoding';
-import { EXIT_INVALID_INPUT, InvalidInputError } from '../contract/errors';
+import { FAILURES, InvalidInputError } from '../contract/failures';
 import { loadSchema } from '../common/schema';
 import { textToPdf } from '../processors/text-to-pdf';
 import { runProcessorMeasured } from './support/peak-rss';
@@ -442,7 +442,10 @@ describe('fuzzing each job through the processor process: exit code, peak memory
       ...(job === 'csv-to-dynamodb' ? aws.env : {}),
     });
     try {
-      assert.ok(res.code === 0 || res.code === EXIT_INVALID_INPUT, `exit code ${res.code}:\n${res.stderr}`);
+      assert.ok(
+        res.code === 0 || res.code === FAILURES.invalidInput.exitCodes.EX_DATAERR,
+        `exit code ${res.code}:\n${res.stderr}`,
+      );
       assert.ok(
         res.peakRssMiB < PEAK_RSS_BOUND_MIB[job],
         `peak RSS ${res.peakRssMiB.toFixed(0)} MiB, over the bound of ${PEAK_RSS_BOUND_MIB[job]} MiB`,

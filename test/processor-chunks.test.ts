@@ -23,7 +23,7 @@ import { containerSandbox } from '../activities/local-backend';
 import { OUTPUT_METADATA } from '../contract/layout';
 import { csvTransform } from '../processors/csv-transform';
 import { csvValidate } from '../processors/csv-validate';
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 import { loadSchema } from '../common/schema';
 import { ensureTools } from '../scripts/tools';
 import { writeTransactions } from '../scripts/transactions';

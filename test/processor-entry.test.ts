@@ -5,25 +5,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import {
-  EXIT_INPUT_MISSING,
-  EXIT_INVALID_INPUT,
-  InputMissingError,
-  InvalidInputError,
-  PERMANENT_EXIT_CODES,
-} from '../contract/errors';
-import { EXIT_USAGE, UsageError } from '../processors/cli';
 import { REPO_ROOT } from '../scripts/tools';
-
-/** Runs `code` (CommonJS, TypeScript through tsx) in a node process of its own, with no environment but PATH. */
-function runScript(code: string): { status: number | null; stdout: string; stderr: string } {
-  const res = spawnSync(process.execPath, ['--import', 'tsx', '--eval', code], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '' },
-    encoding: 'utf8',
-  });
-  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
-}
+import { runScript } from './support/processor';
 
 /**
  * Runs `runMain(component, main, options)` in a process of its own, with a main that throws `error`; both
@@ -32,8 +15,7 @@ function runScript(code: string): { status: number | null; stdout: string; stder
 function throwInMain(component: string, error: string, options = 'undefined'): ReturnType<typeof runScript> {
   return runScript(`
     const { runMain } = require('./common/run-main.ts');
-    const { ExplainedError } = require('./common/errors.ts');
-    const { InputMissingError, InvalidInputError } = require('./contract/errors.ts');
+    const { ExplainedError, InputMissingError, InvalidInputError } = require('./contract/failures.ts');
     const { UsageError } = require('./processors/cli.ts');
     const { exitCodeOf } = require('./processors/main.ts');
     runMain('${component}', () => { throw ${error}; }, ${options});
@@ -60,29 +42,6 @@ describe('processor entry point', () => {
     assert.match(res.stderr, /^processor: invalid configuration:\n {2}SOURCE_BUCKET: required but not set/);
   });
 
-  it('takes the exit code from the error type', () => {
-    assert.equal(new InvalidInputError('x').exitCode, EXIT_INVALID_INPUT);
-    assert.equal(new InputMissingError('x').exitCode, EXIT_INPUT_MISSING);
-    assert.equal(new UsageError('x').exitCode, EXIT_USAGE);
-    assert.deepEqual([EXIT_INVALID_INPUT, EXIT_INPUT_MISSING, EXIT_USAGE], [65, 66, 2]);
-    assert.deepEqual(PERMANENT_EXIT_CODES, [65, 66]);
-    // The processor's mapping, in a process of its own: this one does not import processors/main.ts, so
-    // that a broken guard fails the tests above rather than ending this process.
-    const mapped = runScript(`
-      const { exitCodeOf } = require('./processors/main.ts');
-      const { UsageError } = require('./processors/cli.ts');
-      const { ConfigError } = require('./common/config.ts');
-      const { ExplainedError } = require('./common/errors.ts');
-      const { InvalidInputError, InputMissingError } = require('./contract/errors.ts');
-      const errors = [new InvalidInputError('x'), new InputMissingError('x'), new UsageError('x'),
-        new ConfigError('x'), new ExplainedError('x'), new Error('x'), 'x'];
-      process.stdout.write(JSON.stringify(errors.map((err) => exitCodeOf(err) ?? null)));
-    `);
-    assert.equal(mapped.stderr, '');
-    // Anything else is unexpected (null): runMain exits 1 with the stack.
-    assert.deepEqual(JSON.parse(mapped.stdout), [65, 66, 2, 78, null, null, null]);
-  });
-
   /** Each case: the error main throws, the exit code, and stderr (exactly, or a pattern for a stack). */
   type Case = [error: string, status: number, stderr: string | RegExp];
   const check = (component: string, options: string | undefined, cases: Case[]) => {
@@ -107,8 +66,8 @@ describe('processor entry point', () => {
     check('worker', undefined, [
       [`new ExplainedError('cannot reach Temporal')`, 1, 'worker: cannot reach Temporal\n'],
       [`new ExplainedError('worker: already prefixed')`, 1, 'worker: already prefixed\n'],
-      // Without exitCodeOf the exit code an error carries changes nothing.
-      [`new InvalidInputError('bad bytes')`, 1, /^worker: InvalidInputError: bad bytes\n {4}at /],
+      // Without exitCodeOf the exit code an error carries changes nothing; it is explained all the same.
+      [`new InvalidInputError('bad bytes')`, 1, 'worker: bad bytes\n'],
       [`'a string'`, 1, 'worker: a string\n'],
     ]);
   });

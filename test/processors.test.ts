@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { csvTransform } from '../processors/csv-transform';
-import { InputMissingError, InvalidInputError } from '../contract/errors';
+import { InputMissingError, InvalidInputError } from '../contract/failures';
 import type { CsvDelimiter } from '../contract/jobs';
 import { MAX_FIELD_BYTES } from '../csv/scanner';
 import { RangeNotSatisfiableError, openInput, openOutput, parseLocation } from '../processors/object-io';

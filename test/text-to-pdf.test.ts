@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { Logger } from '../common/log';
-import { InvalidInputError } from '../contract/errors';
+import { InvalidInputError } from '../contract/failures';
 import { MAX_PAGES, textToPdf, type TextToPdfResult } from '../processors/text-to-pdf';
 import { runProcessorMeasured } from './support/peak-rss';
 import { collector, pieces } from './support/streams';

@@ -16,7 +16,6 @@ import type { DeadLetterReason } from '../common/dead-letters';
 import type { ObjectInfo } from '../activities/objects';
 import type { FailureReport } from '../contract/reports';
 import {
-  FailureType,
   messageReceivedSignal,
   progressQuery,
   SA,
@@ -24,6 +23,7 @@ import {
   type ProcessFileResult,
   type QueueMessage,
 } from '../contract/workflow';
+import { FailureType } from '../contract/failures';
 import type { ObjectRef } from '../contract/objects';
 import { processFile } from '../workflows/process-file';
 import { createTestEnvironment, withWorkers } from './support/temporal';

@@ -1,8 +1,12 @@
 /** What went wrong, whether thrown in the workflow or by an activity. */
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
+import { FailureType } from '../contract/failures';
 
 export interface Failure {
-  /** The `ApplicationFailure.type` (a {@link FailureType}), `Error` when it has none, `Transient` for others. */
+  /**
+   * The `ApplicationFailure.type` (a {@link FailureType}): `untyped` when it has none, `transient` when the
+   * error is no application failure.
+   */
   type: string;
   message: string;
   /** Rerunning cannot help (a non-retryable application failure). */
@@ -13,8 +17,12 @@ export interface Failure {
 export function failureOf(err: unknown): Failure {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   if (cause instanceof ApplicationFailure) {
-    return { type: cause.type ?? 'Error', message: cause.message, permanent: cause.nonRetryable === true };
+    return {
+      type: cause.type ?? FailureType.untyped,
+      message: cause.message,
+      permanent: cause.nonRetryable === true,
+    };
   }
   const message = cause instanceof Error ? cause.message : String(cause);
-  return { type: 'Transient', message, permanent: false };
+  return { type: FailureType.transient, message, permanent: false };
 }

@@ -3,6 +3,7 @@
  * chunks, the rows, the output and the failure. Built from the `progress` query's state alone, so the page
  * and the query never disagree.
  */
+import { fixOf } from '../contract/failures';
 import type { Progress } from '../contract/workflow';
 
 const count = (n: number) => n.toLocaleString('en-US');
@@ -30,7 +31,11 @@ export function fileDetails(p: Progress): string {
     );
   }
   if (p.output) lines.push(`**Output:** \`${p.output}\``);
-  if (p.failure) lines.push(`**Failure (${p.failure.type}):** ${p.failure.message}`);
+  if (p.failure) {
+    lines.push(`**Failure (${p.failure.type}):** ${p.failure.message}`);
+    const fix = fixOf(p.failure.type);
+    if (fix) lines.push(`**Fix:** ${fix}`);
+  }
   // Two spaces end a Markdown line without starting a paragraph.
   return lines.join('  \n');
 }

@@ -9,12 +9,8 @@ import { isCsvJob } from '../contract/jobs';
 import { OUTPUT_METADATA } from '../contract/layout';
 import type { ObjectRef } from '../contract/objects';
 import type { ChunksReport, FileReport, Summary } from '../contract/reports';
-import {
-  FailureType,
-  type ChunkCounts,
-  type ChunkOutcome,
-  type ProcessFileResult,
-} from '../contract/workflow';
+import { type ChunkCounts, type ChunkOutcome, type ProcessFileResult } from '../contract/workflow';
+import { FailureType } from '../contract/failures';
 import type { InspectedFile } from './inspection';
 
 /** What a run (whole or chunked) hands to the finish step. */

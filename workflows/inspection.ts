@@ -17,7 +17,8 @@ import {
 } from '../contract/jobs';
 import { INPUT_METADATA, rejectsKeyFor } from '../contract/layout';
 import type { SourceVersion } from '../contract/objects';
-import { FailureType, type ProcessFileOptions, type Route } from '../contract/workflow';
+import { type ProcessFileOptions, type Route } from '../contract/workflow';
+import { FailureType } from '../contract/failures';
 import { chunkSettings, csvDelimiterSetting, type ChunkSettings } from './process-chunks';
 
 /** Where a file goes, as the `Route`, `ProcessorType` and `Job` search attributes show it. */

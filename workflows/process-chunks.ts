@@ -21,11 +21,11 @@ import { INPUT_METADATA, stagingKeys } from '../contract/layout';
 import type { PlannedChunk, SourceVersion } from '../contract/objects';
 import {
   chunkProgressSignal,
-  FailureType,
   type ChunkOutcome,
   type ProcessFileOptions,
   type Route,
 } from '../contract/workflow';
+import { FailureType } from '../contract/failures';
 import { QUICK_RETRY } from './activity-options';
 import { failureOf } from './failures';
 import { computeActivities } from './run-processor';

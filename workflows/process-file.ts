@@ -13,13 +13,13 @@ import type { RunPlan } from '../activities/staging';
 import { isCsvJob, validatesRows } from '../contract/jobs';
 import type { ObjectRef } from '../contract/objects';
 import {
-  FailureType,
   formatBytes,
   SA,
   type ProcessFileInput,
   type ProcessFileOptions,
   type ProcessFileResult,
 } from '../contract/workflow';
+import { FailureType } from '../contract/failures';
 import { bulk, finishing, messageCount, quick, streaming } from './activity-options';
 import { failureOf } from './failures';
 import { fileReport, processedResult, rowsOf, type RunOutcome } from './file-report';
@@ -154,7 +154,7 @@ async function fail(
       if (batch.length > 0) {
         await quick.release.executeWithOptions({ summary: `release ${messageCount(batch.length)}` }, [
           batch,
-          { type: 'Cancelled', message: 'workflow cancelled' },
+          { type: FailureType.cancelled, message: 'workflow cancelled' },
         ]);
       }
     });

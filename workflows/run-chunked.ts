@@ -8,11 +8,11 @@ import { JOBS, validatesRows } from '../contract/jobs';
 import type { PlannedChunk } from '../contract/objects';
 import {
   chunkProgressSignal,
-  FailureType,
   type ChunkCounts,
   type ChunkOutcome,
   type ProcessFileOptions,
 } from '../contract/workflow';
+import { FailureType } from '../contract/failures';
 import { bulk, streaming } from './activity-options';
 import {
   backendOf,

@@ -6,12 +6,8 @@ import { ActivityCancellationType, proxyActivities, sleep, workflowInfo } from '
 import type { Activities } from '../activities';
 import type { ComputeRequest, ComputeResult } from '../activities/compute';
 import { DEFAULTS } from '../contract/defaults';
-import {
-  computeTaskQueue,
-  FailureType,
-  inlineTaskQueue,
-  type ProcessFileOptions,
-} from '../contract/workflow';
+import { computeTaskQueue, inlineTaskQueue, type ProcessFileOptions } from '../contract/workflow';
+import { FailureType } from '../contract/failures';
 import { failureOf } from './failures';
 
 /**

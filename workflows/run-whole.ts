@@ -1,7 +1,8 @@
 /** Run whole: one processor run of the whole file on its route; a Batch run out of capacity goes to ECS. */
 import type { ComputeResult } from '../activities/compute';
 import { statsKeyFor } from '../contract/layout';
-import { FailureType, type ProcessFileOptions } from '../contract/workflow';
+import { type ProcessFileOptions } from '../contract/workflow';
+import { FailureType } from '../contract/failures';
 import { failureOf } from './failures';
 import { checkRows, wholeRunOutcome, type RunOutcome } from './file-report';
 import type { FileStatus } from './file-status';

@@ -185,7 +185,8 @@ export class Observability extends Construct {
 
   /**
    * Every failed processor job, as an event with its reason to the alarm topic: permanent input errors (exit
-   * 65/66), Spot reclaims, and jobs terminated after waiting too long for capacity (rerouted to ECS).
+   * 65/66, see contract/failures.ts), Spot reclaims, and jobs terminated after waiting too long for capacity
+   * (rerouted to ECS).
    */
   private reportBatchFailures(compute: ProcessorCompute): events.Rule {
     const rule = new events.Rule(this, 'BatchJobFailed', {

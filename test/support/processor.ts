@@ -3,7 +3,7 @@
  * Container mode (no arguments) runs in its container's sandbox, as the local backend runs it: a write to
  * local disk fails the run. The CLI (arguments) writes local files, as a person running it expects.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { containerSandbox } from '../../activities/local-backend';
 import { processorEntry } from '../../activities/processor-build';
 import { REPO_ROOT } from '../../scripts/tools';
@@ -26,6 +26,16 @@ export async function runProcessor(
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Runs `code` (CommonJS, TypeScript through tsx) in a node process of its own, with no environment but PATH. */
+export function runScript(code: string): { status: number | null; stdout: string; stderr: string } {
+  const res = spawnSync(process.execPath, ['--import', 'tsx', '--eval', code], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '' },
+    encoding: 'utf8',
+  });
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
 }
 
 /** One processor run over a whole local file, as the single-piece reference; its statistics line, parsed. */
