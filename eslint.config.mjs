@@ -30,7 +30,7 @@ export default tseslint.config(
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/require-await': 'off' },
   },
-  // The folder table of design.md, as README.md's "Layout" states it: what each folder may import.
+  // What each folder may import: the folder table of docs/architecture.md, "Folders".
   ...boundaries({
     contract: {
       why: 'contract/ is pure and sandbox-safe: it imports only its own files and Temporal definitions',

@@ -1,7 +1,8 @@
 /**
  * The compute activity: starts one processor run on the routed backend and waits for it. Batch, ECS and the
  * local process share {@link Backend}; whichever runs it, the processor gets the same environment
- * (design.md), and an attempt retried after a worker crash resumes the run its predecessor started.
+ * (docs/architecture.md, "Processor"), and an attempt retried after a worker crash resumes the run its
+ * predecessor started.
  */
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';

@@ -19,7 +19,8 @@ export const DEFAULTS = {
   /** Runs of the processor a failing file gets, and the first backoff between them. */
   computeRetry: { maximumAttempts: 3, initialIntervalSeconds: 5 },
   /**
-   * Files no larger than this with no `processor-type` run inline, on the worker (README: "Routes").
+   * Files no larger than this with no `processor-type` run inline, on the worker
+   * (docs/architecture.md, "The inline route for small files").
    */
   inlineMaxBytes: 4 * 1024 * 1024,
   /** CSV files larger than this are split into chunks of about this size. */

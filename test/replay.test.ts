@@ -1,7 +1,8 @@
 /**
  * Safe deploys of workflow changes: histories recorded from real runs (npm run record:histories) are replayed
- * against today's workflow code. A change that would make running workflows non-deterministic fails here;
- * guard such a change with `patched()` (see the failure report in workflows/process-file.ts).
+ * against today's workflow code. A change that would make running workflows non-deterministic fails here:
+ * until the first deployment, re-record the histories; after it, guard such a change with `patched()`
+ * (docs/architecture.md, "Replay fixtures: re-recorded until the first deployment").
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 /**
  * The SQS messages of one file: every notification of it (duplicates included) signalled by the ingress,
- * kept invisible while the file runs, deleted once its output is verified (docs/architecture.md, "Ack after
- * verify"), released or dead-lettered when it fails.
+ * kept invisible while the file runs, deleted once its output is verified (docs/architecture.md,
+ * "Acknowledge after verify"), released or dead-lettered when it fails.
  */
 import { condition, isCancellation, setHandler } from '@temporalio/workflow';
 import { DEFAULTS } from '../contract/defaults';
