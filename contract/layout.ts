@@ -77,6 +77,43 @@ export const OUTPUT_METADATA = {
   chunksFailed: 'chunks-failed',
 } as const;
 
+/** Where an output comes from: the job, its stamp, the source (a local path as its key), a chunk's range. */
+export interface OutputOrigin {
+  job: string;
+  processedAt: string;
+  source: { bucket?: string; key: string; etag?: string; versionId?: string };
+  range?: { start: number; end: number };
+}
+
+/**
+ * The {@link OUTPUT_METADATA} of an output: its origin, and once they are known the row counts of a CSV job
+ * (the processor's output, a chunk's part, a chunked file's merged output).
+ */
+export function outputMetadata(
+  origin: OutputOrigin,
+  rows?: { rowsIn: number; rowsOut: number; rowsRejected: number },
+): Record<string, string> {
+  const { source, range } = origin;
+  return {
+    [OUTPUT_METADATA.job]: origin.job,
+    [OUTPUT_METADATA.processedAt]: origin.processedAt,
+    ...(source.bucket ? { [OUTPUT_METADATA.sourceBucket]: source.bucket } : {}),
+    [OUTPUT_METADATA.sourceKey]: source.key,
+    ...(source.etag ? { [OUTPUT_METADATA.sourceEtag]: source.etag } : {}),
+    ...(source.versionId ? { [OUTPUT_METADATA.sourceVersionId]: source.versionId } : {}),
+    ...(range
+      ? { [OUTPUT_METADATA.rangeStart]: String(range.start), [OUTPUT_METADATA.rangeEnd]: String(range.end) }
+      : {}),
+    ...(rows
+      ? {
+          [OUTPUT_METADATA.rowsIn]: String(rows.rowsIn),
+          [OUTPUT_METADATA.rowsOut]: String(rows.rowsOut),
+          [OUTPUT_METADATA.rowsRejected]: String(rows.rowsRejected),
+        }
+      : {}),
+  };
+}
+
 /** User metadata of an input object (`x-amz-meta-*`) that tells the workflow how to process it. */
 export const INPUT_METADATA = {
   /** `pool` routes to AWS Batch (Fargate Spot); anything else to an ECS Fargate task. */

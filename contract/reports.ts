@@ -143,3 +143,26 @@ export interface FailureReport {
   /** `dead-letter` (permanent) or `redelivery` (transient). */
   disposition: 'dead-letter' | 'redelivery';
 }
+
+/** `1,234,567`: a count as people read it. */
+export const formatCount = (n: number): string => n.toLocaleString('en-US');
+
+/**
+ * csv-validate's threshold, the one check of it: when more than `limit` percent of the rows read were rejected,
+ * what happened (`6 of 100 rows (6.00%) were rejected, more than the 5% allowed`) and the failed checks
+ * (`decimal 6, currency 2`). The processor applies it to what it read, the workflow to a chunked file's sum.
+ */
+export function excessRejects(
+  counts: Pick<Summary, 'rowsIn' | 'rowsRejected' | 'rejectsByRule'>,
+  limit: number,
+): { share: string; rules: string } | undefined {
+  const { rowsIn, rowsRejected } = counts;
+  if (rowsRejected * 100 <= limit * rowsIn) return undefined;
+  const percent = ((rowsRejected * 100) / rowsIn).toFixed(2);
+  return {
+    share: `${formatCount(rowsRejected)} of ${formatCount(rowsIn)} rows (${percent}%) were rejected, more than the ${limit}% allowed`,
+    rules: Object.entries(counts.rejectsByRule)
+      .map(([rule, n]) => `${rule} ${formatCount(n)}`)
+      .join(', '),
+  };
+}

@@ -90,7 +90,7 @@ const OUTAGE_CODES: Record<number, string> = {
 };
 
 /** What makes Temporal unusable, when `err` (or one of its causes) is a gRPC status that says so. */
-export function temporalOutage(err: unknown): string | undefined {
+function temporalOutage(err: unknown): string | undefined {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
     if (isGrpcServiceError(e) && OUTAGE_CODES[e.code]) return `${OUTAGE_CODES[e.code]}: ${e.details}`;
   }

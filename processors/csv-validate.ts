@@ -16,6 +16,7 @@ import { OutputBuilder } from '../csv/output-builder';
 import { writeAhead } from '../csv/streams';
 import { InvalidInputError } from '../contract/failures';
 import { DEFAULT_CSV_DELIMITER, type CsvDelimiter } from '../contract/jobs';
+import { excessRejects } from '../contract/reports';
 import {
   Validator,
   addCounts,
@@ -123,8 +124,6 @@ async function write(stream: Writable, text: string): Promise<void> {
   if (!stream.write(text)) await once(stream, 'drain');
 }
 
-const formatCount = (n: number) => n.toLocaleString('en-US');
-
 /**
  * Streams the records of `input` that match `opts.schema` to `output` (the header first, then each valid
  * record's bytes as found, a leading BOM kept, blank lines dropped) and writes one line per failed check to
@@ -197,17 +196,12 @@ export async function csvValidate(
     await flushRejects();
     rejects.end();
     await finished(rejects, { readable: false });
-    const { rowsIn, rowsRejected } = counts;
     // Failing here, before the generator returns, makes the pipeline destroy the output instead of ending it.
-    if (opts.applyThreshold !== false && rowsRejected * 100 > limit * rowsIn) {
-      const percent = ((rowsRejected * 100) / rowsIn).toFixed(2);
-      const rules = Object.entries(counts.rejectsByRule)
-        .map(([rule, n]) => `${rule} ${formatCount(n)}`)
-        .join(', ');
+    const excess = opts.applyThreshold === false ? undefined : excessRejects(counts, limit);
+    if (excess) {
       throw new RejectThresholdError(
-        `${source}: ${formatCount(rowsRejected)} of ${formatCount(rowsIn)} rows (${percent}%) were rejected, ` +
-          `more than the ${limit}% allowed (schema ${JSON.stringify(schema.name)}; MAX_REJECTED_PERCENT overrides it). ` +
-          `Failed checks: ${rules}. No output was written; the rejects file${opts.rejectsName ? ` ${opts.rejectsName}` : ''} lists every failure.`,
+        `${source}: ${excess.share} (schema ${JSON.stringify(schema.name)}; MAX_REJECTED_PERCENT overrides it). ` +
+          `Failed checks: ${excess.rules}. No output was written; the rejects file${opts.rejectsName ? ` ${opts.rejectsName}` : ''} lists every failure.`,
       );
     }
   }

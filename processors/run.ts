@@ -12,7 +12,7 @@ import { ExplainedError, FAILURES } from '../contract/failures';
 import { CSV_CONTENT_TYPE, isCsvJob, JOBS } from '../contract/jobs';
 import type { ProcessorStats } from '../contract/reports';
 import type { UploadedOutput } from '../contract/threads';
-import { OUTPUT_METADATA } from '../contract/layout';
+import { OUTPUT_METADATA, outputMetadata, type OutputOrigin } from '../contract/layout';
 import { refuseWideEncodings } from '../csv/encoding';
 import {
   RangeNotSatisfiableError,
@@ -123,21 +123,17 @@ export async function runJob(
       { cause: err },
     );
   });
-  const metadata: Record<string, string> = {
-    [OUTPUT_METADATA.job]: job,
-    [OUTPUT_METADATA.processedAt]: processedAt,
-    ...(input.kind === 's3'
-      ? { [OUTPUT_METADATA.sourceBucket]: input.bucket, [OUTPUT_METADATA.sourceKey]: input.key }
-      : { [OUTPUT_METADATA.sourceKey]: input.path }),
-    ...(opened.etag ? { [OUTPUT_METADATA.sourceEtag]: opened.etag } : {}),
-    ...(opened.versionId ? { [OUTPUT_METADATA.sourceVersionId]: opened.versionId } : {}),
-    ...(range
-      ? {
-          [OUTPUT_METADATA.rangeStart]: String(range.start),
-          [OUTPUT_METADATA.rangeEnd]: String(range.end),
-        }
-      : {}),
+  const origin: OutputOrigin = {
+    job,
+    processedAt,
+    source: {
+      ...(input.kind === 's3' ? { bucket: input.bucket, key: input.key } : { key: input.path }),
+      ...(opened.etag ? { etag: opened.etag } : {}),
+      ...(opened.versionId ? { versionId: opened.versionId } : {}),
+    },
+    ...(range ? { range } : {}),
   };
+  const metadata = outputMetadata(origin);
   const open = async (location: Location, contentType: string) => {
     const handle = await openOutput(location, { contentType, metadata }, s3);
     writing.add(handle);
@@ -200,11 +196,14 @@ export async function runJob(
   let copied = false;
   if (isCsvJob(job)) {
     // Both CSV jobs count rowsIn and rowsOut; csv-transform rejects nothing.
-    Object.assign(metadata, {
-      [OUTPUT_METADATA.rowsIn]: String(stats.rowsIn ?? 0),
-      [OUTPUT_METADATA.rowsOut]: String(stats.rowsOut ?? 0),
-      [OUTPUT_METADATA.rowsRejected]: String(stats.rowsRejected ?? 0),
-    });
+    Object.assign(
+      metadata,
+      outputMetadata(origin, {
+        rowsIn: stats.rowsIn ?? 0,
+        rowsOut: stats.rowsOut ?? 0,
+        rowsRejected: stats.rowsRejected ?? 0,
+      }),
+    );
     // A chunk's part needs no copy: the merged output gets the file's counts, and the stats have the part's.
     if (output.kind === 's3' && s3 && !chunk && streamed) {
       copied = await replaceMetadata(output, { contentType: JOBS[job].contentType, metadata }, streamed, s3);

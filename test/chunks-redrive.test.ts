@@ -224,7 +224,7 @@ describe('chunked files: redrive, header mismatch, rejected-row threshold', () =
     const { error } = await run(workflowId, start);
     assert.equal(error?.type, FailureType.invalidInput);
     assert.equal(error.nonRetryable, true);
-    assert.match(error.message, /200 of 2000 rows \(10\.00%\) were rejected, more than the 5% allowed/);
+    assert.match(error.message, /200 of 2,000 rows \(10\.00%\) were rejected, more than the 5% allowed/);
     const rejects = (await bytesOf('rejects/outputs/rejected/transactions.csv'))
       .toString('utf8')
       .trim()

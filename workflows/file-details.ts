@@ -4,9 +4,8 @@
  * and the query never disagree.
  */
 import { fixOf } from '../contract/failures';
+import { formatCount } from '../contract/reports';
 import type { Progress } from '../contract/workflow';
-
-const count = (n: number) => n.toLocaleString('en-US');
 
 export function fileDetails(p: Progress): string {
   const lines = [`**Stage:** ${p.stage}`];
@@ -20,14 +19,14 @@ export function fileDetails(p: Progress): string {
   if (p.chunks) {
     const { total, done, reused, failed } = p.chunks;
     lines.push(
-      `**Chunks:** ${count(done + reused)} of ${count(total)} done` +
-        (reused > 0 ? ` (${count(reused)} reused)` : '') +
-        (failed > 0 ? `, ${count(failed)} failed` : ''),
+      `**Chunks:** ${formatCount(done + reused)} of ${formatCount(total)} done` +
+        (reused > 0 ? ` (${formatCount(reused)} reused)` : '') +
+        (failed > 0 ? `, ${formatCount(failed)} failed` : ''),
     );
   }
   if (p.rows) {
     lines.push(
-      `**Rows:** ${count(p.rows.in)} in · ${count(p.rows.out)} out · ${count(p.rows.rejected)} rejected`,
+      `**Rows:** ${formatCount(p.rows.in)} in · ${formatCount(p.rows.out)} out · ${formatCount(p.rows.rejected)} rejected`,
     );
   }
   if (p.output) lines.push(`**Output:** \`${p.output}\``);

@@ -6,9 +6,9 @@ import { ApplicationFailure } from '@temporalio/workflow';
 import type { ComputeResult } from '../activities/compute';
 import type { Finished, FinishInput } from '../activities/finish';
 import { isCsvJob } from '../contract/jobs';
-import { OUTPUT_METADATA } from '../contract/layout';
+import { OUTPUT_METADATA, outputMetadata } from '../contract/layout';
 import type { ObjectRef } from '../contract/objects';
-import type { ChunksReport, FileReport, Summary } from '../contract/reports';
+import { excessRejects, type ChunksReport, type FileReport, type Summary } from '../contract/reports';
 import { type ChunkCounts, type ChunkOutcome, type ProcessFileResult } from '../contract/workflow';
 import { FailureType } from '../contract/failures';
 import type { InspectedFile } from './inspection';
@@ -47,17 +47,13 @@ export function checkRows(summary: Summary, scannedRows: number | undefined): vo
 
 /** Too many rejected rows fail the file (csv-validate's threshold, applied to the whole file). */
 export function checkRejectedShare(summary: Summary, rejectsKey: string): void {
-  const limit = summary.maxRejectedPercent;
-  if (limit === undefined || summary.rowsRejected * 100 <= limit * summary.rowsIn) return;
-  const percent = ((summary.rowsRejected * 100) / summary.rowsIn).toFixed(2);
-  const rules = Object.entries(summary.rejectsByRule)
-    .map(([rule, n]) => `${rule}: ${n}`)
-    .join(', ');
+  const excess =
+    summary.maxRejectedPercent === undefined ? undefined : excessRejects(summary, summary.maxRejectedPercent);
+  if (!excess) return;
   throw ApplicationFailure.create({
     message:
-      `${summary.rowsRejected} of ${summary.rowsIn} rows (${percent}%) were rejected, more than the ` +
-      `${limit}% allowed (failed checks: ${rules}). The rejects are in ${rejectsKey}; fix the file and upload it again, ` +
-      'or raise maxRejectedPercent in the schema.',
+      `${excess.share} (failed checks: ${excess.rules}). The rejects are in ${rejectsKey}; fix the file and ` +
+      'upload it again, or raise maxRejectedPercent in the schema.',
     type: FailureType.invalidInput,
     nonRetryable: true,
   });
@@ -136,17 +132,8 @@ export function mergedOutputMetadata(
   summary: Summary,
   chunks: { total: number; failed: number },
 ): Record<string, string> {
-  const { info } = file;
   return {
-    [OUTPUT_METADATA.job]: file.job,
-    [OUTPUT_METADATA.processedAt]: file.processedAt,
-    [OUTPUT_METADATA.sourceBucket]: info.bucket,
-    [OUTPUT_METADATA.sourceKey]: info.key,
-    [OUTPUT_METADATA.sourceEtag]: info.etag,
-    ...(info.versionId ? { [OUTPUT_METADATA.sourceVersionId]: info.versionId } : {}),
-    [OUTPUT_METADATA.rowsIn]: String(summary.rowsIn),
-    [OUTPUT_METADATA.rowsOut]: String(summary.rowsOut),
-    [OUTPUT_METADATA.rowsRejected]: String(summary.rowsRejected),
+    ...outputMetadata({ job: file.job, processedAt: file.processedAt, source: file.source }, summary),
     [OUTPUT_METADATA.chunks]: String(chunks.total),
     [OUTPUT_METADATA.chunksFailed]: String(chunks.failed),
   };
