@@ -185,7 +185,7 @@ describe('row checks', () => {
     const err = failureOf(() => checkRejectedShare(over, 'rejects/outputs/a.csv'), FailureType.invalidInput);
     assert.equal(err.nonRetryable, true);
     assert.match(err.message, /^6 of 100 rows \(6\.00%\) were rejected, more than the 5% allowed/);
-    assert.match(err.message, /\(failed checks: amount:type: 4, id:required: 2\)/);
+    assert.match(err.message, /\(failed checks: amount:type 4, id:required 2\)/);
     assert.match(err.message, /The rejects are in rejects\/outputs\/a\.csv;/);
   });
 });
