@@ -29,6 +29,7 @@ const BACKEND = 'inline';
 /** How long an aborted run's thread gets to discard its outputs before it is terminated regardless. */
 const DISCARD_GRACE_MS = 10_000;
 
+// eslint-disable-next-line max-lines-per-function -- a backend factory: its run, request and close share the pool
 export function createInlineBackend(options: InlineBackendOptions): Backend & { close(): Promise<void> } {
   const heartbeatMs = (options.heartbeatSeconds ?? 10) * 1000;
   /** Every thread started and not yet ended. */

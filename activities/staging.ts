@@ -85,6 +85,7 @@ export function stagingPrefixFor(source: SourceVersion): string {
   return `${STAGING_PREFIX}${createHash('sha256').update(id).digest('hex').slice(0, 32)}/`;
 }
 
+// eslint-disable-next-line max-lines-per-function -- an activity factory: its activities share the S3 client
 export function createStagingActivities({ s3, outputBucket }: { s3: S3Client; outputBucket: string }) {
   const bucket = outputBucketOf(s3, outputBucket);
   const getText = async (key: string) => (await bucket.getText(key))?.text;
