@@ -130,8 +130,6 @@ export type Stage =
   | 'processing'
   | 'merging'
   | 'verifying'
-  | 'reporting'
-  | 'acknowledging'
   | 'done'
   | 'skipped'
   | 'failed';

@@ -17,7 +17,7 @@ const LONG_RETRY = {
   initialInterval: '5 seconds',
   backoffCoefficient: 2,
   maximumInterval: '1 minute',
-  // Mostly a crashed worker (the heartbeat stops): a merge resumes its upload where it stopped.
+  // Mostly a crashed worker (the heartbeat stops): the scan or the merge starts again.
   maximumAttempts: INTERRUPTED_ATTEMPTS,
 };
 

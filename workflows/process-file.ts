@@ -130,7 +130,7 @@ async function finish(
   messages.book.acknowledged(batch);
   // Duplicates signalled while finishing.
   await messages.acknowledgeAll();
-  status.set({ output: `s3://${finished.output.bucket}/${finished.output.key}` });
+  status.set({ backend: run.backend, output: `s3://${finished.output.bucket}/${finished.output.key}` });
   status.show('done', { key: SA.backend, value: run.backend });
   return processedResult(object, file, run, finished, messages.book.acknowledgedCount);
 }

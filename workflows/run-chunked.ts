@@ -79,16 +79,19 @@ export async function runChunked(
   checkRows(summary, failed.length === 0 ? planned.rows : undefined);
   const metadata = mergedOutputMetadata(file, summary, { total: chunks.length, failed: failed.length });
   const merge = (kind: 'part' | 'rejects', key: string) =>
-    streaming.mergeParts.executeWithOptions({ summary: `merge ${succeeded.length} ${kind}s into ${key}` }, [
-      {
-        stagingPrefix,
-        kind,
-        indices: succeeded,
-        destinationKey: key,
-        contentType: JOBS[file.job].contentType,
-        metadata,
-      },
-    ]);
+    streaming.mergeParts.executeWithOptions(
+      { summary: `merge ${succeeded.length} ${kind === 'part' ? 'parts' : 'rejects files'} into ${key}` },
+      [
+        {
+          stagingPrefix,
+          kind,
+          indices: succeeded,
+          destinationKey: key,
+          contentType: JOBS[file.job].contentType,
+          metadata,
+        },
+      ],
+    );
   if (validatesRows(file.job)) {
     await merge('rejects', file.rejectsKey);
     checkRejectedShare(summary, file.rejectsKey);
