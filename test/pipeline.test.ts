@@ -226,7 +226,7 @@ describe('pipeline end to end', () => {
       .map((e) => defaultPayloadConverter.fromPayload<string>(e.userMetadata!.summary!));
     assert.deepEqual(summaries, [
       `inspect s3://${stack.inputBucket}/${key}`,
-      'run csv-transform on inline (attempt 1)',
+      'run csv-transform on inline (run 1 of 3)',
       'verify the output, write the report, acknowledge 1 message',
     ]);
   });

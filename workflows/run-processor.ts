@@ -55,9 +55,10 @@ export function computeActivities(options: ProcessFileOptions) {
       for (let run = 1; ; run++) {
         try {
           const queue = request.route === 'inline' ? queues.inline : queues.containers;
-          return await queue.runProcessor.executeWithOptions({ summary: runSummary(request, run) }, [
-            { ...request, timeoutSeconds },
-          ]);
+          return await queue.runProcessor.executeWithOptions(
+            { summary: runSummary(request, run, maximumAttempts) },
+            [{ ...request, timeoutSeconds }],
+          );
         } catch (err) {
           // Only the processor's own failures (exit code, stopped run, time limit) get another run here.
           if (run >= maximumAttempts || failureOf(err).type !== FailureType.processorFailed) throw err;
@@ -68,9 +69,12 @@ export function computeActivities(options: ProcessFileOptions) {
   };
 }
 
-/** `run csv-transform on batch (attempt 2)`, `run csv-validate on ecs, chunk 3 (bytes 0-99) (attempt 1)`. */
-function runSummary(request: Omit<ComputeRequest, 'timeoutSeconds'>, attempt: number): string {
+/**
+ * The compute activity's summary: `run csv-transform on batch (run 2 of 3)`, `run csv-validate on ecs, chunk 3
+ * (bytes 0-99) (run 1 of 3)`. A run, not an attempt: Temporal's attempts of one run show on the activity.
+ */
+function runSummary(request: Omit<ComputeRequest, 'timeoutSeconds'>, run: number, runs: number): string {
   const { job, route, chunk } = request;
   const part = chunk ? `, chunk ${chunk.index + 1} (bytes ${chunk.start}-${chunk.end - 1})` : '';
-  return `run ${job} on ${route}${part} (attempt ${attempt})`;
+  return `run ${job} on ${route}${part} (run ${run} of ${runs})`;
 }
