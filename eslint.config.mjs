@@ -28,7 +28,7 @@ export default tseslint.config(
   {
     // Production code is read in files and functions of a sitting (docs/architecture.md, "Folders"). Activity
     // and backend factories are exempt where they say so: their functions share the clients they close over.
-    files: ['**/*.ts'],
+    files: ['**/*.{ts,tsx}'],
     ignores: ['test/**', 'bench/**'],
     rules: {
       'max-lines': ['error', { max: 500 }],
@@ -45,6 +45,7 @@ export default tseslint.config(
     contract: {
       why: 'contract/ is pure and sandbox-safe: it imports only its own files and Temporal definitions',
       folders: [
+        'console',
         'common',
         'csv',
         'workflows',
@@ -60,44 +61,69 @@ export default tseslint.config(
     },
     csv: {
       why: 'csv/ is the CSV library the processors and activities share: it imports only contract/',
-      folders: ['common', 'workflows', 'activities', 'processors', 'workers', 'ingress', 'infra', 'scripts'],
+      folders: [
+        'console',
+        'common',
+        'workflows',
+        'activities',
+        'processors',
+        'workers',
+        'ingress',
+        'infra',
+        'scripts',
+      ],
       packages: ['@aws-sdk/*', '@temporalio/*'],
     },
     common: {
       why: 'common/ (configuration, AWS clients, logging) is used by every process and depends on none',
-      folders: ['csv', 'workflows', 'activities', 'processors', 'workers', 'ingress', 'infra', 'scripts'],
+      folders: [
+        'console',
+        'csv',
+        'workflows',
+        'activities',
+        'processors',
+        'workers',
+        'ingress',
+        'infra',
+        'scripts',
+      ],
       packages: ['@temporalio/workflow', '@temporalio/activity', '@temporalio/worker'],
     },
     workflows: {
       why: "workflow code runs in Temporal's deterministic sandbox: contract/ and the types of activities only",
-      folders: ['common', 'csv', 'processors', 'workers', 'ingress', 'infra', 'scripts'],
+      folders: ['console', 'common', 'csv', 'processors', 'workers', 'ingress', 'infra', 'scripts'],
       typesOnly: ['activities'],
       packages: ['@aws-sdk/*', '@temporalio/activity', '@temporalio/client', '@temporalio/worker'],
       builtins: true,
     },
     activities: {
       why: 'activities import contract/, common/ and csv/; workflows are their callers, processors run apart',
-      folders: ['workflows', 'processors', 'workers', 'ingress', 'infra', 'scripts'],
+      folders: ['console', 'workflows', 'processors', 'workers', 'ingress', 'infra', 'scripts'],
       packages: ['@temporalio/workflow', '@temporalio/client', '@temporalio/worker'],
     },
     processors: {
       why: 'processors run in their own container, without Temporal: contract/, common/ and csv/ only',
-      folders: ['workflows', 'activities', 'workers', 'ingress', 'infra', 'scripts'],
+      folders: ['console', 'workflows', 'activities', 'workers', 'ingress', 'infra', 'scripts'],
       files: ['contract/workflow'],
       packages: ['@temporalio/*'],
     },
     workers: {
       why: 'the worker hosts workflows (by path) and activities; it never imports other processes',
-      folders: ['processors', 'ingress', 'infra', 'scripts'],
+      folders: ['console', 'processors', 'ingress', 'infra', 'scripts'],
     },
     ingress: {
       why: 'the ingress is a Temporal client: contract/, common/ and the workflow definitions it starts',
-      folders: ['csv', 'activities', 'processors', 'workers', 'infra', 'scripts'],
+      folders: ['console', 'csv', 'activities', 'processors', 'workers', 'infra', 'scripts'],
       packages: ['@temporalio/worker', '@temporalio/activity'],
+    },
+    console: {
+      why: "the console is a Temporal and S3 client: contract/ and common/, never the workers' or processors' code",
+      folders: ['csv', 'workflows', 'activities', 'processors', 'workers', 'ingress', 'infra', 'scripts'],
+      packages: ['@temporalio/worker', '@temporalio/activity', '@temporalio/workflow'],
     },
     infra: {
       why: 'the CDK app imports contract/ and common/ configuration, never the code it deploys',
-      folders: ['csv', 'workflows', 'activities', 'processors', 'workers', 'ingress', 'scripts'],
+      folders: ['console', 'csv', 'workflows', 'activities', 'processors', 'workers', 'ingress', 'scripts'],
       packages: ['@temporalio/*'],
     },
   }),
@@ -109,7 +135,7 @@ function boundaries(table) {
   const anywhere = (paths) =>
     paths.flatMap((p) => ['../', '../../'].flatMap((up) => [`${up}${p}`, `${up}${p}/**`]));
   return Object.entries(table).map(([folder, rule]) => ({
-    files: [`${folder}/**/*.ts`],
+    files: [`${folder}/**/*.{ts,tsx}`],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -73,6 +73,13 @@ export const ENV = {
       "comma-separated input buckets whose notifications the ingress accepts; another bucket's go to the dead-letter queue",
     ),
   OUTPUT_BUCKET: z.string().min(3).describe('bucket the processed outputs are written to'),
+  CONSOLE_PORT: port
+    .default(8080)
+    .describe("port of the operator's console (npm run console), which listens on loopback only"),
+  TEMPORAL_UI_URL: z
+    .url()
+    .optional()
+    .describe("the Temporal UI's address, for the console's link to each file's workflow"),
   DYNAMODB_TABLE: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name: 3-255 letters, digits, _ . -')
@@ -375,6 +382,15 @@ export const INGRESS_VARIABLES = [
   'COMPUTE_TIMEOUT_SECONDS',
   'COMPUTE_HEARTBEAT_TIMEOUT_SECONDS',
   'INLINE_MAX_BYTES',
+  'LOG_LEVEL',
+] as const satisfies readonly EnvName[];
+
+/** What the operator's console (console/main.ts) reads. */
+export const CONSOLE_VARIABLES = [
+  ...TEMPORAL_ENV,
+  ...AWS_ENV,
+  'CONSOLE_PORT',
+  'TEMPORAL_UI_URL',
   'LOG_LEVEL',
 ] as const satisfies readonly EnvName[];
 

@@ -1,6 +1,6 @@
 /**
  * `npm run dev`: the whole local stack in the foreground, on the usual ports (Temporal 7233, UI 8233,
- * moto 5000 or MOTO_PORT), until Ctrl-C. `npm run upload` finds it through `.data/stack.json`.
+ * moto 5000 or MOTO_PORT, the console 8080 or CONSOLE_PORT), until Ctrl-C. `npm run upload` finds it through `.data/stack.json`.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -8,14 +8,21 @@ import { loadConfig } from '../common/config';
 import { DAILY_REPORT_SCHEDULE_ID } from '../contract/schedule';
 import { STACK_FILE, startStack, type RunningStack } from './stack';
 import { runMain } from '../common/run-main';
+import { Client, Connection } from '@temporalio/client';
+import { startConsole } from '../console/serve';
 
 async function main(): Promise<void> {
-  const { MOTO_PORT } = loadConfig('dev', ['MOTO_PORT']);
+  const { MOTO_PORT, CONSOLE_PORT } = loadConfig('dev', ['MOTO_PORT', 'CONSOLE_PORT']);
   const stack = await startStack({
     ports: { temporal: 7233, ui: 8233, moto: MOTO_PORT ?? 5000 },
     ui: true,
     log: (line) => process.stderr.write(`${line}\n`),
   });
+  const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
+  const operatorConsole = await startConsole(
+    { client, s3: stack.aws.s3, temporalUiUrl: stack.uiUrl! },
+    CONSOLE_PORT,
+  );
   const running: RunningStack = { env: stack.env, inputBucket: stack.inputBucket, uiUrl: stack.uiUrl! };
   mkdirSync(dirname(STACK_FILE), { recursive: true });
   writeFileSync(STACK_FILE, JSON.stringify(running, null, 2));
@@ -23,6 +30,7 @@ async function main(): Promise<void> {
     [
       '',
       'Local pipeline running. Ctrl-C stops everything.',
+      `  console           ${operatorConsole.url}  (the files, their reports and downloads)`,
       `  Temporal UI       ${stack.uiUrl}`,
       `  Temporal address  ${stack.temporalAddress} (namespace ${stack.namespace}, task queue ${stack.taskQueue})`,
       `  AWS endpoint      ${stack.awsEndpoint} (moto: S3, SQS, DynamoDB, region ${stack.region})`,
@@ -45,6 +53,8 @@ async function main(): Promise<void> {
   });
   process.stdout.write('stopping…\n');
   rmSync(STACK_FILE, { force: true });
+  await operatorConsole.close();
+  await client.connection.close();
   await stack.stop();
 }
 

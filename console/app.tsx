@@ -1,0 +1,92 @@
+/**
+ * The operator's console: a Hono app rendering the files of the pipeline from Temporal visibility and the
+ * output bucket. It never receives file bytes. Forms that change anything are checked against cross-site
+ * requests (`hono/csrf`: the Origin must be the console's own); every response carries strict security headers.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Hono } from 'hono';
+import { csrf } from 'hono/csrf';
+import { secureHeaders } from 'hono/secure-headers';
+import { listFiles, parseFilters, FilterError, type FileFilters } from './files';
+import { loadFile, type ConsoleDeps } from './file';
+import { FilePage, FileRows, FilesPage, FileState, NotFoundPage } from './pages';
+
+const ASSETS = {
+  'htmx.min.js': {
+    body: readFileSync(require.resolve('htmx.org/dist/htmx.min.js')),
+    type: 'text/javascript; charset=utf-8',
+  },
+  'console.css': { body: readFileSync(join(__dirname, 'console.css')), type: 'text/css; charset=utf-8' },
+} as const;
+
+/** The list's URL with `filters` (and a page token). */
+function filesUrl(path: string, filters: FileFilters, page?: string): string {
+  const query = new URLSearchParams({ ...filters, ...(page ? { page } : {}) }).toString();
+  return query ? `${path}?${query}` : path;
+}
+
+export function createConsoleApp(deps: ConsoleDeps): Hono {
+  const app = new Hono();
+  app.use(
+    secureHeaders({
+      contentSecurityPolicy: {
+        defaultSrc: ["'self'"],
+        // Downloads are presigned S3 URLs: links, not fetched by the page.
+        imgSrc: ["'self'", 'data:'],
+        frameAncestors: ["'none'"],
+      },
+    }),
+  );
+  app.use(csrf());
+
+  app.get('/', (c) => c.redirect('/files'));
+  app.get('/assets/:name', (c) => {
+    const asset = ASSETS[c.req.param('name') as keyof typeof ASSETS];
+    if (!asset) return c.notFound();
+    return c.body(asset.body, 200, { 'content-type': asset.type, 'cache-control': 'max-age=3600' });
+  });
+
+  const files = async (query: Record<string, string>) => {
+    try {
+      const filters = parseFilters(query);
+      return { filters, ...(await listFiles(deps.client, filters, query.page)) };
+    } catch (err) {
+      if (!(err instanceof FilterError)) throw err;
+      return { filters: {}, rows: [], error: `Not filtered: ${err.message}.` };
+    }
+  };
+  app.get('/files', async (c) => {
+    const page = await files(c.req.query());
+    return c.html(
+      <FilesPage
+        filters={page.filters}
+        rows={page.rows}
+        refreshUrl={filesUrl('/files/rows', page.filters, c.req.query('page'))}
+        {...('next' in page && page.next ? { nextUrl: filesUrl('/files', page.filters, page.next) } : {})}
+        {...('error' in page ? { error: page.error } : {})}
+      />,
+      'error' in page ? 400 : 200,
+    );
+  });
+  app.get('/files/rows', async (c) => {
+    const page = await files(c.req.query());
+    return c.html(
+      <FileRows rows={page.rows} refreshUrl={filesUrl('/files/rows', page.filters, c.req.query('page'))} />,
+    );
+  });
+
+  app.get('/file', async (c) => {
+    const id = c.req.query('id') ?? '';
+    const view = await loadFile(deps, id);
+    if (!view) return c.html(<NotFoundPage what={`The file workflow ${JSON.stringify(id)}`} />, 404);
+    return c.html(<FilePage view={view} refreshUrl={`/file/state?id=${encodeURIComponent(id)}`} />);
+  });
+  app.get('/file/state', async (c) => {
+    const id = c.req.query('id') ?? '';
+    const view = await loadFile(deps, id);
+    if (!view) return c.html(<NotFoundPage what={`The file workflow ${JSON.stringify(id)}`} />, 404);
+    return c.html(<FileState view={view} refreshUrl={`/file/state?id=${encodeURIComponent(id)}`} />);
+  });
+  return app;
+}

@@ -1,0 +1,31 @@
+/** The console process (`npm run console`): configuration from the environment, then serve until SIGTERM/SIGINT. */
+import { Client, Connection } from '@temporalio/client';
+import { createAwsClients } from '../common/aws';
+import { CONSOLE_VARIABLES, loadConfig } from '../common/config';
+import { createLogger } from '../common/log';
+import { runMain } from '../common/run-main';
+import { temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
+import { startConsole } from './serve';
+
+async function main(): Promise<void> {
+  const config = loadConfig('console', CONSOLE_VARIABLES);
+  const log = createLogger('console', config.LOG_LEVEL);
+  const connection = await Connection.connect(temporalConnectionOptions(config)).catch((err: Error) => {
+    throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
+  });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const { s3 } = createAwsClients(config);
+  const running = await startConsole(
+    { client, s3, ...(config.TEMPORAL_UI_URL ? { temporalUiUrl: config.TEMPORAL_UI_URL } : {}) },
+    config.CONSOLE_PORT,
+  );
+  log.info(`console on ${running.url}`);
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+  });
+  await running.close();
+  await connection.close();
+  s3.destroy();
+}
+
+runMain('console', main);

@@ -1,0 +1,96 @@
+/**
+ * The operator's console in a real browser (headless Chromium) against the whole local stack: the file list
+ * follows a file live, a file's page shows its report and downloads its output, a failure shows its fix, a
+ * filter it cannot apply is named, and a cross-site form post is refused.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import type { Browser, Page } from 'playwright-core';
+import { startConsole, type RunningConsole } from '../console/serve';
+import { uploadFile } from '../scripts/pipeline-client';
+import { REPO_ROOT } from '../scripts/tools';
+import { launchChromium } from './support/browser';
+import { startEndToEnd, type EndToEnd } from './support/end-to-end';
+
+const SAMPLE = join(REPO_ROOT, 'scripts/samples/transactions.csv');
+/** The list and the file page refresh every 2 s: a file of 5 rows is done well within this. */
+const SETTLED_MS = 60_000;
+
+describe('the operator console, in headless Chromium', () => {
+  let e2e: EndToEnd;
+  let operatorConsole: RunningConsole;
+  let browser: Browser;
+  let page: Page;
+
+  before(async () => {
+    e2e = await startEndToEnd('console');
+    operatorConsole = await startConsole({ client: e2e.client, s3: e2e.stack.aws.s3 }, 0);
+    browser = await launchChromium();
+    page = await browser.newPage();
+  });
+  after(async () => {
+    await browser?.close();
+    await operatorConsole?.close();
+    await e2e?.stop();
+  });
+
+  it('lists a CSV file as it runs, then its page shows its rows and downloads its output', async () => {
+    const key = `console/${randomUUID()}.csv`;
+    await page.goto(`${operatorConsole.url}/files?prefix=console/`);
+    await uploadFile(e2e.stack.aws.s3, e2e.stack.inputBucket, key, SAMPLE);
+    // No reload: the list fetches its rows again while a file runs, and the new file appears in it.
+    const row = page.getByRole('row').filter({ hasText: key });
+    await row.getByText('Completed').waitFor({ timeout: SETTLED_MS });
+    assert.match(await row.innerText(), /443 B\s+inline\s+csv-transform\s+done\s+–\s+Completed\s+inline/);
+
+    await row.getByRole('link', { name: key }).click();
+    await page.getByRole('heading', { name: 'Rows' }).waitFor();
+    const facts = await page.locator('dl.facts').allInnerTexts();
+    assert.match(facts.join('\n'), /In\s+5\s+Out\s+5\s+Rejected\s+0/);
+    const href = await page.getByRole('link', { name: 'Output' }).getAttribute('href');
+    const downloaded = await page.request.get(href!);
+    assert.equal(downloaded.status(), 200);
+    const stored = await e2e.stack.aws.s3.send(
+      new GetObjectCommand({ Bucket: e2e.stack.outputBucket, Key: `outputs/${key}` }),
+    );
+    assert.equal(await downloaded.text(), await stored.Body!.transformToString('utf8'));
+  });
+
+  it("shows a failed file's failure and the failure table's fix", async () => {
+    const key = `console/${randomUUID()}.xlsx`;
+    const ref = await uploadFile(e2e.stack.aws.s3, e2e.stack.inputBucket, key, SAMPLE);
+    await page.goto(`${operatorConsole.url}/files?prefix=console/&status=Failed`);
+    const link = page.getByRole('link', { name: key });
+    await link.waitFor({ timeout: SETTLED_MS });
+    await link.click();
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    const text = await alert.innerText();
+    assert.match(text, /Failed: UnknownJob/);
+    assert.match(text, new RegExp(`no job for s3://${ref.bucket}/${key}: its extension matches no job`));
+    assert.match(text, /Fix: Set x-amz-meta-job to one of the jobs its message lists/);
+  });
+
+  it('names a filter it cannot apply instead of listing something else', async () => {
+    const res = await page.goto(`${operatorConsole.url}/files?date=2026-13-45`);
+    assert.equal(res?.status(), 400);
+    assert.equal(
+      await page.getByRole('alert').innerText(),
+      'Not filtered: date is "2026-13-45": expected YYYY-MM-DD.',
+    );
+  });
+
+  it('refuses a form posted from another site', async () => {
+    const post = (origin: string) =>
+      fetch(`${operatorConsole.url}/files`, {
+        method: 'POST',
+        headers: { origin, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'x=1',
+      });
+    assert.equal((await post('https://elsewhere.example')).status, 403);
+    assert.equal((await post(operatorConsole.url)).status, 404, 'its own origin passes the check');
+  });
+});
