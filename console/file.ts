@@ -10,6 +10,17 @@ import { fixOf } from '../contract/failures';
 import type { FileReport } from '../contract/reports';
 import { progressQuery, SA, type ProcessFileResult, type Progress } from '../contract/workflow';
 
+/** Workflow statuses as the list names them (visibility's words). */
+const STATUS_NAMES: Record<string, string> = {
+  RUNNING: 'Running',
+  COMPLETED: 'Completed',
+  FAILED: 'Failed',
+  CANCELLED: 'Canceled',
+  TERMINATED: 'Terminated',
+  CONTINUED_AS_NEW: 'ContinuedAsNew',
+  TIMED_OUT: 'TimedOut',
+};
+
 /** How long a download link works. */
 const DOWNLOAD_SECONDS = 15 * 60;
 
@@ -70,7 +81,7 @@ export async function loadFile(deps: ConsoleDeps, workflowId: string): Promise<F
   const view: FileView = {
     workflowId,
     runId: description.runId,
-    status: description.status.name,
+    status: STATUS_NAMES[description.status.name] ?? description.status.name,
     ...(sa.get(SA.objectKey) ? { key: sa.get(SA.objectKey) } : {}),
     ...(sa.get(SA.bucket) ? { bucket: sa.get(SA.bucket) } : {}),
     ...(progress ? { progress } : {}),

@@ -136,7 +136,7 @@ export function FilesPage(props: {
         </p>
       ) : null}
       <table>
-        <caption>Newest first; the list follows running files by itself.</caption>
+        <caption>Newest first; the list refreshes itself every 2 seconds.</caption>
         <thead>
           <tr>
             <th scope="col">Object</th>
@@ -178,7 +178,7 @@ function Facts(props: { pairs: [string, Child][] }) {
 export function FileState(props: { view: FileView; refreshUrl: string }) {
   const { view } = props;
   const p = view.progress;
-  const live = view.status === 'RUNNING';
+  const live = view.status === 'Running';
   const chunks = p?.chunks;
   const report = view.report;
   return (

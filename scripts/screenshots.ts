@@ -1,8 +1,9 @@
 /**
- * `npm run screenshots`: the README's pictures of the Temporal UI, taken in headless Chromium from a real run.
- * Starts the local stack, uploads files on each route (one chunked, one that fails), waits for them, then
- * saves the workflow list (with the pipeline's search attributes as columns, as the README tells people to
- * set them) and a chunked file's user metadata to docs/images/. Needs Debian's `chromium` (CHROMIUM_PATH
+ * `npm run screenshots`: the README's pictures of the Temporal UI and the console, taken in headless Chromium
+ * from a real run. Starts the local stack, uploads files on each route (one chunked, one that fails), waits
+ * for them, then saves to docs/images/ the workflow list (with the pipeline's search attributes as columns,
+ * as the README tells people to set them), a chunked file's user metadata, and the console's file list and
+ * that file's page. Needs Debian's `chromium` (CHROMIUM_PATH
  * overrides /usr/bin/chromium).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { chromium, type Page } from 'playwright-core';
 import { ExplainedError } from '../contract/failures';
+import { startConsole } from '../console/serve';
 import { runMain } from '../common/run-main';
 import { awaitWorkflow, uploadFile, type UploadOptions } from './pipeline-client';
 import { startStack, type Stack } from './stack';
@@ -109,6 +111,16 @@ async function main(): Promise<void> {
     await tab.click();
     // The details are Markdown rendered apart from the page's own text.
     await shoot(page, 'Current Details', 'temporal-ui-file.png');
+
+    const operatorConsole = await startConsole({ client, s3: stack.aws.s3, temporalUiUrl: stack.uiUrl! }, 0);
+    try {
+      await page.goto(`${operatorConsole.url}/files`);
+      await shoot(page, 'transactions-2mib.csv', 'console-files.png');
+      await page.goto(`${operatorConsole.url}/file?id=${encodeURIComponent(chunked)}`);
+      await shoot(page, 'Rejects by rule', 'console-file.png');
+    } finally {
+      await operatorConsole.close();
+    }
     await connection.close();
   } finally {
     await browser.close();
