@@ -10,7 +10,9 @@ import { csrf } from 'hono/csrf';
 import { secureHeaders } from 'hono/secure-headers';
 import { listFiles, parseFilters, FilterError, type FileFilters } from './files';
 import { loadFile, type ConsoleDeps } from './file';
-import { FilePage, FileRows, FilesPage, FileState, NotFoundPage } from './pages';
+import { ErrorPage, FilePage, FileRows, FilesPage, FileState, NotFoundPage } from './pages';
+import { redrive } from '../common/redrive';
+import { ExplainedError } from '../contract/failures';
 
 const ASSETS = {
   'htmx.min.js': {
@@ -81,6 +83,18 @@ export function createConsoleApp(deps: ConsoleDeps): Hono {
     const view = await loadFile(deps, id);
     if (!view) return c.html(<NotFoundPage what={`The file workflow ${JSON.stringify(id)}`} />, 404);
     return c.html(<FilePage view={view} refreshUrl={`/file/state?id=${encodeURIComponent(id)}`} />);
+  });
+  app.post('/file/redrive', async (c) => {
+    const { id } = await c.req.parseBody();
+    if (typeof id !== 'string') return c.html(<NotFoundPage what="A file without a workflow ID" />, 400);
+    const back = `/file?id=${encodeURIComponent(id)}`;
+    try {
+      await redrive(deps.client, id, 'the console');
+    } catch (err) {
+      if (!(err instanceof ExplainedError)) throw err;
+      return c.html(<ErrorPage title="Not redriven" message={err.message} back={back} />, 409);
+    }
+    return c.redirect(back, 303);
   });
   app.get('/file/state', async (c) => {
     const id = c.req.query('id') ?? '';

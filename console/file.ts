@@ -43,6 +43,8 @@ export interface FileView {
   failure?: { type: string; message: string; fix?: string };
   downloads: { label: string; href: string }[];
   temporalUiLink?: string;
+  /** It failed, or left failed chunks: a redrive reruns what failed. */
+  redrivable: boolean;
 }
 
 async function presigned(s3: S3Client, bucket: string, key: string): Promise<string> {
@@ -86,6 +88,7 @@ export async function loadFile(deps: ConsoleDeps, workflowId: string): Promise<F
     ...(sa.get(SA.bucket) ? { bucket: sa.get(SA.bucket) } : {}),
     ...(progress ? { progress } : {}),
     downloads: [],
+    redrivable: !['RUNNING', 'COMPLETED'].includes(description.status.name),
     ...(deps.temporalUiUrl
       ? {
           temporalUiLink: `${deps.temporalUiUrl}/namespaces/${encodeURIComponent(deps.client.options.namespace)}/workflows/${encodeURIComponent(workflowId)}/${description.runId}/history`,
@@ -102,6 +105,7 @@ export async function loadFile(deps: ConsoleDeps, workflowId: string): Promise<F
   const result = (await handle.result()) as ProcessFileResult;
   view.result = result;
   if (result.report) view.report = await readReport(deps.s3, result.report);
+  view.redrivable = view.report?.status === 'processed-with-failed-chunks';
   const links: [string, { bucket: string; key: string } | undefined][] = [
     ['Output', result.output],
     ['Rejects', view.report?.rejects],

@@ -8,7 +8,7 @@ import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { addDays, isDate } from '../contract/dates';
 import { JOB_NAMES } from '../contract/jobs';
-import { SA, type Route } from '../contract/workflow';
+import { PROCESS_FILE_WORKFLOW, SA, type Route } from '../contract/workflow';
 
 export const FILE_STATUSES = [
   'Running',
@@ -72,7 +72,7 @@ export function parseFilters(query: Record<string, string | undefined>): FileFil
 /** The visibility query of `filters`: the files only, not a chunked file's child workflows. */
 export function visibilityQuery(filters: FileFilters): string {
   return [
-    'WorkflowType = "processFile"',
+    `WorkflowType = "${PROCESS_FILE_WORKFLOW}"`,
     filters.status && `ExecutionStatus = "${filters.status}"`,
     filters.route && `${SA.route.name} = "${filters.route}"`,
     filters.job && `${SA.job.name} = "${filters.job}"`,

@@ -266,6 +266,7 @@ export function FilePage(props: { view: FileView; refreshUrl: string }) {
     <Layout title={view.key ?? view.workflowId}>
       <p class="subtitle">
         {view.bucket ? `s3://${view.bucket}/${view.key ?? ''} · ` : ''}workflow <code>{view.workflowId}</code>
+        , run <code>{view.runId}</code>
         {view.temporalUiLink ? (
           <>
             {' · '}
@@ -274,6 +275,26 @@ export function FilePage(props: { view: FileView; refreshUrl: string }) {
         ) : null}
       </p>
       <FileState view={view} refreshUrl={props.refreshUrl} />
+      {view.redrivable ? (
+        <form method="post" action="/file/redrive" class="actions">
+          <input type="hidden" name="id" value={view.workflowId} />
+          <button type="submit">Redrive</button>
+          <span>reruns the file with its earlier plan: only the chunks that failed run again</span>
+        </form>
+      ) : null}
+    </Layout>
+  );
+}
+
+export function ErrorPage(props: { title: string; message: string; back: string }) {
+  return (
+    <Layout title={props.title}>
+      <p role="alert" class="error">
+        {props.message}
+      </p>
+      <p>
+        <a href={props.back}>Back</a>
+      </p>
     </Layout>
   );
 }

@@ -180,6 +180,9 @@ export interface ProcessFileResult {
   messagesAcknowledged: number;
 }
 
+/** The workflow type of a file: processFile of workflows/process-file.ts, named where its code cannot be imported. */
+export const PROCESS_FILE_WORKFLOW = 'processFile';
+
 export const messageReceivedSignal = defineSignal<[QueueMessage]>('messageReceived');
 /** From a child workflow to its file's workflow: chunks finished since its last signal. */
 export const chunkProgressSignal = defineSignal<[Omit<ChunkCounts, 'total'>]>('chunkProgress');

@@ -1,52 +1,17 @@
 /**
  * `npm run redrive -- WORKFLOW_ID [--no-wait]`: reruns a file's workflow that failed (or finished with
- * tolerated chunk failures). The new run takes the earlier run's plan and reuses every chunk whose part is in
- * staging and verifies, so only the failed chunks run again; then it merges, verifies and reports as usual.
+ * tolerated chunk failures): common/redrive.ts. Waits for the rerun and prints what it did.
  *
  * Connects like the worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, …), or to the stack of `npm run dev` when
  * TEMPORAL_ADDRESS is not set and that stack is running.
  */
 import { parseArgs } from 'node:util';
-import { WorkflowIdReusePolicy, type Client } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
-import { ExplainedError } from '../contract/failures';
+import { redrive } from '../common/redrive';
 import { runMain } from '../common/run-main';
-import { processFile } from '../workflows';
-import { fileStartOptions, type ProcessFileInput } from '../contract/workflow';
+import type { processFile } from '../workflows';
 import { pipelineClient } from './pipeline-client';
 
 const USAGE = 'usage: npm run redrive -- WORKFLOW_ID [--no-wait]';
-
-/**
- * Starts the rerun of `workflowId` with the input of its latest run. Refuses a running workflow (it is
- * still working) and one that did not get as far as a plan (nothing to reuse: upload the file again).
- */
-export async function redrive(client: Client, workflowId: string): Promise<{ runId: string }> {
-  const handle = client.workflow.getHandle(workflowId);
-  const description = await handle.describe().catch((err: Error) => {
-    throw new ExplainedError(
-      `no workflow ${workflowId} (${err.message}): copy its ID from the Temporal UI or \`temporal workflow list\``,
-    );
-  });
-  if (description.status.name === 'RUNNING') {
-    throw new ExplainedError(
-      `${workflowId} is still running: wait for it to finish, or cancel it (temporal workflow cancel --workflow-id …) and redrive it then`,
-    );
-  }
-  const history = await handle.fetchHistory();
-  const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
-  if (!payload)
-    throw new ExplainedError(`${workflowId} has no input to rerun with: upload the file again instead`);
-  const input = defaultPayloadConverter.fromPayload<ProcessFileInput>(payload);
-  const started = await client.workflow.start(processFile, {
-    workflowId,
-    taskQueue: description.taskQueue,
-    args: [input],
-    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-    ...fileStartOptions(input.object, 'npm run redrive'),
-  });
-  return { runId: started.firstExecutionRunId };
-}
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -57,7 +22,7 @@ async function main(): Promise<void> {
   if (!workflowId || positionals.length > 1) throw new Error(USAGE);
   const { client, connection } = await pipelineClient('redrive');
   try {
-    const { runId } = await redrive(client, workflowId);
+    const { runId } = await redrive(client, workflowId, 'npm run redrive');
     process.stdout.write(`redriving ${workflowId} (run ${runId})\n`);
     if (values['no-wait']) return;
     const result = await client.workflow.getHandle<typeof processFile>(workflowId, runId).result();
@@ -75,4 +40,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) runMain('redrive', main);
+runMain('redrive', main);

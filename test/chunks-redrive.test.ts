@@ -17,7 +17,7 @@ import { createBackends } from '../activities/backends';
 import { isNotFound } from '../common/aws';
 import { workflowIdFor } from '../common/ids';
 import { uploadFile } from '../scripts/pipeline-client';
-import { redrive } from '../scripts/redrive';
+import { redrive } from '../common/redrive';
 import { startStack, type Stack } from '../scripts/stack';
 import { type ProcessFileResult } from '../contract/workflow';
 import { FailureType } from '../contract/failures';
@@ -158,7 +158,7 @@ describe('chunked files: redrive, header mismatch, rejected-row threshold', () =
     const finished = [...ran];
 
     failing.clear();
-    const second = await run(workflowId, () => redrive(client, workflowId));
+    const second = await run(workflowId, () => redrive(client, workflowId, 'npm run redrive'));
     assert.equal(second.result?.status, 'processed', second.error?.message);
     const total = second.result.chunks!.total;
     const unfinished = Array.from({ length: total }, (_, i) => i).filter((i) => !finished.includes(i));

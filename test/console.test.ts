@@ -1,7 +1,7 @@
 /**
  * The operator's console in a real browser (headless Chromium) against the whole local stack: the file list
- * follows a file live, a file's page shows its report and downloads its output, a failure shows its fix, a
- * filter it cannot apply is named, and a cross-site form post is refused.
+ * follows a file live, a file's page shows its report and downloads its output, a failure shows its fix and
+ * is redriven from its page, a filter it cannot apply is named, and a cross-site form post is refused.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Browser, Page } from 'playwright-core';
+import { workflowIdFor } from '../common/ids';
 import { startConsole, type RunningConsole } from '../console/serve';
 import { uploadFile } from '../scripts/pipeline-client';
 import { REPO_ROOT } from '../scripts/tools';
@@ -59,7 +60,7 @@ describe('the operator console, in headless Chromium', () => {
     assert.equal(await downloaded.text(), await stored.Body!.transformToString('utf8'));
   });
 
-  it("shows a failed file's failure and the failure table's fix", async () => {
+  it("shows a failed file's failure and the failure table's fix, and redrives it", async () => {
     const key = `console/${randomUUID()}.xlsx`;
     const ref = await uploadFile(e2e.stack.aws.s3, e2e.stack.inputBucket, key, SAMPLE);
     await page.goto(`${operatorConsole.url}/files?prefix=console/&status=Failed`);
@@ -72,6 +73,16 @@ describe('the operator console, in headless Chromium', () => {
     assert.match(text, /Failed: UnknownJob/);
     assert.match(text, new RegExp(`no job for s3://${ref.bucket}/${key}: its extension matches no job`));
     assert.match(text, /Fix: Set x-amz-meta-job to one of the jobs its message lists/);
+
+    // Redrive from the page: a new run of the same workflow, started by the console.
+    const runId = async () => page.locator('.subtitle code').nth(1).innerText();
+    const first = await runId();
+    await page.getByRole('button', { name: 'Redrive' }).click();
+    await page.waitForURL(/\/file\?id=/);
+    const second = await runId();
+    assert.notEqual(second, first);
+    const handle = e2e.client.workflow.getHandle(workflowIdFor(ref), second);
+    assert.match((await (await handle.describe()).staticDetails()) ?? '', /\*\*Started by:\*\* the console/);
   });
 
   it('names a filter it cannot apply instead of listing something else', async () => {
