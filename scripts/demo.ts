@@ -1,8 +1,8 @@
 /**
  * `npm run demo`: starts the local stack, uploads the sample files on the three routes (and one CSV into the
  * DynamoDB table), waits for every workflow, prints a table, writes the day's report, stops the stack. Exits 0
- * only if every output is present, the table holds one item per row loaded, both queues are empty, and the
- * day's report counts every file.
+ * only if every output is present, the table holds one item per row loaded, both queues are empty, the
+ * day's report counts every file, and the operator's console lists every file as completed.
  */
 import { join } from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
@@ -21,6 +21,7 @@ import type { Route } from '../contract/workflow';
 import { reportDate } from './report';
 import { startStack, type Stack } from './stack';
 import { runMain } from '../common/run-main';
+import { startConsole } from '../console/serve';
 
 const SAMPLES = join(__dirname, 'samples');
 
@@ -63,6 +64,21 @@ async function outputPresent(stack: Stack, bucket: string, key: string): Promise
   } catch (err) {
     if (isNotFound(err)) return false;
     throw err;
+  }
+}
+
+/** The operator's console, started on the stack: its file list shows every file of the demo, completed. */
+async function consoleListsEveryFile(client: Client, stack: Stack): Promise<boolean> {
+  const operatorConsole = await startConsole({ client, s3: stack.aws.s3 }, 0);
+  try {
+    const page = await (await fetch(`${operatorConsole.url}/files?status=Completed`)).text();
+    const listed = UPLOADS.filter((u) => page.includes(`>${u.key}</a>`)).length;
+    process.stdout.write(
+      `console ${operatorConsole.url}/files: ${listed} of ${UPLOADS.length} file(s) listed as completed\n`,
+    );
+    return listed === UPLOADS.length;
+  } finally {
+    await operatorConsole.close();
   }
 }
 
@@ -150,6 +166,7 @@ async function main(): Promise<number> {
         `schedule ${DAILY_REPORT_SCHEDULE_ID} next runs ${info.nextActionTimes[0]?.toISOString() ?? 'never'}\n`,
     );
     ok &&= daily.files.processed === ofDay && ofDay > 0;
+    ok &&= await consoleListsEveryFile(client, stack);
     process.stdout.write(
       ok
         ? 'demo passed: every file processed and in the daily report, every row in the table, both queues empty\n'
