@@ -36,6 +36,21 @@ export default tseslint.config(
     },
   },
   {
+    // The console's browser script (console/upload.js): plain JavaScript for the browser, outside the TS project.
+    files: ['console/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['document', 'window', 'fetch', 'FormData', 'URLSearchParams', 'XMLHttpRequest'].map((g) => [
+          g,
+          'readonly',
+        ]),
+      ),
+    },
+  },
+  {
     // Stub activities are async to match the real signatures, whether or not they await.
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/require-await': 'off' },

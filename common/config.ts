@@ -76,6 +76,13 @@ export const ENV = {
   CONSOLE_PORT: port
     .default(8080)
     .describe("port of the operator's console (npm run console), which listens on loopback only"),
+  CONSOLE_UPLOAD_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(5 * 1024 ** 3)
+    .default(5 * 1024 ** 3)
+    .describe("largest file the console's Upload page takes, in bytes, up to 5 GiB (S3's limit for a POST)"),
   TEMPORAL_UI_URL: z
     .url()
     .optional()
@@ -391,6 +398,8 @@ export const CONSOLE_VARIABLES = [
   ...AWS_ENV,
   'CONSOLE_PORT',
   'TEMPORAL_UI_URL',
+  'INPUT_BUCKETS',
+  'CONSOLE_UPLOAD_MAX_BYTES',
   'LOG_LEVEL',
 ] as const satisfies readonly EnvName[];
 

@@ -13,6 +13,8 @@ import { loadFile, type ConsoleDeps } from './file';
 import { ErrorPage, FilePage, FileRows, FilesPage, FileState, NotFoundPage } from './pages';
 import { redrive } from '../common/redrive';
 import { ExplainedError } from '../contract/failures';
+import { uploadOrigin } from './upload';
+import { uploadRoutes } from './upload-page';
 
 const ASSETS = {
   'htmx.min.js': {
@@ -20,6 +22,7 @@ const ASSETS = {
     type: 'text/javascript; charset=utf-8',
   },
   'console.css': { body: readFileSync(join(__dirname, 'console.css')), type: 'text/css; charset=utf-8' },
+  'upload.js': { body: readFileSync(join(__dirname, 'upload.js')), type: 'text/javascript; charset=utf-8' },
 } as const;
 
 /** The list's URL with `filters` (and a page token). */
@@ -30,12 +33,23 @@ function filesUrl(path: string, filters: FileFilters, page?: string): string {
 
 export function createConsoleApp(deps: ConsoleDeps): Hono {
   const app = new Hono();
+  // The upload page posts to the input bucket's endpoint: its origin, found once, is the one other the pages
+  // may connect to.
+  let bucketOrigin: Promise<string> | undefined;
+  let connectOrigin = '';
+  app.use(async (_c, next) => {
+    if (deps.upload) bucketOrigin ??= uploadOrigin(deps.s3, deps.upload).catch(() => '');
+    connectOrigin = (await bucketOrigin) ?? '';
+    await next();
+  });
   app.use(
     secureHeaders({
       contentSecurityPolicy: {
         defaultSrc: ["'self'"],
         // Downloads are presigned S3 URLs: links, not fetched by the page.
         imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'", () => connectOrigin],
+        formAction: ["'self'"],
         frameAncestors: ["'none'"],
       },
     }),
@@ -102,5 +116,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono {
     if (!view) return c.html(<NotFoundPage what={`The file workflow ${JSON.stringify(id)}`} />, 404);
     return c.html(<FileState view={view} refreshUrl={`/file/state?id=${encodeURIComponent(id)}`} />);
   });
+
+  app.route('/upload', uploadRoutes(deps));
   return app;
 }

@@ -8,6 +8,7 @@ import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@tempor
 import { ApplicationFailure } from '@temporalio/common';
 import { fixOf } from '../contract/failures';
 import type { FileReport } from '../contract/reports';
+import type { UploadSettings } from './upload';
 import { progressQuery, SA, type ProcessFileResult, type Progress } from '../contract/workflow';
 
 /** Workflow statuses as the list names them (visibility's words). */
@@ -29,6 +30,8 @@ export interface ConsoleDeps {
   s3: S3Client;
   /** The Temporal UI's address, for a link to each workflow; none when there is no UI to link to. */
   temporalUiUrl?: string;
+  /** The input bucket of the Upload page; without it, uploads are off. */
+  upload?: UploadSettings;
 }
 
 export interface FileView {

@@ -16,7 +16,13 @@ async function main(): Promise<void> {
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const { s3 } = createAwsClients(config);
   const running = await startConsole(
-    { client, s3, ...(config.TEMPORAL_UI_URL ? { temporalUiUrl: config.TEMPORAL_UI_URL } : {}) },
+    {
+      client,
+      s3,
+      ...(config.TEMPORAL_UI_URL ? { temporalUiUrl: config.TEMPORAL_UI_URL } : {}),
+      // Uploads go to the first input bucket.
+      upload: { bucket: config.INPUT_BUCKETS[0]!, maxBytes: config.CONSOLE_UPLOAD_MAX_BYTES },
+    },
     config.CONSOLE_PORT,
   );
   log.info(`console on ${running.url}`);

@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   });
   const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
   const operatorConsole = await startConsole(
-    { client, s3: stack.aws.s3, temporalUiUrl: stack.uiUrl! },
+    { client, s3: stack.aws.s3, temporalUiUrl: stack.uiUrl!, upload: { bucket: stack.inputBucket } },
     CONSOLE_PORT,
   );
   const running: RunningStack = { env: stack.env, inputBucket: stack.inputBucket, uiUrl: stack.uiUrl! };
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     [
       '',
       'Local pipeline running. Ctrl-C stops everything.',
-      `  console           ${operatorConsole.url}  (the files, their reports and downloads)`,
+      `  console           ${operatorConsole.url}  (the files, their reports and downloads; Upload)`,
       `  Temporal UI       ${stack.uiUrl}`,
       `  Temporal address  ${stack.temporalAddress} (namespace ${stack.namespace}, task queue ${stack.taskQueue})`,
       `  AWS endpoint      ${stack.awsEndpoint} (moto: S3, SQS, DynamoDB, region ${stack.region})`,

@@ -9,7 +9,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
-import { CreateBucketCommand, PutBucketNotificationConfigurationCommand } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  PutBucketCorsCommand,
+  PutBucketNotificationConfigurationCommand,
+} from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 
 import { Client, Connection } from '@temporalio/client';
@@ -442,10 +446,17 @@ function searchAttributeTypeName(type: SearchAttributeType): string {
   return names[type];
 }
 
-/** Buckets, queue with redrive to a DLQ, and the input bucket's ObjectCreated notification to the queue. */
+/** Buckets (the input one open to the console's uploads), queue with DLQ, the input bucket's notifications. */
 async function provision(aws: AwsClients, visibilityTimeoutSeconds: number) {
   const { s3, sqs, dynamodb } = aws;
   await s3.send(new CreateBucketCommand({ Bucket: STACK_NAMES.inputBucket }));
+  // The console's Upload page posts files from the browser: the local console is on loopback, any port.
+  const CORSRules = [
+    { AllowedOrigins: ['http://127.0.0.1:*', 'http://localhost:*'], AllowedMethods: ['POST'] },
+  ];
+  await s3.send(
+    new PutBucketCorsCommand({ Bucket: STACK_NAMES.inputBucket, CORSConfiguration: { CORSRules } }),
+  );
   const key = tableKeyOf(loadSchema(undefined));
   const keyAttributes = [key.partitionKey, ...(key.sortKey ? [key.sortKey] : [])];
   await dynamodb.send(

@@ -15,6 +15,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { InvalidMetadataError, parseChunkMetadata, type ChunkMetadata } from '../contract/chunk-metadata';
 import { DEFAULTS } from '../contract/defaults';
 import { CSV_DELIMITER_CHOICES, parseCsvDelimiter, type CsvDelimiter, type JobName } from '../contract/jobs';
 import { INPUT_METADATA, stagingKeys } from '../contract/layout';
@@ -64,17 +65,6 @@ export interface ChunkSettings {
   chunksPerChild: number;
 }
 
-const SIZE = /^(\d+)\s*(b|kib|mib|gib|kb|mb|gb)?$/i;
-const UNITS: Record<string, number> = {
-  b: 1,
-  kib: 1024,
-  mib: 1024 ** 2,
-  gib: 1024 ** 3,
-  kb: 1000,
-  mb: 1000 ** 2,
-  gb: 1000 ** 3,
-};
-
 function invalidMetadata(name: string, value: string, expected: string): ApplicationFailure {
   return ApplicationFailure.create({
     message: `x-amz-meta-${name} is "${value}", expected ${expected}. Fix the metadata and upload the file again.`,
@@ -89,40 +79,20 @@ function invalidMetadata(name: string, value: string, expected: string): Applica
  * @throws a permanent InvalidInput failure naming the metadata key and the expected form.
  */
 export function chunkSettings(metadata: Record<string, string>, options: ProcessFileOptions): ChunkSettings {
-  const integer = (name: string, min: number, max: number): number | undefined => {
-    const value = metadata[name];
-    if (value === undefined) return undefined;
-    const n = Number(value);
-    if (!/^\d+$/.test(value.trim()) || n < min || n > max)
-      throw invalidMetadata(name, value, `an integer from ${min} to ${max}`);
-    return n;
-  };
-  let chunkSize = options.chunkSizeBytes ?? DEFAULTS.chunkSizeBytes;
-  const size = metadata[INPUT_METADATA.chunkSize];
-  if (size !== undefined) {
-    const m = SIZE.exec(size.trim());
-    const bytes = m ? Number(m[1]) * UNITS[(m[2] ?? 'b').toLowerCase()]! : NaN;
-    if (!(bytes >= 1024))
-      throw invalidMetadata(INPUT_METADATA.chunkSize, size, 'a size of at least 1 KiB, e.g. 8MiB or 8388608');
-    chunkSize = bytes;
+  let parsed: ChunkMetadata;
+  try {
+    parsed = parseChunkMetadata(metadata);
+  } catch (err) {
+    if (err instanceof InvalidMetadataError) throw invalidMetadata(err.key, err.value, err.expected);
+    throw err;
   }
-  const percent = metadata[INPUT_METADATA.toleratedFailurePercent];
-  let toleratedFailurePercent = options.toleratedFailurePercent;
-  if (percent !== undefined) {
-    const n = Number(percent);
-    if (percent.trim() === '' || !(n >= 0 && n <= 100))
-      throw invalidMetadata(INPUT_METADATA.toleratedFailurePercent, percent, 'a number from 0 to 100');
-    toleratedFailurePercent = n;
-  }
-  const count = integer(INPUT_METADATA.toleratedFailureCount, 0, 1_000_000) ?? options.toleratedFailureCount;
+  const count = parsed.toleratedFailureCount ?? options.toleratedFailureCount;
+  const percent = parsed.toleratedFailurePercent ?? options.toleratedFailurePercent;
   return {
-    chunkSize,
-    maxConcurrent:
-      integer(INPUT_METADATA.maxConcurrency, 1, 1000) ??
-      options.maxConcurrentChunks ??
-      DEFAULTS.maxConcurrentChunks,
+    chunkSize: parsed.chunkSize ?? options.chunkSizeBytes ?? DEFAULTS.chunkSizeBytes,
+    maxConcurrent: parsed.maxConcurrent ?? options.maxConcurrentChunks ?? DEFAULTS.maxConcurrentChunks,
     ...(count !== undefined ? { toleratedFailureCount: count } : {}),
-    ...(toleratedFailurePercent !== undefined ? { toleratedFailurePercent } : {}),
+    ...(percent !== undefined ? { toleratedFailurePercent: percent } : {}),
     chunksPerChild: options.chunksPerChildWorkflow ?? DEFAULTS.chunksPerChildWorkflow,
   };
 }
