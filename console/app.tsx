@@ -11,6 +11,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import { listFiles, parseFilters, FilterError, type FileFilters } from './files';
 import { loadFile, type ConsoleDeps } from './file';
 import { FilePage, FileRows, FilesPage, FileState, NotFoundPage } from './pages';
+import { deadLetterRoutes } from './dead-letters-page';
 
 const ASSETS = {
   'htmx.min.js': {
@@ -88,5 +89,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono {
     if (!view) return c.html(<NotFoundPage what={`The file workflow ${JSON.stringify(id)}`} />, 404);
     return c.html(<FileState view={view} refreshUrl={`/file/state?id=${encodeURIComponent(id)}`} />);
   });
+
+  deadLetterRoutes(app, deps);
   return app;
 }

@@ -5,6 +5,7 @@ import { CONSOLE_VARIABLES, loadConfig } from '../common/config';
 import { createLogger } from '../common/log';
 import { runMain } from '../common/run-main';
 import { temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
+import { deadLetterQueuesOf } from './dead-letters';
 import { startConsole } from './serve';
 
 async function main(): Promise<void> {
@@ -14,9 +15,11 @@ async function main(): Promise<void> {
     throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
   });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const { s3 } = createAwsClients(config);
+  const { s3, sqs } = createAwsClients(config);
+  // The dead letters the console shows are where SQS itself moves them, as the ingress finds them.
+  const queues = await deadLetterQueuesOf(sqs, config.QUEUE_URL);
   const running = await startConsole(
-    { client, s3, ...(config.TEMPORAL_UI_URL ? { temporalUiUrl: config.TEMPORAL_UI_URL } : {}) },
+    { client, s3, ...queues, ...(config.TEMPORAL_UI_URL ? { temporalUiUrl: config.TEMPORAL_UI_URL } : {}) },
     config.CONSOLE_PORT,
   );
   log.info(`console on ${running.url}`);
@@ -26,6 +29,7 @@ async function main(): Promise<void> {
   await running.close();
   await connection.close();
   s3.destroy();
+  sqs.destroy();
 }
 
 runMain('console', main);

@@ -28,6 +28,7 @@ export function Layout(props: { title: string; children: Child }) {
         <header>
           <nav aria-label="Console">
             <a href="/files">Files</a>
+            <a href="/dead-letters">Dead letters</a>
           </nav>
         </header>
         <main id="main">

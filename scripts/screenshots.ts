@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { chromium, type Page } from 'playwright-core';
 import { ExplainedError } from '../contract/failures';
+import { deadLetterQueuesOf } from '../console/dead-letters';
 import { startConsole } from '../console/serve';
 import { runMain } from '../common/run-main';
 import { awaitWorkflow, uploadFile, type UploadOptions } from './pipeline-client';
@@ -112,7 +113,15 @@ async function main(): Promise<void> {
     // The details are Markdown rendered apart from the page's own text.
     await shoot(page, 'Current Details', 'temporal-ui-file.png');
 
-    const operatorConsole = await startConsole({ client, s3: stack.aws.s3, temporalUiUrl: stack.uiUrl! }, 0);
+    const operatorConsole = await startConsole(
+      {
+        client,
+        s3: stack.aws.s3,
+        ...(await deadLetterQueuesOf(stack.aws.sqs, stack.queueUrl)),
+        temporalUiUrl: stack.uiUrl!,
+      },
+      0,
+    );
     try {
       await page.goto(`${operatorConsole.url}/files`);
       await shoot(page, 'transactions-2mib.csv', 'console-files.png');
