@@ -16,7 +16,12 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { deadLetterRequest } from '../common/dead-letters';
-import { deadLetterQueuesOf, type DeadLetterQueues } from '../console/dead-letters';
+import {
+  deadLetterQueuesOf,
+  deadLetters,
+  isUnsupportedOperation,
+  type DeadLetterQueues,
+} from '../console/dead-letters';
 import { startConsole, type RunningConsole } from '../console/serve';
 import { launchChromium } from './support/browser';
 import { eventually } from './support/eventually';
@@ -230,5 +235,60 @@ describe("the operator console's dead letters, in headless Chromium", () => {
     assert.equal(own.status, 303);
     assert.equal(own.headers.get('location'), `/dead-letters?deleted=${encodeURIComponent(id)}`);
     assert.equal(await dlqTotal(), before - 1);
+  });
+});
+
+describe('Send back: the message move task where the endpoint has it', () => {
+  const queueUrl = 'https://sqs.example/1/q';
+  const deadLetterQueueUrl = 'https://sqs.example/1/q-dlq';
+  /** An SQS client that knows queue ARNs and answers StartMessageMoveTask with `start`. */
+  const fake = (start: () => Promise<unknown>) => {
+    const sent: { name: string; input: Record<string, unknown> }[] = [];
+    const sqs = {
+      send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+        sent.push({ name: command.constructor.name, input: command.input });
+        if (command.constructor.name === 'GetQueueAttributesCommand') {
+          return { Attributes: { QueueArn: `arn:${String(command.input.QueueUrl).split('/').pop()}` } };
+        }
+        if (command.constructor.name === 'StartMessageMoveTaskCommand') return start();
+        if (command.constructor.name === 'ReceiveMessageCommand') return { Messages: [] };
+        throw new Error(`unexpected ${command.constructor.name}`);
+      },
+    } as unknown as SQSClient;
+    return { dlq: deadLetters({ sqs, queueUrl, deadLetterQueueUrl }), sent };
+  };
+  /** What moto answers for an action it lacks: a 500 page the SDK cannot read as an AWS error. */
+  const motoNotImplemented = () =>
+    Promise.reject(
+      Object.assign(new SyntaxError('Unexpected token'), { $metadata: { httpStatusCode: 500 } }),
+    );
+
+  it('starts the task from the dead-letter queue to the queue', async () => {
+    const { dlq, sent } = fake(async () => ({ TaskHandle: 'task-1' }));
+    assert.deepEqual(await dlq.sendBack(), { method: 'move-task', taskHandle: 'task-1' });
+    assert.deepEqual(sent.find((c) => c.name === 'StartMessageMoveTaskCommand')?.input, {
+      SourceArn: 'arn:q-dlq',
+      DestinationArn: 'arn:q',
+    });
+  });
+
+  it('falls back to receive-send-delete when the endpoint lacks it, and asks no more', async () => {
+    const { dlq, sent } = fake(motoNotImplemented);
+    assert.deepEqual(await dlq.sendBack(), { method: 'receive-send-delete', moved: 0, left: 0 });
+    await dlq.sendBack();
+    assert.equal(sent.filter((c) => c.name === 'StartMessageMoveTaskCommand').length, 1);
+  });
+
+  it('does not fall back on a failure of the task itself', async () => {
+    const refused = Object.assign(new Error('one task at a time'), {
+      name: 'InvalidParameterValueException',
+      $fault: 'client',
+      $metadata: { httpStatusCode: 400 },
+    });
+    const { dlq } = fake(() => Promise.reject(refused));
+    await assert.rejects(dlq.sendBack(), /one task at a time/);
+    const internal = { name: 'InternalError', $fault: 'server', $metadata: { httpStatusCode: 500 } };
+    assert.equal(isUnsupportedOperation(internal), false, "AWS's own 500 is not a missing operation");
+    assert.equal(isUnsupportedOperation({ name: 'AWS.SimpleQueueService.UnsupportedOperation' }), true);
   });
 });
