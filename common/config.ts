@@ -396,6 +396,7 @@ export const INGRESS_VARIABLES = [
 export const CONSOLE_VARIABLES = [
   ...TEMPORAL_ENV,
   ...AWS_ENV,
+  'QUEUE_URL',
   'CONSOLE_PORT',
   'TEMPORAL_UI_URL',
   'INPUT_BUCKETS',

@@ -15,6 +15,7 @@ import { redrive } from '../common/redrive';
 import { ExplainedError } from '../contract/failures';
 import { uploadOrigin } from './upload';
 import { uploadRoutes } from './upload-page';
+import { deadLetterRoutes } from './dead-letters-page';
 
 const ASSETS = {
   'htmx.min.js': {
@@ -118,5 +119,6 @@ export function createConsoleApp(deps: ConsoleDeps): Hono {
   });
 
   app.route('/upload', uploadRoutes(deps));
+  deadLetterRoutes(app, deps);
   return app;
 }

@@ -10,6 +10,7 @@ import { fixOf } from '../contract/failures';
 import type { FileReport } from '../contract/reports';
 import type { UploadSettings } from './upload';
 import { progressQuery, SA, type ProcessFileResult, type Progress } from '../contract/workflow';
+import type { DeadLetterQueues } from './dead-letters';
 
 /** Workflow statuses as the list names them (visibility's words). */
 const STATUS_NAMES: Record<string, string> = {
@@ -25,7 +26,8 @@ const STATUS_NAMES: Record<string, string> = {
 /** How long a download link works. */
 const DOWNLOAD_SECONDS = 15 * 60;
 
-export interface ConsoleDeps {
+/** What the console works with; the SQS client and the queues are the dead-letter page's. */
+export interface ConsoleDeps extends DeadLetterQueues {
   client: Client;
   s3: S3Client;
   /** The Temporal UI's address, for a link to each workflow; none when there is no UI to link to. */

@@ -5,6 +5,7 @@ import { CONSOLE_VARIABLES, loadConfig } from '../common/config';
 import { createLogger } from '../common/log';
 import { runMain } from '../common/run-main';
 import { temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
+import { deadLetterQueuesOf } from './dead-letters';
 import { startConsole } from './serve';
 
 async function main(): Promise<void> {
@@ -14,11 +15,14 @@ async function main(): Promise<void> {
     throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
   });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const { s3 } = createAwsClients(config);
+  const { s3, sqs } = createAwsClients(config);
+  // The dead letters the console shows are where SQS itself moves them, as the ingress finds them.
+  const queues = await deadLetterQueuesOf(sqs, config.QUEUE_URL);
   const running = await startConsole(
     {
       client,
       s3,
+      ...queues,
       ...(config.TEMPORAL_UI_URL ? { temporalUiUrl: config.TEMPORAL_UI_URL } : {}),
       // Uploads go to the first input bucket.
       upload: { bucket: config.INPUT_BUCKETS[0]!, maxBytes: config.CONSOLE_UPLOAD_MAX_BYTES },
@@ -32,6 +36,7 @@ async function main(): Promise<void> {
   await running.close();
   await connection.close();
   s3.destroy();
+  sqs.destroy();
 }
 
 runMain('console', main);

@@ -29,6 +29,7 @@ export function Layout(props: { title: string; children: Child }) {
           <nav aria-label="Console">
             <a href="/files">Files</a>
             <a href="/upload">Upload</a>
+            <a href="/dead-letters">Dead letters</a>
           </nav>
         </header>
         <main id="main">

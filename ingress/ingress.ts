@@ -31,7 +31,7 @@ import { FailureType } from '../contract/failures';
 import { DEFAULTS } from '../contract/defaults';
 import type { ObjectRef } from '../contract/objects';
 import { processFile } from '../workflows/process-file';
-import { parseMessageBody, type NotifiedObject } from './parse';
+import { parseMessageBody, type NotifiedObject } from '../common/notifications';
 
 export interface IngressOptions {
   sqs: SQSClient;

@@ -21,6 +21,7 @@ import type { Route } from '../contract/workflow';
 import { reportDate } from './report';
 import { startStack, type Stack } from './stack';
 import { runMain } from '../common/run-main';
+import { deadLetterQueuesOf } from '../console/dead-letters';
 import { startConsole } from '../console/serve';
 
 const SAMPLES = join(__dirname, 'samples');
@@ -69,7 +70,10 @@ async function outputPresent(stack: Stack, bucket: string, key: string): Promise
 
 /** The operator's console, started on the stack: its file list shows every file of the demo, completed. */
 async function consoleListsEveryFile(client: Client, stack: Stack): Promise<boolean> {
-  const operatorConsole = await startConsole({ client, s3: stack.aws.s3 }, 0);
+  const operatorConsole = await startConsole(
+    { client, s3: stack.aws.s3, ...(await deadLetterQueuesOf(stack.aws.sqs, stack.queueUrl)) },
+    0,
+  );
   try {
     const page = await (await fetch(`${operatorConsole.url}/files?status=Completed`)).text();
     const listed = UPLOADS.filter((u) => page.includes(`>${u.key}</a>`)).length;

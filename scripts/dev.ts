@@ -9,6 +9,7 @@ import { DAILY_REPORT_SCHEDULE_ID } from '../contract/schedule';
 import { STACK_FILE, startStack, type RunningStack } from './stack';
 import { runMain } from '../common/run-main';
 import { Client, Connection } from '@temporalio/client';
+import { deadLetterQueuesOf } from '../console/dead-letters';
 import { startConsole } from '../console/serve';
 
 async function main(): Promise<void> {
@@ -20,7 +21,13 @@ async function main(): Promise<void> {
   });
   const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
   const operatorConsole = await startConsole(
-    { client, s3: stack.aws.s3, temporalUiUrl: stack.uiUrl!, upload: { bucket: stack.inputBucket } },
+    {
+      client,
+      s3: stack.aws.s3,
+      ...(await deadLetterQueuesOf(stack.aws.sqs, stack.queueUrl)),
+      temporalUiUrl: stack.uiUrl!,
+      upload: { bucket: stack.inputBucket },
+    },
     CONSOLE_PORT,
   );
   const running: RunningStack = { env: stack.env, inputBucket: stack.inputBucket, uiUrl: stack.uiUrl! };
@@ -30,7 +37,7 @@ async function main(): Promise<void> {
     [
       '',
       'Local pipeline running. Ctrl-C stops everything.',
-      `  console           ${operatorConsole.url}  (the files, their reports and downloads; Upload)`,
+      `  console           ${operatorConsole.url}  (the files, their reports and downloads; upload; the dead letters)`,
       `  Temporal UI       ${stack.uiUrl}`,
       `  Temporal address  ${stack.temporalAddress} (namespace ${stack.namespace}, task queue ${stack.taskQueue})`,
       `  AWS endpoint      ${stack.awsEndpoint} (moto: S3, SQS, DynamoDB, region ${stack.region})`,

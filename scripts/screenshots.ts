@@ -2,8 +2,8 @@
  * `npm run screenshots`: the README's pictures of the Temporal UI and the console, taken in headless Chromium
  * from a real run. Starts the local stack, uploads files on each route (one chunked, one that fails), waits
  * for them, then saves to docs/images/ the workflow list (with the pipeline's search attributes as columns,
- * as the README tells people to set them), a chunked file's user metadata, and the console's file list and
- * that file's page. Needs Debian's `chromium` (CHROMIUM_PATH
+ * as the README tells people to set them), a chunked file's user metadata, and the console's four pages: the
+ * file list, that file's page, the upload form and the dead letters. Needs Debian's `chromium` (CHROMIUM_PATH
  * overrides /usr/bin/chromium).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { chromium, type Page } from 'playwright-core';
 import { ExplainedError } from '../contract/failures';
+import { deadLetterQueuesOf } from '../console/dead-letters';
 import { startConsole } from '../console/serve';
 import { runMain } from '../common/run-main';
 import { awaitWorkflow, uploadFile, type UploadOptions } from './pipeline-client';
@@ -112,12 +113,26 @@ async function main(): Promise<void> {
     // The details are Markdown rendered apart from the page's own text.
     await shoot(page, 'Current Details', 'temporal-ui-file.png');
 
-    const operatorConsole = await startConsole({ client, s3: stack.aws.s3, temporalUiUrl: stack.uiUrl! }, 0);
+    const operatorConsole = await startConsole(
+      {
+        client,
+        s3: stack.aws.s3,
+        ...(await deadLetterQueuesOf(stack.aws.sqs, stack.queueUrl)),
+        temporalUiUrl: stack.uiUrl!,
+        upload: { bucket: stack.inputBucket },
+      },
+      0,
+    );
     try {
       await page.goto(`${operatorConsole.url}/files`);
       await shoot(page, 'transactions-2mib.csv', 'console-files.png');
       await page.goto(`${operatorConsole.url}/file?id=${encodeURIComponent(chunked)}`);
       await shoot(page, 'Rejects by rule', 'console-file.png');
+      await page.goto(`${operatorConsole.url}/upload`);
+      await shoot(page, 'Processor type', 'console-upload.png');
+      // The .xlsx no job reads is the dead letter.
+      await page.goto(`${operatorConsole.url}/dead-letters`);
+      await shoot(page, 'UnknownJob', 'console-dead-letters.png');
     } finally {
       await operatorConsole.close();
     }

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Browser, Page } from 'playwright-core';
+import { deadLetterQueuesOf } from '../console/dead-letters';
 import { startConsole, type RunningConsole } from '../console/serve';
 import { REPO_ROOT } from '../scripts/tools';
 import { launchChromium } from './support/browser';
@@ -60,6 +61,7 @@ describe("the console's Upload page, in headless Chromium", () => {
       {
         client: e2e.client,
         s3: e2e.stack.aws.s3,
+        ...(await deadLetterQueuesOf(e2e.stack.aws.sqs, e2e.stack.queueUrl)),
         upload: { bucket: e2e.stack.inputBucket, maxBytes: MAX_BYTES },
       },
       0,

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Browser, Page } from 'playwright-core';
 import { workflowIdFor } from '../common/ids';
+import { deadLetterQueuesOf } from '../console/dead-letters';
 import { startConsole, type RunningConsole } from '../console/serve';
 import { uploadFile } from '../scripts/pipeline-client';
 import { REPO_ROOT } from '../scripts/tools';
@@ -28,7 +29,14 @@ describe('the operator console, in headless Chromium', () => {
 
   before(async () => {
     e2e = await startEndToEnd('console');
-    operatorConsole = await startConsole({ client: e2e.client, s3: e2e.stack.aws.s3 }, 0);
+    operatorConsole = await startConsole(
+      {
+        client: e2e.client,
+        s3: e2e.stack.aws.s3,
+        ...(await deadLetterQueuesOf(e2e.stack.aws.sqs, e2e.stack.queueUrl)),
+      },
+      0,
+    );
     browser = await launchChromium();
     page = await browser.newPage();
   });

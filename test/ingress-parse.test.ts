@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { workflowIdFor } from '../common/ids';
-import { decodeS3Key, parseMessageBody } from '../ingress/parse';
+import { decodeS3Key, parseMessageBody } from '../common/notifications';
 
 function s3Record(key: string, extra: Record<string, unknown> = {}) {
   return {

@@ -1,6 +1,7 @@
 /**
  * What an SQS message body says: S3 event notifications (possibly several records, possibly wrapped in an
- * SNS envelope), S3's `s3:TestEvent`, or EventBridge "Object Created" events. Pure functions: no I/O.
+ * SNS envelope), S3's `s3:TestEvent`, or EventBridge "Object Created" events. Pure functions: no I/O. The ingress acts on what they say; the
+ * console's dead-letter page shows which objects a dead letter names.
  */
 import { unquoteEtag, type ObjectRef } from '../contract/objects';
 
