@@ -4,6 +4,7 @@
  * only if every output is present, the table holds one item per row loaded, both queues are empty, the
  * day's report counts every file, and the operator's console lists every file as completed.
  */
+import { startStackConsole } from './stack-console';
 import { join } from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
@@ -21,8 +22,6 @@ import type { Route } from '../contract/workflow';
 import { reportDate } from './report';
 import { startStack, type Stack } from './stack';
 import { runMain } from '../common/run-main';
-import { deadLetterQueuesOf } from '../console/dead-letters';
-import { startConsole } from '../console/serve';
 
 const SAMPLES = join(__dirname, 'samples');
 
@@ -70,10 +69,7 @@ async function outputPresent(stack: Stack, bucket: string, key: string): Promise
 
 /** The operator's console, started on the stack: its file list shows every file of the demo, completed. */
 async function consoleListsEveryFile(client: Client, stack: Stack): Promise<boolean> {
-  const operatorConsole = await startConsole(
-    { client, s3: stack.aws.s3, ...(await deadLetterQueuesOf(stack.aws.sqs, stack.queueUrl)) },
-    0,
-  );
+  const operatorConsole = await startStackConsole(stack, client);
   try {
     const page = await (await fetch(`${operatorConsole.url}/files?status=Completed`)).text();
     const listed = UPLOADS.filter((u) => page.includes(`>${u.key}</a>`)).length;

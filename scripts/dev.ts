@@ -2,6 +2,7 @@
  * `npm run dev`: the whole local stack in the foreground, on the usual ports (Temporal 7233, UI 8233,
  * moto 5000 or MOTO_PORT, the console 8080 or CONSOLE_PORT), until Ctrl-C. `npm run upload` finds it through `.data/stack.json`.
  */
+import { startStackConsole } from './stack-console';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { loadConfig } from '../common/config';
@@ -9,8 +10,6 @@ import { DAILY_REPORT_SCHEDULE_ID } from '../contract/schedule';
 import { STACK_FILE, startStack, type RunningStack } from './stack';
 import { runMain } from '../common/run-main';
 import { Client, Connection } from '@temporalio/client';
-import { deadLetterQueuesOf } from '../console/dead-letters';
-import { startConsole } from '../console/serve';
 
 async function main(): Promise<void> {
   const { MOTO_PORT, CONSOLE_PORT } = loadConfig('dev', ['MOTO_PORT', 'CONSOLE_PORT']);
@@ -20,16 +19,11 @@ async function main(): Promise<void> {
     log: (line) => process.stderr.write(`${line}\n`),
   });
   const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
-  const operatorConsole = await startConsole(
-    {
-      client,
-      s3: stack.aws.s3,
-      ...(await deadLetterQueuesOf(stack.aws.sqs, stack.queueUrl)),
-      temporalUiUrl: stack.uiUrl!,
-      upload: { bucket: stack.inputBucket },
-    },
-    CONSOLE_PORT,
-  );
+  const operatorConsole = await startStackConsole(stack, client, {
+    port: CONSOLE_PORT,
+    temporalUiUrl: stack.uiUrl!,
+    upload: { bucket: stack.inputBucket },
+  });
   const running: RunningStack = { env: stack.env, inputBucket: stack.inputBucket, uiUrl: stack.uiUrl! };
   mkdirSync(dirname(STACK_FILE), { recursive: true });
   writeFileSync(STACK_FILE, JSON.stringify(running, null, 2));

@@ -6,14 +6,14 @@
  * file list, that file's page, the upload form and the dead letters. Needs Debian's `chromium` (CHROMIUM_PATH
  * overrides /usr/bin/chromium).
  */
+import { launchChromium } from './browser';
+import { startStackConsole } from './stack-console';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { ExplainedError } from '../contract/failures';
-import { deadLetterQueuesOf } from '../console/dead-letters';
-import { startConsole } from '../console/serve';
 import { runMain } from '../common/run-main';
 import { awaitWorkflow, uploadFile, type UploadOptions } from './pipeline-client';
 import { startStack, type Stack } from './stack';
@@ -22,7 +22,6 @@ import { writeTransactions } from './transactions';
 
 const IMAGES = join(REPO_ROOT, 'docs', 'images');
 const SAMPLES = join(REPO_ROOT, 'scripts', 'samples');
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
 const TIMEOUT_MS = 180_000;
 
 async function uploadAll(stack: Stack, client: Client, work: string): Promise<string> {
@@ -88,10 +87,7 @@ async function shoot(page: Page, text: string, file: string): Promise<void> {
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'screenshots-'));
   const stack = await startStack({ ui: true, log: (line) => process.stderr.write(`${line}\n`) });
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: CHROMIUM_FLAGS,
-  });
+  const browser = await launchChromium();
   try {
     const connection = await Connection.connect({ address: stack.temporalAddress });
     const client = new Client({ connection, namespace: stack.namespace });
@@ -113,16 +109,10 @@ async function main(): Promise<void> {
     // The details are Markdown rendered apart from the page's own text.
     await shoot(page, 'Current Details', 'temporal-ui-file.png');
 
-    const operatorConsole = await startConsole(
-      {
-        client,
-        s3: stack.aws.s3,
-        ...(await deadLetterQueuesOf(stack.aws.sqs, stack.queueUrl)),
-        temporalUiUrl: stack.uiUrl!,
-        upload: { bucket: stack.inputBucket },
-      },
-      0,
-    );
+    const operatorConsole = await startStackConsole(stack, client, {
+      temporalUiUrl: stack.uiUrl!,
+      upload: { bucket: stack.inputBucket },
+    });
     try {
       await page.goto(`${operatorConsole.url}/files`);
       await shoot(page, 'transactions-2mib.csv', 'console-files.png');

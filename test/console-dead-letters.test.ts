@@ -23,7 +23,7 @@ import {
   type DeadLetterQueues,
 } from '../console/dead-letters';
 import { startConsole, type RunningConsole } from '../console/serve';
-import { launchChromium } from './support/browser';
+import { launchChromium } from '../scripts/browser';
 import { eventually } from './support/eventually';
 import { startEndToEnd, type EndToEnd } from './support/end-to-end';
 

@@ -6,6 +6,7 @@
  * moto (5.x) stores what a POST sends without checking its policy or signature, so the policy is checked here
  * the way S3 checks it: every condition met, and every form field named by a condition.
  */
+import { startStackConsole } from '../scripts/stack-console';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { copyFileSync } from 'node:fs';
@@ -13,10 +14,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Browser, Page } from 'playwright-core';
-import { deadLetterQueuesOf } from '../console/dead-letters';
-import { startConsole, type RunningConsole } from '../console/serve';
+import type { RunningConsole } from '../console/serve';
 import { REPO_ROOT } from '../scripts/tools';
-import { launchChromium } from './support/browser';
+import { launchChromium } from '../scripts/browser';
 import { startEndToEnd, type EndToEnd } from './support/end-to-end';
 
 const SAMPLE = join(REPO_ROOT, 'scripts/samples/transactions.csv');
@@ -57,15 +57,9 @@ describe("the console's Upload page, in headless Chromium", () => {
 
   before(async () => {
     e2e = await startEndToEnd('console-upload');
-    operatorConsole = await startConsole(
-      {
-        client: e2e.client,
-        s3: e2e.stack.aws.s3,
-        ...(await deadLetterQueuesOf(e2e.stack.aws.sqs, e2e.stack.queueUrl)),
-        upload: { bucket: e2e.stack.inputBucket, maxBytes: MAX_BYTES },
-      },
-      0,
-    );
+    operatorConsole = await startStackConsole(e2e.stack, e2e.client, {
+      upload: { bucket: e2e.stack.inputBucket, maxBytes: MAX_BYTES },
+    });
     browser = await launchChromium();
     page = await browser.newPage();
   });

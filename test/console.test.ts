@@ -4,6 +4,7 @@
  * file's chunk counts while it runs, a failure with its fix (a broken CSV: its line) and is redriven from its
  * page; a filter it cannot apply is named; a cross-site form post is refused.
  */
+import { startStackConsole } from '../scripts/stack-console';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -12,13 +13,12 @@ import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Browser, Page } from 'playwright-core';
 import { workflowIdFor } from '../common/ids';
-import { deadLetterQueuesOf } from '../console/dead-letters';
-import { startConsole, type RunningConsole } from '../console/serve';
+import type { RunningConsole } from '../console/serve';
 import { uploadFile } from '../scripts/pipeline-client';
 import { REPO_ROOT } from '../scripts/tools';
 import { TRANSACTIONS_HEADER, writeTransactions } from '../scripts/transactions';
 import type { ObjectRef } from '../contract/objects';
-import { launchChromium } from './support/browser';
+import { launchChromium } from '../scripts/browser';
 import { startEndToEnd, type EndToEnd } from './support/end-to-end';
 
 const SAMPLE = join(REPO_ROOT, 'scripts/samples/transactions.csv');
@@ -34,14 +34,7 @@ describe('the operator console, in headless Chromium', () => {
 
   before(async () => {
     e2e = await startEndToEnd('console');
-    operatorConsole = await startConsole(
-      {
-        client: e2e.client,
-        s3: e2e.stack.aws.s3,
-        ...(await deadLetterQueuesOf(e2e.stack.aws.sqs, e2e.stack.queueUrl)),
-      },
-      0,
-    );
+    operatorConsole = await startStackConsole(e2e.stack, e2e.client);
     browser = await launchChromium();
     page = await browser.newPage();
   });
