@@ -29,7 +29,7 @@ export interface AwsClients {
  * The processes whose AWS calls the IAM roles of infra/ must allow; `inline` is a processor run on the worker's
  * own threads (activities/inline-backend.ts), whose calls the worker's role must allow.
  */
-export type Component = 'ingress' | 'worker' | 'processor' | 'inline';
+export type Component = 'ingress' | 'worker' | 'processor' | 'inline' | 'console';
 
 /**
  * One AWS API call as `AWS_CALL_LOG_DIR` records it: which process made it, and its input as sent (streamed

@@ -73,9 +73,20 @@ export const ENV = {
       "comma-separated input buckets whose notifications the ingress accepts; another bucket's go to the dead-letter queue",
     ),
   OUTPUT_BUCKET: z.string().min(3).describe('bucket the processed outputs are written to'),
-  CONSOLE_PORT: port
-    .default(8080)
-    .describe("port of the operator's console (npm run console), which listens on loopback only"),
+  CONSOLE_PORT: port.default(8080).describe("port of the operator's console (npm run console)"),
+  CONSOLE_HOST: z
+    .ipv4()
+    .default('127.0.0.1')
+    .describe(
+      'address the console listens on: loopback, this machine only; 0.0.0.0 in its container, behind the authenticating load balancer',
+    ),
+  CONSOLE_ORIGIN: z
+    .url()
+    .refine((url) => new URL(url).origin === url, 'expected an origin: scheme, host and port only, no path')
+    .optional()
+    .describe(
+      "the console's public origin behind its load balancer (https://console.example.com): the one Origin its forms accept; unset, the address it is reached at",
+    ),
   CONSOLE_UPLOAD_MAX_BYTES: z.coerce
     .number()
     .int()
@@ -398,6 +409,8 @@ export const CONSOLE_VARIABLES = [
   ...AWS_ENV,
   'QUEUE_URL',
   'CONSOLE_PORT',
+  'CONSOLE_HOST',
+  'CONSOLE_ORIGIN',
   'TEMPORAL_UI_URL',
   'INPUT_BUCKETS',
   'CONSOLE_UPLOAD_MAX_BYTES',

@@ -55,9 +55,20 @@ export function createConsoleApp(deps: ConsoleDeps): Hono {
       },
     }),
   );
-  app.use(csrf());
+  // Behind the load balancer the request arrives as plain HTTP on the task's address: the browser's Origin is
+  // the public one.
+  app.use(csrf(deps.origin ? { origin: deps.origin } : {}));
 
   app.get('/', (c) => c.redirect('/files'));
+  // The load balancer's target check and the container's: healthy while Temporal answers.
+  app.get('/healthz', async (c) => {
+    try {
+      await deps.client.workflowService.getSystemInfo({});
+      return c.text('ok');
+    } catch (err) {
+      return c.text(`unhealthy: Temporal does not answer: ${(err as Error).message}`, 503);
+    }
+  });
   app.get('/assets/:name', (c) => {
     const asset = ASSETS[c.req.param('name') as keyof typeof ASSETS];
     if (!asset) return c.notFound();

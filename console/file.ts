@@ -34,6 +34,8 @@ export interface ConsoleDeps extends DeadLetterQueues {
   temporalUiUrl?: string;
   /** The input bucket of the Upload page; without it, uploads are off. */
   upload?: UploadSettings;
+  /** The public origin behind a load balancer, the one its forms accept; by default the address reached. */
+  origin?: string;
 }
 
 export interface FileView {

@@ -15,7 +15,7 @@ async function main(): Promise<void> {
     throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
   });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const { s3, sqs } = createAwsClients(config);
+  const { s3, sqs } = createAwsClients(config, 'console');
   // The dead letters the console shows are where SQS itself moves them, as the ingress finds them.
   const queues = await deadLetterQueuesOf(sqs, config.QUEUE_URL);
   const running = await startConsole(
@@ -26,8 +26,9 @@ async function main(): Promise<void> {
       ...(config.TEMPORAL_UI_URL ? { temporalUiUrl: config.TEMPORAL_UI_URL } : {}),
       // Uploads go to the first input bucket.
       upload: { bucket: config.INPUT_BUCKETS[0]!, maxBytes: config.CONSOLE_UPLOAD_MAX_BYTES },
+      ...(config.CONSOLE_ORIGIN ? { origin: config.CONSOLE_ORIGIN } : {}),
     },
-    config.CONSOLE_PORT,
+    { port: config.CONSOLE_PORT, host: config.CONSOLE_HOST },
   );
   log.info(`console on ${running.url}`);
   await new Promise<void>((resolve) => {

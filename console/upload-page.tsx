@@ -18,9 +18,9 @@ import {
   PROCESSOR_TYPES,
   UploadRefused,
   uploadedWorkflowId,
-  UPLOADS_PREFIX,
   type UploadSettings,
 } from './upload';
+import { UPLOADS_PREFIX } from '../contract/layout';
 
 function Field(props: { name: string; label: string; hint: string; placeholder?: string; type?: string }) {
   return (

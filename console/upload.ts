@@ -15,12 +15,10 @@ import {
 import { workflowIdFor } from '../common/ids';
 import { InvalidMetadataError, parseChunkMetadata } from '../contract/chunk-metadata';
 import { chooseJob, isJobName, JOB_NAMES, JOBS, type JobName } from '../contract/jobs';
-import { INPUT_METADATA } from '../contract/layout';
+import { INPUT_METADATA, UPLOADS_PREFIX } from '../contract/layout';
 import { unquoteEtag } from '../contract/objects';
 import { formatBytes } from '../contract/workflow';
 
-/** Where the console's uploads go in the input bucket. */
-export const UPLOADS_PREFIX = 'uploads/';
 /** The largest object one POST may create: S3's limit. */
 export const MAX_POST_BYTES = 5 * 1024 ** 3;
 /** How long a presigned POST may be used: enough to start a large upload, not to keep. */

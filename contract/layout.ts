@@ -1,8 +1,11 @@
 /**
  * The layout of the output bucket: deterministic keys for outputs, rejects, reports and chunked runs, so that a
- * retry or a rerun overwrites the same objects. Pure, so the workflow sandbox can use it too; infra/ grants
- * each process its prefixes.
+ * retry or a rerun overwrites the same objects; and where the console's uploads go in the input bucket. Pure,
+ * so the workflow sandbox can use it too; infra/ grants each process its prefixes.
  */
+
+/** Where the console's uploads go in the input bucket (`uploads/YYYY-MM-DD/NAME`). */
+export const UPLOADS_PREFIX = 'uploads/';
 
 /** Processed files (`outputs/KEY`, `outputs/KEY.pdf`). */
 export const OUTPUTS_PREFIX = 'outputs/';

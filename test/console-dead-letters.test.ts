@@ -22,7 +22,8 @@ import {
   isUnsupportedOperation,
   type DeadLetterQueues,
 } from '../console/dead-letters';
-import { startConsole, type RunningConsole } from '../console/serve';
+import type { RunningConsole } from '../console/serve';
+import { startStackConsole } from '../scripts/stack-console';
 import { launchChromium } from '../scripts/browser';
 import { eventually } from './support/eventually';
 import { startEndToEnd, type EndToEnd } from './support/end-to-end';
@@ -81,7 +82,7 @@ describe("the operator console's dead letters, in headless Chromium", () => {
     e2e = await startEndToEnd('console-dead-letters');
     queues = await deadLetterQueuesOf(e2e.stack.aws.sqs, e2e.stack.queueUrl);
     assert.equal(queues.deadLetterQueueUrl, e2e.stack.deadLetterQueueUrl, 'found by the redrive policy');
-    operatorConsole = await startConsole({ client: e2e.client, s3: e2e.stack.aws.s3, ...queues }, 0);
+    operatorConsole = await startStackConsole(e2e.stack, e2e.client);
     browser = await launchChromium();
     page = await browser.newPage();
   });

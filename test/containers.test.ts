@@ -13,7 +13,12 @@ import { after, before, describe, it } from 'node:test';
 import { FileSystem, IgnoreMode } from 'aws-cdk-lib';
 import { Copy, DockerfileParser, Env, type Healthcheck, type Instruction } from 'dockerfile-ast';
 import * as ts from 'typescript';
-import { HEALTHCHECK_TIMING, INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from '../infra/lib/healthchecks';
+import {
+  CONSOLE_HEALTHCHECK,
+  HEALTHCHECK_TIMING,
+  INGRESS_HEALTHCHECK,
+  WORKER_HEALTHCHECK,
+} from '../infra/lib/healthchecks';
 import { CONTAINER_USER, dockerfileOf, REPO_ROOT, type ImageName } from '../infra/lib/images';
 import { environmentProblems, type ProcessName } from '../infra/lib/process-contract';
 import { STACK_NAMES } from '../scripts/stack';
@@ -24,6 +29,7 @@ const IMAGES: Record<ImageName, { entrypoint: string; healthcheck?: string }> = 
   worker: { entrypoint: 'workers/main.ts', healthcheck: WORKER_HEALTHCHECK },
   ingress: { entrypoint: 'ingress/main.ts', healthcheck: INGRESS_HEALTHCHECK },
   processor: { entrypoint: 'processors/main.ts' },
+  console: { entrypoint: 'console/main.ts', healthcheck: CONSOLE_HEALTHCHECK },
 };
 const NAMES = Object.keys(IMAGES) as ImageName[];
 
@@ -214,6 +220,10 @@ describe('containers: Dockerfiles', () => {
       }
       // COMPUTE_MODE=local in the worker image runs the processor next to the activities.
       assert.ok(existsSync(join(context, 'dist', 'activities', 'local-backend.js')));
+      // The console reads its stylesheet and upload script beside its code (console/app.tsx).
+      for (const asset of ['console.css', 'upload.js']) {
+        assert.ok(existsSync(join(context, 'dist', 'console', asset)), `the console's ${asset} was copied`);
+      }
     });
   });
 });

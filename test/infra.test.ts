@@ -14,7 +14,8 @@ import type { IConstruct } from 'constructs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { EnvName } from '../common/config';
 import { PROCESSOR_COMMAND, PROCESSOR_CONTAINER } from '../infra/lib/compute';
-import { INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from '../infra/lib/healthchecks';
+import { CONSOLE_HEALTHCHECK, INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from '../infra/lib/healthchecks';
+import { CONSOLE_PORT } from '../infra/lib/operator-console';
 import { CONTAINER_USER } from '../infra/lib/images';
 import { PipelineStack } from '../infra/lib/pipeline-stack';
 import { environmentProblems, type ProcessName } from '../infra/lib/process-contract';
@@ -23,6 +24,7 @@ import { resolveSettings } from '../infra/lib/settings';
 import { tableKeyOf } from '../processors/dynamodb-items';
 import { loadSchema } from '../common/schema';
 import { cfnLint, checkov } from './support/scanners';
+import { OIDC_CONSOLE } from './support/console-settings';
 
 interface Statement {
   Effect: string;
@@ -54,7 +56,8 @@ describe('infra: the CDK app', () => {
   before(() => {
     const outdir = mkdtempSync(join(tmpdir(), 'cdk-test-'));
     const app = new App({ outdir });
-    const stack = new PipelineStack(app, 'FilePipeline');
+    // With the console, configured as an operator would: every check below covers it too.
+    const stack = new PipelineStack(app, 'FilePipeline', { settings: { console: OIDC_CONSOLE } });
     Aspects.of(app).add(new AwsSolutionsChecks());
     world = { stack, template: Template.fromStack(stack), outdir };
   });
@@ -279,7 +282,7 @@ describe('infra: the CDK app', () => {
         Properties: { ContainerDefinitions: Record<string, unknown>[] };
       }[];
       const containers = definitions.flatMap((d) => d.Properties.ContainerDefinitions);
-      assert.equal(containers.length, 3, 'processor, worker, ingress');
+      assert.equal(containers.length, 4, 'processor, worker, ingress, console');
       for (const c of containers) {
         assert.ok(
           matches(
@@ -385,6 +388,7 @@ describe('infra: the CDK app', () => {
         processor: compute.taskRole,
         worker: orchestration.workerTaskRole,
         ingress: orchestration.ingressTaskRole,
+        console: world.stack.operatorConsole!.taskRole,
       };
     };
 
@@ -483,16 +487,20 @@ describe('infra: the CDK app', () => {
       plain: Map<string, unknown>;
       secret: Map<string, unknown>;
     } {
-      const { orchestration } = world.stack;
-      const task = process === 'worker' ? orchestration.workerService : orchestration.ingressService;
-      const container = containerOf(task.taskDefinition, process);
+      const { orchestration, operatorConsole } = world.stack;
+      const services = {
+        worker: orchestration.workerService,
+        ingress: orchestration.ingressService,
+        console: operatorConsole!.service,
+      };
+      const container = containerOf(services[process].taskDefinition, process);
       return {
         plain: new Map((container.Environment ?? []).map((e) => [e.Name, e.Value])),
         secret: new Map((container.Secrets ?? []).map((e) => [e.Name, e.ValueFrom])),
       };
     }
 
-    for (const process of ['worker', 'ingress'] as const) {
+    for (const process of ['worker', 'ingress', 'console'] as const) {
       it(`sets only variables the ${process} reads, and every one it requires`, () => {
         const { plain, secret } = variablesSet(process);
         const environment = { ...Object.fromEntries(secret), ...Object.fromEntries(plain) };
@@ -501,7 +509,7 @@ describe('infra: the CDK app', () => {
     }
 
     it('takes the Temporal connection from Secrets Manager, the API key included', () => {
-      for (const process of ['worker', 'ingress'] as const) {
+      for (const process of ['worker', 'ingress', 'console'] as const) {
         const { plain, secret } = variablesSet(process);
         for (const [name, key] of [
           ['TEMPORAL_ADDRESS', 'address'],
@@ -583,6 +591,146 @@ describe('infra: the CDK app', () => {
         MetricName: 'ApproximateNumberOfMessagesVisible',
         Dimensions: [{ Name: 'QueueName', Value: arn(world.stack.queue.queue, 'QueueName') }],
         AlarmActions: [{ Ref: Match.stringLikeRegexp('QueueDepth') }],
+      });
+    });
+  });
+
+  describe("the operator's console", () => {
+    it('is deployed only with the console context, which configures its authentication', () => {
+      const bare = new PipelineStack(new App(), 'Bare');
+      assert.equal(bare.operatorConsole, undefined);
+      const template = Template.fromStack(bare);
+      template.resourceCountIs('AWS::ElasticLoadBalancingV2::LoadBalancer', 0);
+      assert.ok(!JSON.stringify(template.toJSON()).includes('CorsConfiguration'), 'no CORS rule without it');
+    });
+
+    it('names each invalid field of the console context, and the README section', () => {
+      const app = new App({
+        context: { console: JSON.stringify({ ...OIDC_CONSOLE, auth: { type: 'oidc' } }) },
+      });
+      assert.throws(
+        () => resolveSettings(app.node, {}),
+        /console\.auth\.issuer: .*\n(.|\n)*infra\/README\.md/,
+      );
+      const plain = new App({
+        context: { console: JSON.stringify({ ...OIDC_CONSOLE, domainName: 'http://x' }) },
+      });
+      assert.throws(() => resolveSettings(plain.node, {}), /console\.domainName/);
+      const notJson = new App({ context: { console: '{domainName' } });
+      assert.throws(() => resolveSettings(notJson.node, {}), /context console is not JSON/);
+    });
+
+    it('listens on HTTPS only, authenticating every request with the IdP before forwarding it', () => {
+      const listeners = world.template.findResources('AWS::ElasticLoadBalancingV2::Listener');
+      assert.equal(Object.keys(listeners).length, 1, 'one listener: no plain HTTP');
+      const [listener] = Object.values(listeners) as {
+        Properties: {
+          Port: number;
+          Protocol: string;
+          SslPolicy: string;
+          DefaultActions: { Type: string; Order: number }[];
+        };
+      }[];
+      assert.equal(listener!.Properties.Port, 443);
+      assert.equal(listener!.Properties.Protocol, 'HTTPS');
+      assert.match(listener!.Properties.SslPolicy, /TLS13/);
+      const actions = [...listener!.Properties.DefaultActions].sort((a, b) => a.Order - b.Order);
+      assert.deepEqual(
+        actions.map((a) => a.Type),
+        ['authenticate-oidc', 'forward'],
+      );
+      world.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+        Certificates: [{ CertificateArn: OIDC_CONSOLE.certificateArn }],
+        DefaultActions: Match.arrayWith([
+          Match.objectLike({
+            AuthenticateOidcConfig: Match.objectLike({
+              Issuer: 'https://login.example.com',
+              ClientId: 'file-pipeline-console',
+              ClientSecret: Match.stringLikeRegexp('resolve:secretsmanager:file-pipeline/console-oidc'),
+            }),
+          }),
+        ]),
+      });
+      world.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+        Scheme: 'internet-facing',
+        LoadBalancerAttributes: Match.arrayWith([
+          { Key: 'routing.http.drop_invalid_header_fields.enabled', Value: 'true' },
+          { Key: 'access_logs.s3.enabled', Value: 'true' },
+        ]),
+      });
+    });
+
+    it('lets in only HTTPS to the load balancer, and only the load balancer to the console', () => {
+      const { operatorConsole } = world.stack;
+      const lbGroups = operatorConsole!.loadBalancer.connections.securityGroups.map((g) => g.securityGroupId);
+      const lb = propertiesOf<{
+        SecurityGroupIngress: { FromPort: number; ToPort: number; CidrIp: string }[];
+      }>(id(operatorConsole!.loadBalancer.connections.securityGroups[0]!));
+      assert.deepEqual(
+        lb.SecurityGroupIngress.map((r) => [r.FromPort, r.ToPort, r.CidrIp]),
+        [[443, 443, '0.0.0.0/0']],
+      );
+      const ingress = Object.values(world.template.findResources('AWS::EC2::SecurityGroupIngress')) as {
+        Properties: { FromPort: number; SourceSecurityGroupId: unknown; GroupId: unknown };
+      }[];
+      const toConsole = ingress.filter((r) =>
+        JSON.stringify(r.Properties.GroupId).includes(
+          id(operatorConsole!.service.connections.securityGroups[0]!),
+        ),
+      );
+      assert.equal(toConsole.length, 1);
+      assert.equal(toConsole[0]!.Properties.FromPort, CONSOLE_PORT);
+      assert.match(
+        JSON.stringify(toConsole[0]!.Properties.SourceSecurityGroupId),
+        new RegExp(id(operatorConsole!.loadBalancer.connections.securityGroups[0]!)),
+      );
+      assert.equal(lbGroups.length, 1);
+    });
+
+    it('runs the console with its public origin, its health check, and the load balancer checking /healthz', () => {
+      const { operatorConsole } = world.stack;
+      const container = containerOf(operatorConsole!.service.taskDefinition, 'console');
+      const env = new Map((container.Environment ?? []).map((e) => [e.Name, e.Value]));
+      assert.equal(env.get('CONSOLE_ORIGIN'), `https://${OIDC_CONSOLE.domainName}`);
+      assert.equal(env.get('CONSOLE_PORT'), String(CONSOLE_PORT));
+      assert.deepEqual(container.HealthCheck?.Command, ['CMD', 'node', '-e', CONSOLE_HEALTHCHECK]);
+      world.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+        HealthCheckPath: '/healthz',
+        Port: CONSOLE_PORT,
+        TargetType: 'ip',
+      });
+    });
+
+    it('opens the input bucket to POSTs from the console origin only', () => {
+      const input = propertiesOf<{ CorsConfiguration: { CorsRules: unknown[] } }>(
+        world.stack.storage.inputBucket,
+      );
+      assert.deepEqual(input.CorsConfiguration.CorsRules, [
+        { AllowedMethods: ['POST'], AllowedOrigins: [`https://${OIDC_CONSOLE.domainName}`], MaxAge: 3600 },
+      ]);
+    });
+
+    it('authenticates with a Cognito user pool instead, when the context names one', () => {
+      const stack = new PipelineStack(new App(), 'Cognito', {
+        settings: {
+          console: {
+            ...OIDC_CONSOLE,
+            auth: {
+              type: 'cognito',
+              userPoolArn: 'arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_AbCdEfGhI',
+              userPoolClientId: '1example23456789',
+              userPoolDomain: 'file-pipeline-console',
+            },
+          },
+        },
+      });
+      Template.fromStack(stack).hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+        DefaultActions: Match.arrayWith([
+          Match.objectLike({
+            Type: 'authenticate-cognito',
+            AuthenticateCognitoConfig: Match.objectLike({ UserPoolDomain: 'file-pipeline-console' }),
+          }),
+        ]),
       });
     });
   });

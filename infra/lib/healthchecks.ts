@@ -1,5 +1,5 @@
 /**
- * The container health checks of the worker and the ingress, as `node -e` programs run in the image's
+ * The container health checks of the worker, the ingress and the console, as `node -e` programs run in the image's
  * working directory (/app) with the container's environment. The Dockerfiles carry the same text in their
  * HEALTHCHECK (docker run, docker compose) and the ECS task definitions pass it as their health check (ECS
  * ignores HEALTHCHECK); test/containers.test.ts checks that both say the same.
@@ -34,6 +34,16 @@ export const WORKER_HEALTHCHECK = [
 export const INGRESS_HEALTHCHECK = [
   connectAndDescribeTaskQueue,
   '.then(() => process.exit(0))',
+  failOnError,
+].join(' ');
+
+/**
+ * Healthy when the console answers its `/healthz`, the path the load balancer checks too: it answers while
+ * Temporal does (console/app.tsx).
+ */
+export const CONSOLE_HEALTHCHECK = [
+  "fetch('http://127.0.0.1:' + (process.env.CONSOLE_PORT || 8080) + '/healthz')",
+  ".then((r) => { if (!r.ok) throw new Error('HTTP ' + r.status); process.exit(0); })",
   failOnError,
 ].join(' ');
 

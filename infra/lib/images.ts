@@ -1,5 +1,5 @@
 /**
- * The three container images, built by `cdk deploy` from the repo's Dockerfiles and pushed to the CDK asset
+ * The four container images, built by `cdk deploy` from the repo's Dockerfiles and pushed to the CDK asset
  * repository, and how every task and job definition runs them: hardened the same way everywhere.
  */
 import { resolve } from 'node:path';
@@ -10,7 +10,7 @@ import type { Construct } from 'constructs';
 /** The build context of every image: the repository root, filtered by its .dockerignore. */
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 
-export type ImageName = 'worker' | 'ingress' | 'processor';
+export type ImageName = 'worker' | 'ingress' | 'processor' | 'console';
 
 /** Path of an image's Dockerfile, relative to {@link REPO_ROOT}. */
 export const dockerfileOf = (name: ImageName) => `docker/${name}.Dockerfile`;

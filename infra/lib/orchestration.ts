@@ -48,7 +48,7 @@ export const WORKER_MEMORY_MIB = 2048;
 /** Environment of a container: names as declared in common/config.ts, checked by the compiler. */
 type Environment = Partial<Record<EnvName, string>>;
 
-/** What the worker and the ingress service have in common. */
+/** What the services of the cluster have in common. */
 interface SharedServiceSettings {
   readonly logs: PipelineLogs;
   /** The Temporal connection, from Secrets Manager. */
@@ -59,9 +59,9 @@ interface SharedServiceSettings {
 }
 
 /** What differs between them. */
-interface ServiceSpec {
+export interface ServiceSpec {
   /** The process: its image, container name and log stream prefix. */
-  readonly name: 'worker' | 'ingress';
+  readonly name: 'worker' | 'ingress' | 'console';
   /** Of the task role. */
   readonly description: string;
   /** Adds the calls of the process to its task role. */
@@ -76,6 +76,16 @@ interface ServiceSpec {
   readonly healthcheck: string;
   /** Most tasks the auto scaling may run. */
   readonly maxTasks: number;
+  /**
+   * Its own security group.
+   * @default - the worker's and ingress's: nothing in, HTTPS and the Temporal port out
+   */
+  readonly securityGroup?: ec2.ISecurityGroup;
+  /**
+   * The TCP port it serves on.
+   * @default - none: it only calls out
+   */
+  readonly port?: number;
 }
 
 /** Props of {@link Orchestration}. */
@@ -139,6 +149,9 @@ export class Orchestration extends Construct {
   readonly ingressTaskRole: iam.Role;
   readonly workerLogGroup: logs.LogGroup;
   readonly ingressLogGroup: logs.LogGroup;
+  /** The Temporal connection of every process, from the operator's Secrets Manager secret. */
+  readonly temporalSecrets: Partial<Record<EnvName, ecs.Secret>>;
+  private readonly shared: SharedServiceSettings;
 
   constructor(scope: Construct, id: string, props: OrchestrationProps) {
     super(scope, id);
@@ -163,13 +176,13 @@ export class Orchestration extends Construct {
       'TemporalSecret',
       props.temporalSecretName,
     );
-    const secrets: Partial<Record<EnvName, ecs.Secret>> = {
+    const secrets: Partial<Record<EnvName, ecs.Secret>> = (this.temporalSecrets = {
       TEMPORAL_ADDRESS: ecs.Secret.fromSecretsManager(temporalSecret, 'address'),
       TEMPORAL_NAMESPACE: ecs.Secret.fromSecretsManager(temporalSecret, 'namespace'),
       ...(props.temporalApiKey
         ? { TEMPORAL_API_KEY: ecs.Secret.fromSecretsManager(temporalSecret, 'apiKey') }
         : {}),
-    };
+    });
     const common: Environment = {
       AWS_REGION: Stack.of(this).region,
       TEMPORAL_TASK_QUEUE: props.taskQueue,
@@ -192,14 +205,9 @@ export class Orchestration extends Construct {
       { capacityProvider: 'FARGATE_SPOT', weight: 1 },
     ];
 
-    const shared: SharedServiceSettings = {
-      logs: props.logs,
-      secrets,
-      placement,
-      capacityProviderStrategies,
-    };
+    this.shared = { logs: props.logs, secrets, placement, capacityProviderStrategies };
 
-    const worker = this.service(shared, {
+    const worker = this.addService({
       name: 'worker',
       description:
         'Temporal worker: S3 checks, SQS acknowledgements, Batch jobs and ECS tasks of the processor, inline processor runs',
@@ -220,7 +228,7 @@ export class Orchestration extends Construct {
       scaleOutCooldown: Duration.minutes(1),
     });
 
-    const ingress = this.service(shared, {
+    const ingress = this.addService({
       name: 'ingress',
       description: 'Ingress: receive, delete and re-publish messages of the notification queue, nothing else',
       grant: (role) => grantIngress(role, props),
@@ -255,37 +263,15 @@ export class Orchestration extends Construct {
       ],
       cooldown: Duration.minutes(3),
     });
-
-    NagSuppressions.addResourceSuppressions(
-      [worker.task, ingress.task],
-      [
-        {
-          id: 'AwsSolutions-ECS2',
-          reason:
-            'The plain environment variables are resource names and tunables the stack created (queue URL, bucket, job queue, subnets); the Temporal connection comes from Secrets Manager.',
-        },
-      ],
-    );
-    NagSuppressions.addResourceSuppressions(
-      [worker.task.obtainExecutionRole(), ingress.task.obtainExecutionRole()],
-      [
-        {
-          id: 'AwsSolutions-IAM5',
-          reason:
-            'ecr:GetAuthorizationToken supports no resource-level permission (Resource "*"); image pulls, log writes and the secret read are scoped to their resources.',
-          appliesTo: ['Resource::*'],
-        },
-      ],
-      true,
-    );
   }
 
   /**
-   * One of the two services: its task role (granted by `spec.grant`), log group, task definition and
+   * A service of the cluster: its task role (granted by `spec.grant`), log group, task definition and
    * hardened container, the Fargate service and its task count between 1 and `spec.maxTasks`.
    */
-  private service(shared: SharedServiceSettings, spec: ServiceSpec) {
-    const id = spec.name === 'worker' ? 'Worker' : 'Ingress';
+  addService(spec: ServiceSpec) {
+    const { shared } = this;
+    const id = spec.name[0]!.toUpperCase() + spec.name.slice(1);
     const role = new iam.Role(this, `${id}TaskRole`, {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: spec.description,
@@ -306,10 +292,12 @@ export class Orchestration extends Construct {
       logging: ecs.LogDriver.awsLogs({ logGroup, streamPrefix: spec.name }),
       stopTimeout: spec.stopTimeout,
       healthCheck: healthCheck(spec.healthcheck),
+      ...(spec.port ? { portMappings: [{ containerPort: spec.port }] } : {}),
       ...hardenedContainer(this, `${id}LinuxParameters`),
     });
     const service = new ecs.FargateService(this, `${id}Service`, {
       ...shared.placement,
+      ...(spec.securityGroup ? { securityGroups: [spec.securityGroup] } : {}),
       taskDefinition: task,
       capacityProviderStrategies: shared.capacityProviderStrategies,
     });
@@ -318,6 +306,25 @@ export class Orchestration extends Construct {
     // deleted after it hangs the stack deletion.
     service.node.addDependency(this.cluster);
     const scaling = service.autoScaleTaskCount({ minCapacity: 1, maxCapacity: spec.maxTasks });
+    NagSuppressions.addResourceSuppressions(task, [
+      {
+        id: 'AwsSolutions-ECS2',
+        reason:
+          'The plain environment variables are resource names and tunables the stack created (queue URL, bucket, job queue, subnets); the Temporal connection comes from Secrets Manager.',
+      },
+    ]);
+    NagSuppressions.addResourceSuppressions(
+      task.obtainExecutionRole(),
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'ecr:GetAuthorizationToken supports no resource-level permission (Resource "*"); image pulls, log writes and the secret read are scoped to their resources.',
+          appliesTo: ['Resource::*'],
+        },
+      ],
+      true,
+    );
     return { role, logGroup, task, service, scaling };
   }
 }

@@ -1,6 +1,7 @@
 /** The whole pipeline in one stack: storage, table, queue, network, processor compute, services, observability. */
 import { CfnOutput, CfnResource, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { DEFAULTS } from '../../contract/defaults';
@@ -9,6 +10,7 @@ import { ProcessorCompute } from './compute';
 import { PipelineLogs } from './logging';
 import { PipelineNetwork } from './network';
 import { Observability } from './observability';
+import { OperatorConsole } from './operator-console';
 import { Orchestration } from './orchestration';
 import { PipelineQueue } from './queue';
 import { resolveSettings, type PipelineSettings, type ResolvedSettings } from './settings';
@@ -53,6 +55,8 @@ export class PipelineStack extends Stack {
   readonly compute: ProcessorCompute;
   readonly orchestration: Orchestration;
   readonly observability: Observability;
+  /** Only with the `console` context, which configures its authentication. */
+  readonly operatorConsole?: OperatorConsole;
 
   constructor(scope: Construct, id: string, props: PipelineStackProps = {}) {
     super(scope, id, props);
@@ -61,6 +65,8 @@ export class PipelineStack extends Stack {
     this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
     this.settings = resolveSettings(this.node, props.settings ?? {});
     const s = this.settings;
+    const output = (name: string, value: string, description: string) =>
+      new CfnOutput(this, name, { value, description });
 
     this.logs = new PipelineLogs(this, 'Logs', { retention: LOG_RETENTION });
     this.queue = new PipelineQueue(this, 'Queue', { visibilityTimeout: VISIBILITY_TIMEOUT });
@@ -102,6 +108,37 @@ export class PipelineStack extends Stack {
       ingressMaxTasks: s.ingressMaxTasks,
       inlineMaxBytes: s.inlineMaxBytes,
     });
+    if (s.console) {
+      this.operatorConsole = new OperatorConsole(this, 'Console', {
+        settings: s.console,
+        vpc: this.network.vpc,
+        orchestration: this.orchestration,
+        queue: this.queue.queue,
+        deadLetterQueue: this.queue.deadLetterQueue,
+        inputBucket: this.storage.inputBucket,
+        outputBucket: this.storage.outputBucket,
+        compute: this.compute,
+        accessLogsBucket: this.storage.accessLogsBucket,
+        taskQueue: s.taskQueue,
+        temporalPort: s.temporalPort,
+      });
+      // The Upload page posts each file from the browser straight to the input bucket.
+      this.storage.inputBucket.addCorsRule({
+        allowedOrigins: [this.operatorConsole.url],
+        allowedMethods: [s3.HttpMethods.POST],
+        maxAge: 3600,
+      });
+      output(
+        'ConsoleUrl',
+        this.operatorConsole.url,
+        "The operator's console (point its DNS name at ConsoleLoadBalancerDns)",
+      );
+      output(
+        'ConsoleLoadBalancerDns',
+        this.operatorConsole.loadBalancer.loadBalancerDnsName,
+        'CNAME or alias target of the console',
+      );
+    }
     this.observability = new Observability(this, 'Observability', {
       queue: this.queue.queue,
       deadLetterQueue: this.queue.deadLetterQueue,
@@ -114,8 +151,6 @@ export class PipelineStack extends Stack {
       ...(s.alarmEmail ? { alarmEmail: s.alarmEmail } : {}),
     });
 
-    const output = (name: string, value: string, description: string) =>
-      new CfnOutput(this, name, { value, description });
     output('InputBucketName', this.storage.inputBucket.bucketName, 'Upload files here');
     output(
       'OutputBucketName',

@@ -6,17 +6,19 @@
  */
 import {
   AWS_MODE_VARIABLES,
+  CONSOLE_VARIABLES,
   ENV,
   INGRESS_VARIABLES,
   WORKER_VARIABLES,
   type EnvName,
 } from '../../common/config';
 
-export type ProcessName = 'worker' | 'ingress';
+export type ProcessName = 'worker' | 'ingress' | 'console';
 
 const VARIABLES: Record<ProcessName, readonly EnvName[]> = {
   worker: WORKER_VARIABLES,
   ingress: INGRESS_VARIABLES,
+  console: CONSOLE_VARIABLES,
 };
 
 /** The variables `process` loads, in the order its main.ts lists them. */

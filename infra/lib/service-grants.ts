@@ -1,5 +1,5 @@
 /**
- * The task-role permissions of the two services, the worker's by AWS service: each statement names the
+ * The task-role permissions of the services, the worker's by AWS service: each statement names the
  * resources of this stack that the process's code calls.
  */
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -10,8 +10,10 @@ import { JOB_TAGS } from '../../contract/jobs';
 import {
   FAILURE_REPORTS_PREFIX,
   OUTPUTS_PREFIX,
+  REJECTS_PREFIX,
   REPORTS_PREFIX,
   STAGING_PREFIX,
+  UPLOADS_PREFIX,
 } from '../../contract/layout';
 import { accountArn } from './arns';
 import type { ProcessorCompute } from './compute';
@@ -27,6 +29,8 @@ const WORKER_ONLY_WRITE_PREFIXES = [REPORTS_PREFIX] as const;
  * reports: a failure report before removing it, and a day's per-file and failure reports for the daily report.
  */
 const WORKER_READ_PREFIXES = [OUTPUTS_PREFIX, STAGING_PREFIX, REPORTS_PREFIX] as const;
+/** What the console reads and lets a browser download from the output bucket: what a file's page links to. */
+const CONSOLE_READ_PREFIXES = [OUTPUTS_PREFIX, REJECTS_PREFIX, REPORTS_PREFIX] as const;
 
 /** The resources of the stack the worker and the ingress call. */
 export interface GrantedResources {
@@ -82,6 +86,82 @@ export function grantIngress(role: iam.Role, resources: GrantedResources): void 
     ],
     deadLetterSid: 'DeadLetterUnusableNotifications',
   });
+}
+
+/**
+ * The console's permissions (console/): it reads what a file's page shows and downloads, signs uploads under
+ * `uploads/`, and works the dead-letter queue. What it asks Temporal is no AWS call.
+ */
+export function grantConsole(
+  role: iam.Role,
+  { queue, deadLetterQueue, inputBucket, outputBucket }: GrantedResources,
+): void {
+  // Its presigned GETs act with its own credentials: outputs, rejects and reports, and the report it reads
+  // itself. ListBucket makes a missing one a 404, as for every reader of the stack.
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'ReadOutputsRejectsAndReports',
+      actions: ['s3:GetObject'],
+      resources: CONSOLE_READ_PREFIXES.map((prefix) => outputBucket.arnForObjects(`${prefix}*`)),
+    }),
+  );
+  // The presigned POST of the Upload page writes with the console's credentials, under uploads/ only (its
+  // policy fixes the key); HeadObject of an upload finds the version the page links to.
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'SignUploadsAndFindThem',
+      actions: ['s3:PutObject', 's3:GetObject'],
+      resources: [inputBucket.arnForObjects(`${UPLOADS_PREFIX}*`)],
+    }),
+  );
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'SeeMissingObjects',
+      actions: ['s3:ListBucket'],
+      resources: [inputBucket.bucketArn, outputBucket.bucketArn],
+    }),
+  );
+  // Find it (GetQueueUrl of the name the redrive policy gives), peek (receive, then release), delete, and send
+  // back: SQS's move task, which needs the receive, delete and attribute reads on its source, or
+  // receive-send-delete.
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'WorkDeadLetters',
+      actions: [
+        'sqs:GetQueueUrl',
+        'sqs:ReceiveMessage',
+        'sqs:ChangeMessageVisibility',
+        'sqs:DeleteMessage',
+        'sqs:GetQueueAttributes',
+        'sqs:StartMessageMoveTask',
+        'sqs:ListMessageMoveTasks',
+      ],
+      resources: [deadLetterQueue.queueArn],
+    }),
+  );
+  // The redrive policy names the dead-letter queue; sent-back messages arrive here.
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'SendBackNotifications',
+      actions: ['sqs:GetQueueAttributes', 'sqs:SendMessage'],
+      resources: [queue.queueArn],
+    }),
+  );
+  NagSuppressions.addResourceSuppressions(
+    role,
+    [
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          "Object ARNs with a key wildcard: a file's outputs, rejects and reports are named after its key, and an upload after the browser's file, under uploads/ only (the presigned POST's policy fixes each key).",
+        appliesTo: [
+          { regex: '/^Resource::<.*Input.*\\.Arn>\\/uploads\\/\\*$/' },
+          { regex: '/^Resource::<.*Output.*\\.Arn>\\/(reports|outputs|rejects)\\/\\*$/' },
+        ],
+      },
+    ],
+    true,
+  );
 }
 
 /**

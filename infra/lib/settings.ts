@@ -5,6 +5,7 @@
 import type { Node } from 'constructs';
 import { ENV } from '../../common/config';
 import { DEFAULTS, PIPELINE_NAME } from '../../contract/defaults';
+import { parseConsoleSettings, type ConsoleSettings, type ResolvedConsole } from './console-settings';
 
 /** The most `INLINE_MAX_BYTES` takes (common/config.ts). */
 const MAX_INLINE_BYTES = 1024 ** 3;
@@ -69,12 +70,20 @@ export interface PipelineSettings {
    * @default - no subscription: subscribe to the `AlarmTopicArn` output yourself
    */
   readonly alarmEmail?: string;
+  /**
+   * The operator's console behind an authenticating load balancer: its domain, certificate and IdP (context:
+   * a JSON object). infra/README.md documents its fields.
+   * @default - no console: it is deployed only behind authentication
+   */
+  readonly console?: ConsoleSettings;
 }
 
-export type ResolvedSettings = Required<Omit<PipelineSettings, 'alarmEmail'>> &
-  Pick<PipelineSettings, 'alarmEmail'>;
+type Optional = 'alarmEmail' | 'console';
 
-export const DEFAULT_SETTINGS: Required<Omit<PipelineSettings, 'alarmEmail'>> = {
+export type ResolvedSettings = Required<Omit<PipelineSettings, Optional>> &
+  Pick<PipelineSettings, 'alarmEmail'> & { console?: ResolvedConsole };
+
+export const DEFAULT_SETTINGS: Required<Omit<PipelineSettings, Optional>> = {
   temporalSecretName: `${PIPELINE_NAME}/temporal`,
   temporalApiKey: true,
   temporalPort: 7233,
@@ -120,5 +129,6 @@ export function resolveSettings(node: Node, props: PipelineSettings): ResolvedSe
     const raw: unknown = props[key] ?? node.tryGetContext(key);
     if (raw !== undefined) resolved[key] = parse(key, raw, resolved[key] ?? '');
   }
-  return resolved as ResolvedSettings;
+  const operatorConsole = parseConsoleSettings(props.console ?? node.tryGetContext('console'));
+  return { ...(resolved as ResolvedSettings), ...(operatorConsole ? { console: operatorConsole } : {}) };
 }

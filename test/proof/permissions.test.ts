@@ -22,6 +22,8 @@ import { PipelineStack } from '../../infra/lib/pipeline-stack';
 import { STACK_NAMES } from '../../scripts/stack';
 import { REPO_ROOT } from '../../scripts/tools';
 import { AWS_CALL_LOG_DIR } from '../support/aws-calls';
+import { OIDC_CONSOLE } from '../support/console-settings';
+import { UPLOADS_PREFIX } from '../../contract/layout';
 import { LOCAL_COMPUTE } from '../support/aws-compute';
 import {
   ACCOUNT,
@@ -46,6 +48,7 @@ const SHIPPED: Record<string, Component | undefined> = {
   workers: 'worker',
   ingress: 'ingress',
   processors: 'processor',
+  console: 'console',
   common: undefined,
 };
 
@@ -64,7 +67,13 @@ let calls: RecordedCall[];
 let context: CallContext;
 
 /** Every component that records calls (common/aws.ts). */
-const COMPONENTS = ['ingress', 'worker', 'processor', 'inline'] as const satisfies readonly Component[];
+const COMPONENTS = [
+  'ingress',
+  'worker',
+  'processor',
+  'inline',
+  'console',
+] as const satisfies readonly Component[];
 
 function roleOf(component: Component): IConstruct {
   const roles: Record<Component, IConstruct> = {
@@ -73,6 +82,7 @@ function roleOf(component: Component): IConstruct {
     processor: stack.compute.taskRole,
     // An inline run is the processor on the worker's own threads: the worker's role makes its calls.
     inline: stack.orchestration.workerTaskRole,
+    console: stack.operatorConsole!.taskRole,
   };
   return roles[component];
 }
@@ -128,7 +138,7 @@ describe('permissions: every AWS call of the end-to-end tests against the roles 
       `no recorded calls in ${AWS_CALL_LOG_DIR}: run npm test, whose end-to-end tests record them`,
     );
     calls = readRecordedCalls(AWS_CALL_LOG_DIR);
-    stack = new PipelineStack(new App(), 'FilePipeline');
+    stack = new PipelineStack(new App(), 'FilePipeline', { settings: { console: OIDC_CONSOLE } });
     iam = new TemplateIam(stack, Template.fromStack(stack).toJSON());
     iam.bindBucket(stack.storage.inputBucket, STACK_NAMES.inputBucket);
     iam.bindBucket(stack.storage.outputBucket, STACK_NAMES.outputBucket);
@@ -248,6 +258,17 @@ describe('permissions: every AWS call of the end-to-end tests against the roles 
     }
   });
 
+  // The Upload page's presigned POST is signed with the console's credentials and sent by the browser: no SDK
+  // middleware sees it, so no test records it. S3 authorizes it as the console's s3:PutObject of the key its
+  // policy fixes (console/upload.ts), always under uploads/.
+  it('allows the console to sign an upload, under uploads/ only', async () => {
+    const upload = `arn:aws:s3:::${STACK_NAMES.inputBucket}/${UPLOADS_PREFIX}2026-01-01/a.csv`;
+    assert.equal(
+      await iam.decide(roleOf('console'), { action: 's3:PutObject', resource: upload, context: {} }),
+      'Allowed',
+    );
+  });
+
   describe('what each process must never do', () => {
     const input = (key: string) => `arn:aws:s3:::${STACK_NAMES.inputBucket}/${key}`;
     const output = (key: string) => `arn:aws:s3:::${STACK_NAMES.outputBucket}/${key}`;
@@ -327,9 +348,23 @@ describe('permissions: every AWS call of the end-to-end tests against the roles 
         ['purge the queue', req('sqs:PurgeQueue', queue)],
         ['write rows', req('dynamodb:BatchWriteItem', table)],
       ],
+      console: [
+        ['write an input outside uploads/', req('s3:PutObject', input('a.csv'))],
+        ['read an input outside uploads/', req('s3:GetObject', input('a.csv'))],
+        ['delete an upload', req('s3:DeleteObject', input('uploads/2026-01-01/a.csv'))],
+        ['write an output', req('s3:PutObject', output('outputs/a.csv'))],
+        ['read staging', req('s3:GetObject', output('staging/a.csv/plan.json'))],
+        ['delete a report', req('s3:DeleteObject', output('reports/2026-01-01/a.csv.json'))],
+        ['receive notifications', req('sqs:ReceiveMessage', queue)],
+        ['delete a notification', req('sqs:DeleteMessage', queue)],
+        ['purge the dead-letter queue', req('sqs:PurgeQueue', deadLetters)],
+        ['read the table', req('dynamodb:Scan', table)],
+        ['submit a job', req('batch:SubmitJob', LOCAL.jobQueue)],
+        ['run a task', req('ecs:RunTask', LOCAL.taskDefinition, { 'ecs:cluster': LOCAL.cluster })],
+      ],
     });
 
-    for (const component of ['processor', 'worker', 'ingress'] as const) {
+    for (const component of ['processor', 'worker', 'ingress', 'console'] as const) {
       it(`the ${component}'s role refuses what it must never do`, async () => {
         const granted: string[] = [];
         for (const [what, r] of never()[component]) {
@@ -341,7 +376,7 @@ describe('permissions: every AWS call of the end-to-end tests against the roles 
     }
 
     it('denies deleting a data bucket to every role, explicitly', async () => {
-      for (const component of ['processor', 'worker', 'ingress'] as const) {
+      for (const component of ['processor', 'worker', 'ingress', 'console'] as const) {
         for (const bucket of [STACK_NAMES.inputBucket, STACK_NAMES.outputBucket]) {
           assert.equal(
             await iam.decide(roleOf(component), req('s3:DeleteBucket', `arn:aws:s3:::${bucket}`)),

@@ -203,6 +203,19 @@ const MAPPINGS: Record<string, Record<string, Mapping>> = {
     GetQueueAttributesCommand: (i, c) => [
       request('sqs:GetQueueAttributes', queueArn(str(i, 'QueueUrl'), c.region)),
     ],
+    // A move task receives, deletes and reads attributes on its source (the dead-letter queue) as the caller,
+    // and sends to its destination (SQS Developer Guide, "Configuring queue permissions for dead-letter queue
+    // redrive").
+    StartMessageMoveTaskCommand: (i) => [
+      ...[
+        'sqs:StartMessageMoveTask',
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:GetQueueAttributes',
+      ].map((action) => request(action, str(i, 'SourceArn'))),
+      ...(typeof i.DestinationArn === 'string' ? [request('sqs:SendMessage', i.DestinationArn)] : []),
+    ],
+    ListMessageMoveTasksCommand: (i) => [request('sqs:ListMessageMoveTasks', str(i, 'SourceArn'))],
     GetQueueUrlCommand: (i, c) => {
       const account = typeof i.QueueOwnerAWSAccountId === 'string' ? i.QueueOwnerAWSAccountId : ACCOUNT;
       return [
