@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Hono } from 'hono';
 import { csrf } from 'hono/csrf';
 import { secureHeaders } from 'hono/secure-headers';
-import { listFiles, parseFilters, FilterError, type FileFilters } from './files';
+import { countFiles, listFiles, parseFilters, FilterError, type FileFilters } from './files';
 import { loadFile, type ConsoleDeps } from './file';
 import { ErrorPage, FilePage, FileRows, FilesPage, FileState, NotFoundPage } from './pages';
 import { redrive } from '../common/redrive';
@@ -75,21 +75,27 @@ export function createConsoleApp(deps: ConsoleDeps): Hono {
     return c.body(asset.body, 200, { 'content-type': asset.type, 'cache-control': 'max-age=3600' });
   });
 
-  const files = async (query: Record<string, string>) => {
+  /** A page of the list; `counted`: with the total of the files that match (the full page shows it). */
+  const files = async (query: Record<string, string>, counted = false) => {
     try {
       const filters = parseFilters(query);
-      return { filters, ...(await listFiles(deps.client, filters, query.page)) };
+      const [page, total] = await Promise.all([
+        listFiles(deps.client, filters, query.page),
+        counted ? countFiles(deps.client, filters) : undefined,
+      ]);
+      return { filters, ...page, ...(total === undefined ? {} : { total }) };
     } catch (err) {
       if (!(err instanceof FilterError)) throw err;
       return { filters: {}, rows: [], error: `Not filtered: ${err.message}.` };
     }
   };
   app.get('/files', async (c) => {
-    const page = await files(c.req.query());
+    const page = await files(c.req.query(), true);
     return c.html(
       <FilesPage
         filters={page.filters}
         rows={page.rows}
+        {...('total' in page ? { total: page.total } : {})}
         refreshUrl={filesUrl('/files/rows', page.filters, c.req.query('page'))}
         {...('next' in page && page.next ? { nextUrl: filesUrl('/files', page.filters, page.next) } : {})}
         {...('error' in page ? { error: page.error } : {})}

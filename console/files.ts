@@ -155,3 +155,12 @@ export async function listFiles(
   const next = res.nextPageToken?.length ? Buffer.from(res.nextPageToken).toString('base64url') : undefined;
   return { rows: (res.executions ?? []).map((e) => rowOf(e, now)), ...(next ? { next } : {}) };
 }
+
+/** How many files match `filters`: the list's total, from the same visibility query as its pages. */
+export async function countFiles(client: Client, filters: FileFilters): Promise<number> {
+  const res = await client.workflowService.countWorkflowExecutions({
+    namespace: client.options.namespace,
+    query: visibilityQuery(filters),
+  });
+  return Number(res.count ?? 0);
+}

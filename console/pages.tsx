@@ -108,9 +108,12 @@ function Select(props: {
   );
 }
 
+/** The file list: its filters, how many files match, a page of rows and the link to the next page. */
 export function FilesPage(props: {
   filters: FileFilters;
   rows: FileRow[];
+  /** How many files match the filters, on every page: counted when the page loaded, not refreshed. */
+  total?: number;
   refreshUrl: string;
   nextUrl?: string;
   error?: string;
@@ -137,6 +140,11 @@ export function FilesPage(props: {
           {props.error}
         </p>
       ) : null}
+      {props.total === undefined ? null : (
+        <p class="total">
+          {formatCount(props.total)} {props.total === 1 ? 'file' : 'files'}
+        </p>
+      )}
       <table>
         <caption>Newest first; the list refreshes itself every 2 seconds.</caption>
         <thead>
