@@ -26,6 +26,9 @@ const ASSETS = {
   'upload.js': { body: readFileSync(join(__dirname, 'upload.js')), type: 'text/javascript; charset=utf-8' },
 } as const;
 
+/** How long `/healthz` waits for Temporal: less than the load balancer's 5 s check timeout. */
+const HEALTH_DEADLINE_MS = 3000;
+
 /** The list's URL with `filters` (and a page token). */
 function filesUrl(path: string, filters: FileFilters, page?: string): string {
   const query = new URLSearchParams({ ...filters, ...(page ? { page } : {}) }).toString();
@@ -60,10 +63,12 @@ export function createConsoleApp(deps: ConsoleDeps): Hono {
   app.use(csrf(deps.origin ? { origin: deps.origin } : {}));
 
   app.get('/', (c) => c.redirect('/files'));
-  // The load balancer's target check and the container's: healthy while Temporal answers.
+  // The load balancer's target check and the container's: healthy while Temporal answers, within their timeout.
   app.get('/healthz', async (c) => {
     try {
-      await deps.client.workflowService.getSystemInfo({});
+      await deps.client.withDeadline(Date.now() + HEALTH_DEADLINE_MS, () =>
+        deps.client.workflowService.getSystemInfo({}),
+      );
       return c.text('ok');
     } catch (err) {
       return c.text(`unhealthy: Temporal does not answer: ${(err as Error).message}`, 503);
