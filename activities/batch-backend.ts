@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/client-batch';
 import { ApplicationFailure } from '@temporalio/common';
 import { FailureType } from '../contract/failures';
+import { workerStopReason } from '../contract/stop-reasons';
 import { submitJobRequest, type BatchSettings } from './aws-requests';
 import type { Backend, RunHandle, ProcessorOutcome, ProcessorRun } from './compute';
 
@@ -47,8 +48,9 @@ export function batchOutcome(job: JobDetail, handle: RunHandle): ProcessorOutcom
 export function createBatchBackend(o: BatchBackendOptions): Backend {
   const describe = async (jobId: string) =>
     (await o.batch.send(new DescribeJobsCommand({ jobs: [jobId] }))).jobs?.[0];
-  const terminate = (jobId: string, reason: string) =>
-    o.batch.send(new TerminateJobCommand({ jobId, reason: reason.slice(0, 250) }));
+  // Prefixed, so that the job's FAILED event is routed as the worker's own stop (infra/lib/paging.ts).
+  const terminate = (jobId: string, why: string) =>
+    o.batch.send(new TerminateJobCommand({ jobId, reason: workerStopReason(why) }));
 
   /** The job of an earlier attempt, if it is still worth waiting for (not failed, not gone). */
   async function resumable(resume: RunHandle | undefined): Promise<string | undefined> {

@@ -6,6 +6,7 @@ import {
   type ECSClient,
   type Task,
 } from '@aws-sdk/client-ecs';
+import { workerStopReason } from '../contract/stop-reasons';
 import { runTaskRequest, type EcsSettings } from './aws-requests';
 import type { Backend, RunHandle, ProcessorOutcome, ProcessorRun } from './compute';
 
@@ -97,7 +98,8 @@ export function createEcsBackend(o: EcsBackendOptions): Backend {
             new StopTaskCommand({
               cluster: o.cluster,
               task: taskArn,
-              reason: 'cancelled by its Temporal workflow',
+              // Prefixed, so that the task's STOPPED event is routed as the worker's own stop (infra/lib/paging.ts).
+              reason: workerStopReason('cancelled by its Temporal workflow'),
             }),
           );
         }

@@ -23,6 +23,7 @@ import { createLocalBackend } from '../activities/local-backend';
 import { checkOutput, type OutputFacts } from '../activities/objects';
 import type { ProcessorStats } from '../contract/reports';
 import { FailureType } from '../contract/failures';
+import { WORKER_STOP_REASON_PREFIX } from '../contract/stop-reasons';
 
 const REQUEST: ComputeRequest = {
   route: 'batch',
@@ -260,6 +261,8 @@ describe('Batch backend', () => {
     const terminate = sent.find((c) => c.name === 'TerminateJobCommand');
     assert.equal(terminate?.input.jobId, 'job-9');
     assert.match(String(terminate?.input.reason), /RUNNABLE for more than 0.2s/);
+    // The prefix the paging rules recognise the worker's own stops by (infra/lib/paging.ts).
+    assert.ok(String(terminate?.input.reason).startsWith(WORKER_STOP_REASON_PREFIX));
   });
 });
 
