@@ -14,10 +14,13 @@ import type { IConstruct } from 'constructs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { EnvName } from '../common/config';
 import { PROCESSOR_COMMAND, PROCESSOR_CONTAINER } from '../infra/lib/compute';
+import { DEFAULTS } from '../contract/defaults';
+import { workerStopReason } from '../contract/stop-reasons';
+import { maxMessageAge } from '../infra/lib/paging';
 import { CONSOLE_HEALTHCHECK, INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from '../infra/lib/healthchecks';
 import { CONSOLE_PORT } from '../infra/lib/operator-console';
 import { CONTAINER_USER } from '../infra/lib/images';
-import { PipelineStack } from '../infra/lib/pipeline-stack';
+import { COMPUTE_TIMEOUT, PipelineStack } from '../infra/lib/pipeline-stack';
 import { environmentProblems, type ProcessName } from '../infra/lib/process-contract';
 import { MAX_RECEIVE_COUNT } from '../infra/lib/queue';
 import { resolveSettings } from '../infra/lib/settings';
@@ -743,38 +746,195 @@ describe('infra: the CDK app', () => {
         assert.equal((group as { Properties: { RetentionInDays: number } }).Properties.RetentionInDays, 30);
     });
 
-    it('alarms to the topic on dead letters, old messages and services below their desired count', () => {
+    it('alarms to the topic, and back to OK, on new dead letters, old messages and services below their desired count', () => {
       const topic = ref(world.stack.observability.alarmTopic);
+      const dlqName = arn(world.stack.queue.deadLetterQueue, 'QueueName');
+      // Arrivals (a rise of visible + in flight), not depth: old dead letters must not keep it in ALARM.
       world.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        MetricName: 'ApproximateNumberOfMessagesVisible',
-        Dimensions: [{ Name: 'QueueName', Value: arn(world.stack.queue.deadLetterQueue, 'QueueName') }],
-        Threshold: 1,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        Metrics: Match.arrayWith([
+          Match.objectLike({ Expression: 'DIFF(FILL(visible, 0) + FILL(inFlight, 0))', ReturnData: true }),
+          Match.objectLike({
+            Id: 'visible',
+            MetricStat: Match.objectLike({
+              Metric: {
+                Namespace: 'AWS/SQS',
+                MetricName: 'ApproximateNumberOfMessagesVisible',
+                Dimensions: [{ Name: 'QueueName', Value: dlqName }],
+              },
+            }),
+          }),
+          Match.objectLike({
+            Id: 'inFlight',
+            MetricStat: Match.objectLike({
+              Metric: Match.objectLike({
+                MetricName: 'ApproximateNumberOfMessagesNotVisible',
+                Dimensions: [{ Name: 'QueueName', Value: dlqName }],
+              }),
+            }),
+          }),
+        ]),
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+        DatapointsToAlarm: 1,
+        TreatMissingData: 'notBreaching',
         AlarmActions: [topic],
+        OKActions: [topic],
       });
+      // Every run a file may get (its message is held meanwhile), plus an hour: 4 h by default.
       world.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: 'ApproximateAgeOfOldestMessage',
+        Threshold: COMPUTE_TIMEOUT.toSeconds() * DEFAULTS.computeRetry.maximumAttempts + 3600,
         AlarmActions: [topic],
+        OKActions: [topic],
       });
+      assert.equal(maxMessageAge(COMPUTE_TIMEOUT).toSeconds(), 4 * 3600);
       world.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Metrics: Match.arrayWith([Match.objectLike({ Expression: 'desired - running' })]),
         AlarmActions: [topic],
       });
-      world.template.hasResourceProperties('AWS::SNS::Topic', {
-        KmsMasterKeyId: Match.anyValue(),
-      });
       world.template.hasResourceProperties('AWS::CloudWatch::Dashboard', {});
     });
 
-    it('sends every FAILED Batch job of the processor queue to the topic', () => {
+    it('encrypts both topics with the alarm key, and warns at synth when nobody is subscribed', () => {
+      const key = arn(world.stack.node.findChild('Observability').node.findChild('AlarmTopicKey'));
+      for (const topic of [world.stack.observability.alarmTopic, world.stack.observability.eventsTopic]) {
+        assert.deepEqual(propertiesOf<{ KmsMasterKeyId: unknown }>(topic).KmsMasterKeyId, key);
+      }
+      world.template.hasOutput('EventsTopicArn', { Value: ref(world.stack.observability.eventsTopic) });
+      // The test stack has no alarmEmail.
+      world.template.resourceCountIs('AWS::SNS::Subscription', 0);
+      Annotations.fromStack(world.stack).hasWarning(
+        '/FilePipeline',
+        Match.stringLikeRegexp('no subscriber.*-c alarmEmail=.*AlarmTopicArn'),
+      );
+    });
+
+    /** The wildcards of a rule's `field` pattern: `[{wildcard}…]`, or `[{anything-but: {wildcard: […]}}]`. */
+    function reasonPatterns(rule: IConstruct, field: string): { paging: boolean; wildcards: string[] } {
+      const { EventPattern, Targets } = propertiesOf<{
+        EventPattern: { detail: Record<string, unknown> };
+        Targets: { Arn: unknown }[];
+      }>(rule);
+      const detail = EventPattern.detail;
+      const paging = matches({ Arn: ref(world.stack.observability.alarmTopic) }, Targets[0]);
+      if (!paging) {
+        assert.deepEqual(Targets[0]?.Arn, ref(world.stack.observability.eventsTopic));
+        const wildcards = (detail[field] as { wildcard: string }[]).map((w) => w.wildcard);
+        return { paging, wildcards };
+      }
+      // A reason none of the expected ones, or no reason at all.
+      const or = detail.$or as Record<
+        string,
+        [{ 'anything-but'?: { wildcard: string[] }; exists?: boolean }]
+      >[];
+      assert.deepEqual(or[1], { [field]: [{ exists: false }] });
+      const wildcards = or[0]?.[field]?.[0]['anything-but']?.wildcard;
+      assert.ok(wildcards, `${field}: anything-but wildcards`);
+      return { paging, wildcards };
+    }
+    /** EventBridge's wildcard: `*` is any run of characters, the rest literal. */
+    const wildcardMatches = (pattern: string, value: string) => {
+      const literal = (part: string) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+      return new RegExp(`^${pattern.split('*').map(literal).join('.*')}$`).test(value);
+    };
+    /** Whether a stop reason pages through `rule` (paging rule) or reaches the events topic (the other). */
+    function routes(rule: IConstruct, field: string, reason: string): boolean {
+      const { paging, wildcards } = reasonPatterns(rule, field);
+      const listed = wildcards.some((w) => wildcardMatches(w, reason));
+      return paging ? !listed : listed;
+    }
+    const WORKER_STOPS = [
+      workerStopReason('cancelled by its Temporal workflow'),
+      workerStopReason('no capacity: RUNNABLE for more than 900s on file-pipeline-spot'),
+    ];
+    const SPOT_RECLAIMS = [
+      'Your Spot Task was interrupted.',
+      'Host EC2 (instance i-0123456789abcdef0) terminated.',
+    ];
+    const REAL_FAILURES = ['Essential container in task exited', 'Job attempt duration exceeded timeout'];
+
+    it("pages on a FAILED Batch job of the processor queue, but not on the worker's own stops or Spot reclaims", () => {
+      const { batchFailed, batchStoppedAsExpected } = world.stack.observability.processorRules;
+      for (const rule of [batchFailed, batchStoppedAsExpected]) {
+        const pattern = {
+          EventPattern: {
+            source: ['aws.batch'],
+            'detail-type': ['Batch Job State Change'],
+            detail: Match.objectLike({
+              status: ['FAILED'],
+              jobQueue: [arn(world.stack.compute.jobQueue, 'JobQueueArn')],
+            }),
+          },
+          Targets: [
+            Match.objectLike({
+              InputTransformer: Match.objectLike({
+                InputPathsMap: Match.objectLike({ 'detail-statusReason': '$.detail.statusReason' }),
+              }),
+            }),
+          ],
+        };
+        assert.ok(matches(pattern, propertiesOf(rule)), `${id(rule)}: FAILED jobs of the processor queue`);
+      }
+      for (const reason of REAL_FAILURES) {
+        assert.ok(routes(batchFailed, 'statusReason', reason), `${reason} pages`);
+        assert.ok(!routes(batchStoppedAsExpected, 'statusReason', reason), `${reason}: not an expected stop`);
+      }
+      for (const reason of [...WORKER_STOPS, ...SPOT_RECLAIMS]) {
+        assert.ok(!routes(batchFailed, 'statusReason', reason), `${reason} pages nobody`);
+        assert.ok(
+          routes(batchStoppedAsExpected, 'statusReason', reason),
+          `${reason} goes to the events topic`,
+        );
+      }
+    });
+
+    it("pages on a processor ECS task whose processor container exited non-zero, but not on the worker's StopTask or Spot", () => {
+      const { ecsFailed, ecsStoppedAsExpected } = world.stack.observability.processorRules;
+      const cluster = arn(world.stack.compute.cluster);
       world.template.hasResourceProperties('AWS::Events::Rule', {
         EventPattern: {
-          source: ['aws.batch'],
-          'detail-type': ['Batch Job State Change'],
-          detail: { status: ['FAILED'], jobQueue: [arn(world.stack.compute.jobQueue, 'JobQueueArn')] },
+          source: ['aws.ecs'],
+          'detail-type': ['ECS Task State Change'],
+          detail: Match.objectLike({
+            clusterArn: [cluster],
+            lastStatus: ['STOPPED'],
+            // One array element: the processor container's own exit code.
+            containers: { name: [PROCESSOR_CONTAINER], exitCode: [{ 'anything-but': [0] }] },
+          }),
         },
-        Targets: [Match.objectLike({ Arn: ref(world.stack.observability.alarmTopic) })],
+        Targets: [
+          Match.objectLike({
+            Arn: ref(world.stack.observability.alarmTopic),
+            InputTransformer: Match.objectLike({
+              InputPathsMap: {
+                'detail-taskArn': '$.detail.taskArn',
+                'detail-containers-0--exitCode': '$.detail.containers[0].exitCode',
+                'detail-stoppedReason': '$.detail.stoppedReason',
+                'detail-stopCode': '$.detail.stopCode',
+              },
+            }),
+          }),
+        ],
       });
+      world.template.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: {
+          source: ['aws.ecs'],
+          'detail-type': ['ECS Task State Change'],
+          detail: Match.objectLike({ clusterArn: [cluster], lastStatus: ['STOPPED'] }),
+        },
+        Targets: [Match.objectLike({ Arn: ref(world.stack.observability.eventsTopic) })],
+      });
+      for (const reason of REAL_FAILURES) {
+        assert.ok(routes(ecsFailed, 'stoppedReason', reason), `${reason} pages`);
+        assert.ok(!routes(ecsStoppedAsExpected, 'stoppedReason', reason), `${reason}: not an expected stop`);
+      }
+      for (const reason of [...WORKER_STOPS, SPOT_RECLAIMS[0]!]) {
+        assert.ok(!routes(ecsFailed, 'stoppedReason', reason), `${reason} pages nobody`);
+        assert.ok(
+          routes(ecsStoppedAsExpected, 'stoppedReason', reason),
+          `${reason} goes to the events topic`,
+        );
+      }
     });
   });
 

@@ -1,73 +1,101 @@
 /**
- * Alarms and events to one SNS topic, and a dashboard. What each alarm means and what to do about it is in
+ * Alarms and failure events to the paging topic, the processor stops the pipeline recovers from to the events
+ * topic (infra/lib/paging.ts), and a dashboard. What each alarm means and what to do about it is in
  * infra/README.md.
  */
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
-import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as events from 'aws-cdk-lib/aws-events';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
-import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import { accountArn } from './arns';
 import type { ProcessorCompute } from './compute';
+import { createTopics, reportProcessorFailures, type ProcessorFailureRules } from './paging';
 
 /** Props of {@link Observability}. */
 export interface ObservabilityProps {
   /** The notification queue: depth and age of its oldest message. */
   readonly queue: sqs.IQueue;
-  /** Alarmed as soon as it holds a message. */
+  /** Alarmed when dead letters arrive. */
   readonly deadLetterQueue: sqs.IQueue;
-  /** Its job queue's FAILED jobs are reported. */
+  /** Its job queue's FAILED jobs and its cluster's failed tasks are reported. */
   readonly compute: ProcessorCompute;
   /** The services cluster and its services. */
   readonly servicesCluster: ecs.ICluster;
   readonly workerService: ecs.FargateService;
   readonly ingressService: ecs.FargateService;
-  /** A message older than this is stuck (alarm on the queue's oldest message). */
+  /** A message older than this is stuck (alarm on the queue's oldest message): see `maxMessageAge`. */
   readonly maxMessageAge: Duration;
   /**
    * E-mail address subscribed to the alarm topic.
-   * @default - none
+   * @default - none: the stack warns that the topic has no subscriber
    */
   readonly alarmEmail?: string;
 }
 
-/** The alarm topic, the alarms and failure events sent to it, and the dashboard. */
+/** The topics, the alarms and failure events sent to them, and the dashboard. */
 export class Observability extends Construct {
   /** Where every alarm and failure event goes; subscribe people or a pager to it. */
   readonly alarmTopic: sns.Topic;
+  /** Processor stops the pipeline recovers from (the worker's own, Spot reclaims): not for a pager. */
+  readonly eventsTopic: sns.Topic;
   readonly dashboard: cloudwatch.Dashboard;
-  /** Batch jobs of the processor job queue that ended FAILED. */
+  /** Batch jobs of the processor job queue that ended FAILED, for a reason of their own (pages). */
   readonly batchFailureRule: events.Rule;
+  /** Every rule on processor runs, paging or not. */
+  readonly processorRules: ProcessorFailureRules;
+  /** New arrivals in the dead-letter queue. */
+  readonly deadLetterAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
-    this.alarmTopic = this.createAlarmTopic(props.alarmEmail);
+    const topics = createTopics(this, props.alarmEmail);
+    this.alarmTopic = topics.alarmTopic;
+    this.eventsTopic = topics.eventsTopic;
     const notify = new cwActions.SnsAction(this.alarmTopic);
+    // OK actions too: a pager resolves the incident when the alarm clears, and the next ALARM pages again.
     const alarm = (name: string, alarmProps: cloudwatch.AlarmProps) => {
       const created = new cloudwatch.Alarm(this, name, alarmProps);
       created.addAlarmAction(notify);
+      created.addOkAction(notify);
       return created;
     };
 
-    const dlqDepth = props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-      period: Duration.minutes(1),
-      statistic: 'Maximum',
+    const dlqCount = (metricName: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/SQS',
+        metricName,
+        dimensionsMap: { QueueName: props.deadLetterQueue.queueName },
+        statistic: 'Maximum',
+        period: Duration.minutes(5),
+      });
+    const dlqDepth = dlqCount('ApproximateNumberOfMessagesVisible');
+    // Arrivals, not depth: a depth alarm stays in ALARM while old dead letters wait for someone, so a new
+    // failure pages nobody. NumberOfMessagesSent of the dead-letter queue would miss half of them: SQS counts
+    // only SendMessage there (the worker's and the ingress's dead letters), not the messages its redrive
+    // policy moves after 5 receives (AWS/SQS metrics, NumberOfMessagesSent). So the alarm watches the
+    // queue's total, visible plus in flight (the console receives dead letters to show them, which moves
+    // them between the two), rise from one 5-minute period to the next. FILL(…, 0): an idle queue publishes
+    // no metrics at all, and the first dead letter after a quiet spell must still be a rise from 0. 4
+    // periods, any one rising: wide enough for SQS's late metrics of a queue turning active; the alarm clears
+    // (OK action) 20 minutes after the last arrival, and the next one pages again. Missing data is no
+    // arrival: NOT_BREACHING.
+    const dlqArrivals = new cloudwatch.MathExpression({
+      expression: 'DIFF(FILL(visible, 0) + FILL(inFlight, 0))',
+      usingMetrics: { visible: dlqDepth, inFlight: dlqCount('ApproximateNumberOfMessagesNotVisible') },
+      period: Duration.minutes(5),
+      label: 'new dead letters',
     });
-    const dlqAlarm = alarm('DeadLetterQueueNotEmpty', {
+    this.deadLetterAlarm = alarm('NewDeadLetters', {
       alarmDescription:
-        'Messages are in the dead-letter queue: files failed permanently (attributes failure-type, failure-reason, workflow-id) or the ingress could not use them (failure-type UnusableMessage, ForeignBucket).',
-      metric: dlqDepth,
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
+        'New messages arrived in the dead-letter queue: files failed permanently (attributes failure-type, failure-reason, workflow-id) or the ingress could not use them (failure-type UnusableMessage, ForeignBucket).',
+      metric: dlqArrivals,
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 4,
+      datapointsToAlarm: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
@@ -76,7 +104,7 @@ export class Observability extends Construct {
       statistic: 'Maximum',
     });
     const ageAlarm = alarm('OldestMessageTooOld', {
-      alarmDescription: `A notification has been in the queue for more than ${props.maxMessageAge.toHumanString()}: the ingress is not handing messages over, or a workflow is stuck without acknowledging.`,
+      alarmDescription: `A notification has been in the queue for more than ${props.maxMessageAge.toHumanString()}, longer than every run of its file could take: the ingress is not handing messages over, or a workflow is stuck without acknowledging.`,
       metric: oldestAge,
       threshold: props.maxMessageAge.toSeconds(),
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -84,15 +112,23 @@ export class Observability extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
-    this.batchFailureRule = this.reportBatchFailures(props.compute);
-    const batchFailures = new cloudwatch.Metric({
-      namespace: 'AWS/Events',
-      metricName: 'TriggeredRules',
-      dimensionsMap: { RuleName: this.batchFailureRule.ruleName },
-      statistic: 'Sum',
-      period: Duration.minutes(5),
-      label: 'failed Batch jobs',
-    });
+    this.processorRules = reportProcessorFailures(this, props.compute, topics);
+    this.batchFailureRule = this.processorRules.batchFailed;
+    const triggered = (rule: events.Rule, label: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/Events',
+        metricName: 'TriggeredRules',
+        dimensionsMap: { RuleName: rule.ruleName },
+        statistic: 'Sum',
+        period: Duration.minutes(5),
+        label,
+      });
+    const processorFailures = [
+      triggered(this.processorRules.batchFailed, 'failed Batch jobs'),
+      triggered(this.processorRules.ecsFailed, 'failed ECS tasks'),
+      triggered(this.processorRules.batchStoppedAsExpected, 'Batch jobs stopped by the worker or Spot'),
+      triggered(this.processorRules.ecsStoppedAsExpected, 'ECS tasks stopped by the worker or Spot'),
+    ];
 
     // A service below its desired count for 5 minutes: tasks crash, fail their health check, or cannot
     // start (image, secret, capacity). Container Insights publishes both counts per service.
@@ -107,7 +143,7 @@ export class Observability extends Construct {
     this.dashboard.addWidgets(
       new cloudwatch.AlarmStatusWidget({
         title: 'Alarms',
-        alarms: [dlqAlarm, ageAlarm, workerDown, ingressDown],
+        alarms: [this.deadLetterAlarm, ageAlarm, workerDown, ingressDown],
         width: 24,
         height: 3,
       }),
@@ -122,7 +158,7 @@ export class Observability extends Construct {
         width: 8,
       }),
       new cloudwatch.GraphWidget({ title: 'Oldest notification (s)', left: [oldestAge], width: 8 }),
-      new cloudwatch.GraphWidget({ title: 'Dead letters', left: [dlqDepth], width: 8 }),
+      new cloudwatch.GraphWidget({ title: 'Dead letters', left: [dlqDepth], right: [dlqArrivals], width: 8 }),
     );
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
@@ -135,92 +171,12 @@ export class Observability extends Construct {
         left: [props.ingressService.metricCpuUtilization(), props.ingressService.metricMemoryUtilization()],
         width: 8,
       }),
-      new cloudwatch.GraphWidget({ title: 'Failed Batch jobs', left: [batchFailures], width: 8 }),
-    );
-  }
-
-  /**
-   * The alarm topic, with a customer-managed key: CloudWatch cannot publish to a topic encrypted with the
-   * AWS-managed SNS key, whose policy cannot be changed. Only this account's alarms may use it through SNS (the
-   * confused-deputy conditions); EventBridge publishes with a role of its own, which the key grants like any
-   * principal.
-   */
-  private createAlarmTopic(alarmEmail: string | undefined): sns.Topic {
-    const fromThisAccountsAlarms = {
-      StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
-      ArnLike: { 'aws:SourceArn': accountArn(this, 'cloudwatch', 'alarm:*') },
-    };
-    const topicKey = new kms.Key(this, 'AlarmTopicKey', {
-      description: 'Encrypts the file pipeline alarm topic',
-      enableKeyRotation: true,
-    });
-    topicKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'CloudWatchAlarmsEncryptForTheTopic',
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-        conditions: fromThisAccountsAlarms,
+      new cloudwatch.GraphWidget({
+        title: 'Processor runs failed / stopped',
+        left: processorFailures,
+        width: 8,
       }),
     );
-    const topic = new sns.Topic(this, 'AlarmTopic', {
-      displayName: 'File pipeline alarms',
-      masterKey: topicKey,
-      enforceSSL: true,
-    });
-    topic.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'CloudWatchAlarmsPublish',
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['sns:Publish'],
-        resources: [topic.topicArn],
-        conditions: fromThisAccountsAlarms,
-      }),
-    );
-    if (alarmEmail) {
-      topic.addSubscription(new subscriptions.EmailSubscription(alarmEmail));
-    }
-    return topic;
-  }
-
-  /**
-   * Every failed processor job, as an event with its reason to the alarm topic: permanent input errors (exit
-   * 65/66, see contract/failures.ts), Spot reclaims, and jobs terminated after waiting too long for capacity
-   * (rerouted to ECS).
-   */
-  private reportBatchFailures(compute: ProcessorCompute): events.Rule {
-    const rule = new events.Rule(this, 'BatchJobFailed', {
-      description: 'A processor job of the pipeline job queue ended FAILED',
-      eventPattern: {
-        source: ['aws.batch'],
-        detailType: ['Batch Job State Change'],
-        detail: { status: ['FAILED'], jobQueue: [compute.jobQueue.jobQueueArn] },
-      },
-    });
-    rule.addTarget(
-      new targets.SnsTopic(this.alarmTopic, {
-        // A role (sns:Publish and the key, nothing else) rather than a topic-policy grant to the service.
-        authorizeUsingRole: true,
-        message: events.RuleTargetInput.fromText(
-          `Batch job ${events.EventField.fromPath('$.detail.jobName')} (${events.EventField.fromPath(
-            '$.detail.jobId',
-          )}) FAILED: ${events.EventField.fromPath('$.detail.statusReason')}`,
-        ),
-      }),
-    );
-    NagSuppressions.addResourceSuppressions(
-      rule,
-      [
-        {
-          id: 'AwsSolutions-IAM5',
-          reason:
-            'The role EventBridge publishes to the alarm topic with: grantPublish on a KMS-encrypted topic gives kms:GenerateDataKey* on that one key, as SNS requires of a publisher.',
-          appliesTo: ['Action::kms:GenerateDataKey*'],
-        },
-      ],
-      true,
-    );
-    return rule;
   }
 }
 

@@ -10,6 +10,7 @@ import { ProcessorCompute } from './compute';
 import { PipelineLogs } from './logging';
 import { PipelineNetwork } from './network';
 import { Observability } from './observability';
+import { maxMessageAge } from './paging';
 import { OperatorConsole } from './operator-console';
 import { Orchestration } from './orchestration';
 import { PipelineQueue } from './queue';
@@ -146,8 +147,8 @@ export class PipelineStack extends Stack {
       servicesCluster: this.orchestration.cluster,
       workerService: this.orchestration.workerService,
       ingressService: this.orchestration.ingressService,
-      // Two full processor runs: longer than any message should wait without being acknowledged.
-      maxMessageAge: Duration.seconds(COMPUTE_TIMEOUT.toSeconds() * 2),
+      // Every run a file may get, and a margin: a healthy file's message is held (invisible) that long.
+      maxMessageAge: maxMessageAge(COMPUTE_TIMEOUT),
       ...(s.alarmEmail ? { alarmEmail: s.alarmEmail } : {}),
     });
 
@@ -160,7 +161,12 @@ export class PipelineStack extends Stack {
     output('TableName', this.table.table.tableName, 'Rows of the csv-to-dynamodb job');
     output('QueueUrl', this.queue.queue.queueUrl, 'Notifications of the input bucket');
     output('DeadLetterQueueUrl', this.queue.deadLetterQueue.queueUrl, 'Permanently failed notifications');
-    output('AlarmTopicArn', this.observability.alarmTopic.topicArn, 'Subscribe to receive alarms');
+    output('AlarmTopicArn', this.observability.alarmTopic.topicArn, 'Subscribe a pager or people: alarms');
+    output(
+      'EventsTopicArn',
+      this.observability.eventsTopic.topicArn,
+      'Processor stops the pipeline recovers from (worker stops, Spot reclaims): not for a pager',
+    );
     output('DashboardName', this.observability.dashboard.dashboardName, 'CloudWatch dashboard');
 
     // The only Lambda functions are CDK's deploy-time custom resource handlers (the input bucket's
