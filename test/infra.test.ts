@@ -311,6 +311,50 @@ describe('infra: the CDK app', () => {
         }),
       });
     });
+
+    it('runs the images CI pushed to ECR, tagged with the commit, with the imageTag context: nothing built', () => {
+      const app = new App({ context: { imageTag: '0123abc', imageRepositoryPrefix: 'team/file-pipeline' } });
+      const stack = new PipelineStack(app, 'FilePipeline', { settings: { console: OIDC_CONSOLE } });
+      const template = Template.fromStack(stack).toJSON() as {
+        Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+      };
+      const resources = Object.values(template.Resources);
+      const imageOf = (name: string) => ({
+        'Fn::Join': [
+          '',
+          [
+            { Ref: 'AWS::AccountId' },
+            '.dkr.ecr.',
+            { Ref: 'AWS::Region' },
+            '.',
+            { Ref: 'AWS::URLSuffix' },
+            `/team/file-pipeline/${name}:0123abc`,
+          ],
+        ],
+      });
+      const images = resources
+        .filter((r) => r.Type === 'AWS::ECS::TaskDefinition')
+        .flatMap((r) => (r.Properties.ContainerDefinitions as { Image: unknown }[]).map((c) => c.Image));
+      assert.deepEqual(
+        new Set(images.map((i) => JSON.stringify(i))),
+        new Set(['processor', 'worker', 'ingress', 'console'].map((n) => JSON.stringify(imageOf(n)))),
+      );
+      const job = resources.find((r) => r.Type === 'AWS::Batch::JobDefinition');
+      assert.deepEqual(
+        (job?.Properties.ContainerProperties as { Image: unknown }).Image,
+        imageOf('processor'),
+      );
+      const assets = app.synth().getStackByName('FilePipeline').assets;
+      assert.deepEqual(
+        assets.filter((a) => a.packaging === 'container-image'),
+        [],
+        'no image for cdk deploy to build',
+      );
+      assert.throws(
+        () => resolveSettings(new App({ context: { imageTag: 'a:b' } }).node, {}),
+        /context imageTag="a:b" is invalid/,
+      );
+    });
   });
 
   describe('hardening', () => {

@@ -15,7 +15,13 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { DEFAULTS } from '../../contract/defaults';
 import { OUTPUTS_PREFIX, REJECTS_PREFIX, STAGING_PREFIX } from '../../contract/layout';
-import { CONTAINER_USER, dockerImage, hardenedContainer, RUNTIME_PLATFORM } from './images';
+import {
+  CONTAINER_USER,
+  dockerImage,
+  hardenedContainer,
+  RUNTIME_PLATFORM,
+  type PrebuiltImages,
+} from './images';
 import type { PipelineLogs } from './logging';
 
 /** Where the processor writes in the output bucket: the keys the workflow gives it (DEST_KEY, REJECTS_KEY, STATS_KEY). */
@@ -104,6 +110,11 @@ export interface ProcessorComputeProps {
    * @default 64
    */
   readonly batchMaxVcpus?: number;
+  /**
+   * The processor image pushed to ECR by CI.
+   * @default - built by the CDK from docker/processor.Dockerfile
+   */
+  readonly images?: PrebuiltImages;
 }
 
 /**
@@ -132,7 +143,7 @@ export class ProcessorCompute extends Construct {
     super(scope, id);
     const vcpus = props.vcpus ?? 1;
     const memory = props.memory ?? Size.gibibytes(2);
-    const image = dockerImage('processor');
+    const image = dockerImage(this, 'processor', props.images);
     this.resources = { input: props.inputBucket, output: props.outputBucket, table: props.table };
 
     this.logGroup = props.logs.logGroup(this, 'Logs');

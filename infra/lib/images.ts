@@ -1,8 +1,12 @@
 /**
  * The four container images, built by `cdk deploy` from the repo's Dockerfiles and pushed to the CDK asset
- * repository, and how every task and job definition runs them: hardened the same way everywhere.
+ * repository, or, with the `imageTag` context, the ones CI built, scanned and pushed to ECR
+ * (.github/workflows/deliver.yml); and how every task and job definition runs them: hardened the same way
+ * everywhere.
  */
 import { resolve } from 'node:path';
+import { Stack } from 'aws-cdk-lib';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type { Construct } from 'constructs';
@@ -16,10 +20,34 @@ export type ImageName = 'worker' | 'ingress' | 'processor' | 'console';
 export const dockerfileOf = (name: ImageName) => `docker/${name}.Dockerfile`;
 
 /**
- * The image built from `docker/NAME.Dockerfile`. Synth only hashes the context (no Docker engine needed);
- * deploy builds it, for x86-64 whatever the deploying machine is, to match the task definitions.
+ * Images pushed beforehand to ECR repositories `PREFIX/NAME` of the stack's account and region, all with one
+ * tag (CI pushes the commit SHA: .github/workflows/deliver.yml).
  */
-export function dockerImage(name: ImageName): ecs.ContainerImage {
+export interface PrebuiltImages {
+  readonly repositoryPrefix: string;
+  readonly tag: string;
+}
+
+/**
+ * The image of `docker/NAME.Dockerfile`. Without `prebuilt`, built by the CDK: synth only hashes the context
+ * (no Docker engine needed); deploy builds it, for x86-64 whatever the deploying machine is, to match the task
+ * definitions. With `prebuilt`, the image `PREFIX/NAME:TAG` of ECR, which must be there already: nothing is
+ * built, and the execution role may pull only that repository.
+ */
+export function dockerImage(
+  scope: Construct,
+  name: ImageName,
+  prebuilt?: PrebuiltImages,
+): ecs.ContainerImage {
+  if (prebuilt) {
+    // One imported repository per image and stack, however many task and job definitions run it.
+    const stack = Stack.of(scope);
+    const id = `ImageRepository-${name}`;
+    const repository =
+      (stack.node.tryFindChild(id) as ecr.IRepository | undefined) ??
+      ecr.Repository.fromRepositoryName(stack, id, `${prebuilt.repositoryPrefix}/${name}`);
+    return ecs.ContainerImage.fromEcrRepository(repository, prebuilt.tag);
+  }
   return ecs.ContainerImage.fromAsset(REPO_ROOT, {
     file: dockerfileOf(name),
     platform: Platform.LINUX_AMD64,

@@ -18,7 +18,7 @@ import { Construct } from 'constructs';
 import type { EnvName } from '../../common/config';
 import { PROCESSOR_CONTAINER, type ProcessorCompute } from './compute';
 import { HEALTHCHECK_TIMING, INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from './healthchecks';
-import { dockerImage, hardenedContainer, RUNTIME_PLATFORM } from './images';
+import { dockerImage, hardenedContainer, RUNTIME_PLATFORM, type PrebuiltImages } from './images';
 import type { PipelineLogs } from './logging';
 import { grantIngress, grantWorker } from './service-grants';
 
@@ -56,6 +56,7 @@ interface SharedServiceSettings {
   /** Cluster, subnets, security group and deployment settings. */
   readonly placement: Omit<ecs.FargateServiceProps, 'taskDefinition'>;
   readonly capacityProviderStrategies: ecs.CapacityProviderStrategy[];
+  readonly images?: PrebuiltImages;
 }
 
 /** What differs between them. */
@@ -137,6 +138,11 @@ export interface OrchestrationProps {
    * @default - the ingress's default (4 MiB, contract/defaults.ts)
    */
   readonly inlineMaxBytes?: number;
+  /**
+   * The images pushed to ECR by CI (the console's too).
+   * @default - built by the CDK from docker/
+   */
+  readonly images?: PrebuiltImages;
 }
 
 /** The worker and ingress services, their roles, logs and auto scaling. */
@@ -205,7 +211,13 @@ export class Orchestration extends Construct {
       { capacityProvider: 'FARGATE_SPOT', weight: 1 },
     ];
 
-    this.shared = { logs: props.logs, secrets, placement, capacityProviderStrategies };
+    this.shared = {
+      logs: props.logs,
+      secrets,
+      placement,
+      capacityProviderStrategies,
+      ...(props.images ? { images: props.images } : {}),
+    };
 
     const worker = this.addService({
       name: 'worker',
@@ -286,7 +298,7 @@ export class Orchestration extends Construct {
     });
     task.addContainer(spec.name, {
       containerName: spec.name,
-      image: dockerImage(spec.name),
+      image: dockerImage(this, spec.name, shared.images),
       environment: spec.environment,
       secrets: shared.secrets,
       logging: ecs.LogDriver.awsLogs({ logGroup, streamPrefix: spec.name }),

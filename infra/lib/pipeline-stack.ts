@@ -78,6 +78,7 @@ export class PipelineStack extends Stack {
       logs: this.logs,
     });
     const subnets = this.network.privateSubnets;
+    const images = s.imageTag ? { repositoryPrefix: s.imageRepositoryPrefix, tag: s.imageTag } : undefined;
     this.compute = new ProcessorCompute(this, 'Processor', {
       vpc: this.network.vpc,
       subnets,
@@ -87,6 +88,7 @@ export class PipelineStack extends Stack {
       computeTimeout: COMPUTE_TIMEOUT,
       logs: this.logs,
       batchMaxVcpus: s.batchMaxVcpus,
+      ...(images ? { images } : {}),
     });
     this.orchestration = new Orchestration(this, 'Services', {
       vpc: this.network.vpc,
@@ -108,6 +110,7 @@ export class PipelineStack extends Stack {
       workerMaxTasks: s.workerMaxTasks,
       ingressMaxTasks: s.ingressMaxTasks,
       inlineMaxBytes: s.inlineMaxBytes,
+      ...(images ? { images } : {}),
     });
     if (s.console) {
       this.operatorConsole = new OperatorConsole(this, 'Console', {

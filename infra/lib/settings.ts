@@ -76,12 +76,25 @@ export interface PipelineSettings {
    * @default - no console: it is deployed only behind authentication
    */
   readonly console?: ConsoleSettings;
+  /**
+   * Tag of the four images CI built, scanned and pushed to ECR (the commit SHA:
+   * .github/workflows/deliver.yml): the services and the Batch job run `imageRepositoryPrefix/NAME:imageTag`
+   * of the stack's account and region instead of images `cdk deploy` builds.
+   * @default - `cdk deploy` builds the images from docker/ (CDK assets)
+   */
+  readonly imageTag?: string;
+  /**
+   * With `imageTag`: the ECR repositories are `PREFIX/worker`, `PREFIX/ingress`, `PREFIX/processor` and
+   * `PREFIX/console`.
+   * @default 'file-pipeline'
+   */
+  readonly imageRepositoryPrefix?: string;
 }
 
-type Optional = 'alarmEmail' | 'console';
+type Optional = 'alarmEmail' | 'console' | 'imageTag';
 
 export type ResolvedSettings = Required<Omit<PipelineSettings, Optional>> &
-  Pick<PipelineSettings, 'alarmEmail'> & { console?: ResolvedConsole };
+  Pick<PipelineSettings, 'alarmEmail' | 'imageTag'> & { console?: ResolvedConsole };
 
 export const DEFAULT_SETTINGS: Required<Omit<PipelineSettings, Optional>> = {
   temporalSecretName: `${PIPELINE_NAME}/temporal`,
@@ -94,7 +107,12 @@ export const DEFAULT_SETTINGS: Required<Omit<PipelineSettings, Optional>> = {
   workerMaxTasks: 4,
   ingressMaxTasks: 3,
   inlineMaxBytes: DEFAULTS.inlineMaxBytes,
+  imageRepositoryPrefix: PIPELINE_NAME,
 };
+
+/** What ECR accepts as an image tag, and as a repository name (the prefix is one, or a path of them). */
+const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+const REPOSITORY_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 
 /** Context values arrive as strings from `-c key=value` and as JSON values from cdk.json. */
 function parse(key: keyof PipelineSettings, raw: unknown, like: unknown): unknown {
@@ -118,12 +136,16 @@ function parse(key: keyof PipelineSettings, raw: unknown, like: unknown): unknow
   if (key === 'ecsCapacityProvider' && raw !== 'FARGATE' && raw !== 'FARGATE_SPOT') {
     throw fail('FARGATE or FARGATE_SPOT');
   }
+  if (key === 'imageTag' && !IMAGE_TAG.test(raw)) throw fail('an image tag (letters, digits, . _ -)');
+  if (key === 'imageRepositoryPrefix' && !REPOSITORY_NAME.test(raw)) {
+    throw fail('an ECR repository name (lower case, digits, . _ - and /)');
+  }
   return raw;
 }
 
 /** Props win over context, context over the defaults. */
 export function resolveSettings(node: Node, props: PipelineSettings): ResolvedSettings {
-  const keys = [...Object.keys(DEFAULT_SETTINGS), 'alarmEmail'] as (keyof PipelineSettings)[];
+  const keys = [...Object.keys(DEFAULT_SETTINGS), 'alarmEmail', 'imageTag'] as (keyof PipelineSettings)[];
   const resolved: Record<string, unknown> = { ...DEFAULT_SETTINGS };
   for (const key of keys) {
     const raw: unknown = props[key] ?? node.tryGetContext(key);
