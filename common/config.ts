@@ -12,7 +12,8 @@ import { ExplainedError, FAILURES } from '../contract/failures';
 
 const port = z.coerce.number().int().min(1).max(65535);
 const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const bool = z.stringbool();
+/** A setting with no default of its own. */
+const setting = z.string().min(1).optional();
 const list = z
   .string()
   .default('')
@@ -41,22 +42,26 @@ export const ENV = {
     .optional()
     .describe('AWS API endpoint override, e.g. http://127.0.0.1:5000 for the moto emulator'),
 
-  TEMPORAL_ADDRESS: z.string().min(1).default('localhost:7233').describe('Temporal frontend host:port'),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default').describe('Temporal namespace'),
+  // @temporalio/envconfig's settings (common/temporal.ts): over the temporal.toml profile, so no defaults.
+  TEMPORAL_ADDRESS: setting.describe('Temporal frontend host:port (default localhost:7233)'),
+  TEMPORAL_NAMESPACE: setting.describe('Temporal namespace (over the profile; default "default")'),
   TEMPORAL_TASK_QUEUE: z
     .string()
     .min(1)
     .default(DEFAULTS.taskQueue)
     .describe('task queue the worker polls and the ingress starts workflows on'),
-  TEMPORAL_API_KEY: z.string().min(1).optional().describe('Temporal Cloud API key (implies TLS)'),
-  TEMPORAL_TLS: bool.default(false).describe('connect to Temporal with TLS ("true" or "false")'),
-  TEMPORAL_TLS_CERT_PATH: z.string().min(1).optional().describe('path of the mTLS client certificate (PEM)'),
-  TEMPORAL_TLS_KEY_PATH: z.string().min(1).optional().describe('path of the mTLS client key (PEM)'),
-  TEMPORAL_TLS_CA_PATH: z
-    .string()
-    .min(1)
-    .optional()
-    .describe('path of a CA certificate (PEM) for a self-hosted server'),
+  TEMPORAL_API_KEY: setting.describe('Temporal Cloud API key (implies TLS)'),
+  TEMPORAL_TLS: z.enum(['true', 'false', '1', '0']).optional().describe('use TLS: "true" or "false"'),
+  TEMPORAL_TLS_CLIENT_CERT_PATH: setting.describe('path of the mTLS client certificate (PEM)'),
+  TEMPORAL_TLS_CLIENT_KEY_PATH: setting.describe('path of the mTLS client key (PEM)'),
+  TEMPORAL_TLS_CLIENT_CERT_DATA: setting.describe('the mTLS client certificate itself (PEM text)'),
+  TEMPORAL_TLS_CLIENT_KEY_DATA: setting.describe('the mTLS client key itself (PEM text)'),
+  TEMPORAL_TLS_SERVER_CA_CERT_PATH: setting.describe('CA certificate (PEM) of a self-hosted server'),
+  TEMPORAL_TLS_SERVER_NAME: setting.describe("name the server's TLS certificate is checked against"),
+  TEMPORAL_PROFILE: setting.describe('profile of temporal.toml to connect with (default: default)'),
+  TEMPORAL_CONFIG_FILE: setting.describe(
+    'path of temporal.toml (default: ~/.config/temporalio/temporal.toml)',
+  ),
 
   AWS_CALL_LOG_DIR: z
     .string()
@@ -343,16 +348,24 @@ export const ENV = {
 export type EnvName = keyof typeof ENV;
 type Picked<K extends EnvName> = z.infer<z.ZodObject<Pick<typeof ENV, K>>>;
 
-/** The variables every Temporal-connected process reads (common/temporal.ts connects with them). */
+/**
+ * The variables every Temporal-connected process reads: the task queue, and envconfig's connection settings
+ * (common/temporal.ts connects with them, and with TEMPORAL_GRPC_META_* and the profile they select).
+ */
 export const TEMPORAL_ENV = [
   'TEMPORAL_ADDRESS',
   'TEMPORAL_NAMESPACE',
   'TEMPORAL_TASK_QUEUE',
   'TEMPORAL_API_KEY',
   'TEMPORAL_TLS',
-  'TEMPORAL_TLS_CERT_PATH',
-  'TEMPORAL_TLS_KEY_PATH',
-  'TEMPORAL_TLS_CA_PATH',
+  'TEMPORAL_TLS_CLIENT_CERT_PATH',
+  'TEMPORAL_TLS_CLIENT_KEY_PATH',
+  'TEMPORAL_TLS_CLIENT_CERT_DATA',
+  'TEMPORAL_TLS_CLIENT_KEY_DATA',
+  'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+  'TEMPORAL_TLS_SERVER_NAME',
+  'TEMPORAL_PROFILE',
+  'TEMPORAL_CONFIG_FILE',
 ] as const satisfies readonly EnvName[];
 
 /** The variables the AWS clients of a process read (common/aws.ts). */

@@ -4,17 +4,18 @@ import { createAwsClients } from '../common/aws';
 import { CONSOLE_VARIABLES, loadConfig } from '../common/config';
 import { createLogger } from '../common/log';
 import { runMain } from '../common/run-main';
-import { temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
+import { temporalConnection, temporalUnreachable } from '../common/temporal';
 import { deadLetterQueuesOf } from './dead-letters';
 import { startConsole } from './serve';
 
 async function main(): Promise<void> {
   const config = loadConfig('console', CONSOLE_VARIABLES);
   const log = createLogger('console', config.LOG_LEVEL);
-  const connection = await Connection.connect(temporalConnectionOptions(config)).catch((err: Error) => {
-    throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
+  const { connectionOptions, namespace } = temporalConnection();
+  const connection = await Connection.connect(connectionOptions).catch((err: Error) => {
+    throw temporalUnreachable(connectionOptions.address, err);
   });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({ connection, namespace });
   const { s3, sqs } = createAwsClients(config, 'console');
   // The dead letters the console shows are where SQS itself moves them, as the ingress finds them.
   const queues = await deadLetterQueuesOf(sqs, config.QUEUE_URL);

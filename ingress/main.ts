@@ -5,20 +5,21 @@ import { INGRESS_VARIABLES, loadConfig } from '../common/config';
 import { noRedrivePolicy, readRedrivePolicy } from '../common/dead-letters';
 import { runMain } from '../common/run-main';
 import { createLogger } from '../common/log';
-import { temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
+import { temporalConnection, temporalUnreachable } from '../common/temporal';
 import { createIngress, PROBE_MAX_MS } from './ingress';
 
 async function main(): Promise<void> {
   const config = loadConfig('ingress', INGRESS_VARIABLES);
   const log = createLogger('ingress', config.LOG_LEVEL);
+  const { connectionOptions, namespace } = temporalConnection();
   const connection = await Connection.connect({
-    ...temporalConnectionOptions(config),
+    ...connectionOptions,
     // gRPC backs reconnects off up to 2 minutes; after an outage the ingress should be back within a probe.
     channelArgs: { 'grpc.max_reconnect_backoff_ms': PROBE_MAX_MS },
   }).catch((err: Error) => {
-    throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
+    throw temporalUnreachable(connectionOptions.address, err);
   });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({ connection, namespace });
   const { sqs } = createAwsClients(config, 'ingress');
   // The dead letters the ingress moves go where SQS itself would move them.
   const redrive = await readRedrivePolicy(sqs, config.QUEUE_URL);

@@ -10,36 +10,37 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { loadConfig, TEMPORAL_ENV } from '../common/config';
 import { workflowIdFor } from '../common/ids';
-import { temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
+import { isTemporalConnectionVariable, temporalConnection, temporalUnreachable } from '../common/temporal';
 import type { ProcessFileResult } from '../contract/workflow';
 import type { ObjectRef } from '../contract/objects';
 import { STACK_FILE, type RunningStack } from './stack';
 
-/** The stack of `npm run dev`, when it runs and TEMPORAL_ADDRESS does not point elsewhere. */
+/** The stack of `npm run dev`, when it runs and neither TEMPORAL_ADDRESS nor TEMPORAL_PROFILE points elsewhere. */
 export function runningStack(): RunningStack | undefined {
-  return !process.env.TEMPORAL_ADDRESS && existsSync(STACK_FILE)
+  return !process.env.TEMPORAL_ADDRESS && !process.env.TEMPORAL_PROFILE && existsSync(STACK_FILE)
     ? (JSON.parse(readFileSync(STACK_FILE, 'utf8')) as RunningStack)
     : undefined;
 }
 
 /**
- * A client of the pipeline's Temporal: configured like the worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, …),
- * or the stack of `npm run dev` when TEMPORAL_ADDRESS is not set and that stack is running.
+ * A client of the pipeline's Temporal: configured like the worker (TEMPORAL_ADDRESS, TEMPORAL_PROFILE, …),
+ * or the stack of `npm run dev` when neither is set and that stack is running (then with the stack's
+ * settings only: no inherited API key or TLS setting).
  */
 export async function pipelineClient(component: string) {
   const stack = runningStack();
-  for (const [name, value] of Object.entries(stack?.env ?? {}))
-    if (name.startsWith('TEMPORAL_')) process.env[name] = value;
+  if (stack) {
+    for (const name of Object.keys(process.env))
+      if (isTemporalConnectionVariable(name)) delete process.env[name];
+    for (const [name, value] of Object.entries(stack.env))
+      if (name.startsWith('TEMPORAL_')) process.env[name] = value;
+  }
   const config = loadConfig(component, [...TEMPORAL_ENV]);
-  const connection = await Connection.connect(temporalConnectionOptions(config)).catch((err: Error) => {
-    throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
+  const { connectionOptions, namespace } = temporalConnection();
+  const connection = await Connection.connect(connectionOptions).catch((err: Error) => {
+    throw temporalUnreachable(connectionOptions.address, err);
   });
-  return {
-    client: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }),
-    connection,
-    config,
-    stack,
-  };
+  return { client: new Client({ connection, namespace }), connection, config, namespace, stack };
 }
 
 export interface UploadOptions {

@@ -2,8 +2,8 @@
  * `npm run redrive -- WORKFLOW_ID [--no-wait]`: reruns a file's workflow that failed (or finished with
  * tolerated chunk failures): common/redrive.ts. Waits for the rerun and prints what it did.
  *
- * Connects like the worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, …), or to the stack of `npm run dev` when
- * TEMPORAL_ADDRESS is not set and that stack is running.
+ * Connects like the worker (TEMPORAL_ADDRESS, TEMPORAL_PROFILE, …), or to the stack of `npm run dev` when
+ * neither is set and that stack is running.
  */
 import { parseArgs } from 'node:util';
 import { redrive } from '../common/redrive';

@@ -6,7 +6,7 @@
  * schedule's own backfill, so its overlap policy holds (BUFFER_ALL: one date after the other), then waits for
  * each date's report (`--no-wait` returns at once).
  *
- * Connects like the worker (TEMPORAL_ADDRESS, …), or to the stack of `npm run dev`.
+ * Connects like the worker (TEMPORAL_ADDRESS, TEMPORAL_PROFILE, …), or to the stack of `npm run dev`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';

@@ -4,8 +4,8 @@
  * REPROCESS_DATE_LAYOUT), prints its ID, then follows its progress query until it ends and prints the counts.
  * Versions already processed successfully, or being processed, are skipped; `--force` reruns every one.
  *
- * Connects like the worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, …), or to the stack of `npm run dev` when
- * TEMPORAL_ADDRESS is not set and that stack is running; the bucket is then its input bucket, else the first of
+ * Connects like the worker (TEMPORAL_ADDRESS, TEMPORAL_PROFILE, …), or to the stack of `npm run dev` when
+ * neither is set and that stack is running; the bucket is then its input bucket, else the first of
  * INPUT_BUCKETS.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -150,7 +150,7 @@ async function main(): Promise<number> {
     () => stack?.inputBucket ?? firstInputBucket(),
     () => loadConfig('reprocess', ['REPROCESS_DATE_LAYOUT']).REPROCESS_DATE_LAYOUT,
   );
-  const { client, connection, config } = await pipelineClient('reprocess');
+  const { client, connection, config, namespace } = await pipelineClient('reprocess');
   try {
     const handle = await startReprocess(client, config.TEMPORAL_TASK_QUEUE, input);
     const write = (line: string) => process.stdout.write(`${line}\n`);
@@ -159,9 +159,7 @@ async function main(): Promise<number> {
     );
     write(`workflow: ${handle.workflowId}`);
     if (stack)
-      write(
-        `  ${stack.uiUrl}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(handle.workflowId)}`,
-      );
+      write(`  ${stack.uiUrl}/namespaces/${namespace}/workflows/${encodeURIComponent(handle.workflowId)}`);
     if (!wait) return 0;
     const final = await followReprocess(handle, write);
     write(`${final.cancelled ? 'cancelled' : 'done'}: ${countsLine(final)}`);

@@ -4,7 +4,8 @@
  * workflow.ts), then creates the daily report's Schedule or brings it to REPORT_SCHEDULE_TIME and
  * REPORT_TIME_ZONE. The local stack does both by itself.
  *
- * Connects like the worker: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, TEMPORAL_API_KEY, ….
+ * Connects like the worker: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, … over the profile of
+ * temporal.toml that TEMPORAL_PROFILE selects, and TEMPORAL_TASK_QUEUE.
  * Temporal Cloud registers search attributes with `tcld` or its web UI, not through the namespace's API: there,
  * this prints the command to run and goes on with the schedule.
  */
@@ -36,8 +37,7 @@ const TCLD: Partial<Record<SearchAttributeType, string>> = {
 
 async function main(): Promise<void> {
   const schedule = loadConfig('setup:temporal', SCHEDULE_VARIABLES);
-  const { client, connection, config } = await pipelineClient('setup:temporal');
-  const namespace = config.TEMPORAL_NAMESPACE;
+  const { client, connection, config, namespace } = await pipelineClient('setup:temporal');
   try {
     const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
     const missing = Object.values(SA).filter((key) => customAttributes?.[key.name] === undefined);

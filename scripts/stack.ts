@@ -21,6 +21,7 @@ import type { SearchAttributeType } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { createAwsClients, type AwsClients } from '../common/aws';
 import { loadConfig, SCHEDULE_VARIABLES } from '../common/config';
+import { withoutTemporalConnection } from '../common/temporal';
 import { ExplainedError } from '../contract/failures';
 import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
 import { DEFAULTS } from '../contract/defaults';
@@ -180,7 +181,7 @@ function launch(
   children: Children,
   name: string,
   cmd: string,
-  args: string[],
+  args: readonly string[],
   env: NodeJS.ProcessEnv,
 ): Managed {
   const child = spawn(cmd, args, { env, cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -269,6 +270,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       AWS_ENDPOINT_URL: awsEndpoint,
       TEMPORAL_ADDRESS: temporalAddress,
       TEMPORAL_NAMESPACE: namespace,
+      TEMPORAL_CONFIG_FILE: join(REPO_ROOT, 'config', 'temporal.local.toml'),
       TEMPORAL_TASK_QUEUE: DEFAULTS.taskQueue,
       QUEUE_URL: queueUrl,
       INPUT_BUCKETS: STACK_NAMES.inputBucket,
@@ -389,10 +391,9 @@ async function startProcesses(
   env: Record<string, string>,
 ) {
   const taskQueue = env.TEMPORAL_TASK_QUEUE!;
-  const node = (entry: string): [string, string[]] => [
-    process.execPath,
-    ['--import', 'tsx', join(REPO_ROOT, entry)],
-  ];
+  const childEnv = { ...withoutTemporalConnection(process.env), ...env }; // no user profile, no inherited key
+  const node = (entry: string) =>
+    [process.execPath, ['--import', 'tsx', join(REPO_ROOT, entry)], childEnv] as const;
   const { TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY } = temporal.api.enums.v1.TaskQueueType;
   const polled = async (name: string, taskQueueType: temporal.api.enums.v1.TaskQueueType) => {
     const { pollers } = await connection.workflowService.describeTaskQueue({
@@ -404,7 +405,7 @@ async function startProcesses(
   };
   let worker: Managed | undefined;
   const startWorker = async () => {
-    worker = launch(children, 'worker', ...node('workers/main.ts'), { ...process.env, ...env });
+    worker = launch(children, 'worker', ...node('workers/main.ts'));
     await waitUntil(
       'worker',
       worker,
@@ -415,7 +416,7 @@ async function startProcesses(
     );
   };
   await startWorker();
-  const ingress = launch(children, 'ingress', ...node('ingress/main.ts'), { ...process.env, ...env });
+  const ingress = launch(children, 'ingress', ...node('ingress/main.ts'));
   await waitUntil('ingress', ingress, () => Promise.resolve(ingress.tail().includes(INGRESS_READY_MESSAGE)));
   const { REPORT_SCHEDULE_TIME, REPORT_TIME_ZONE } = loadConfig('the local stack', SCHEDULE_VARIABLES);
   const reportSchedule: DailyReportSchedule = { time: REPORT_SCHEDULE_TIME, timeZone: REPORT_TIME_ZONE };

@@ -12,13 +12,12 @@ import {
   loadConfig,
   WORKER_VARIABLES,
 } from '../common/config';
-import { temporalConnectionOptions } from '../common/temporal';
 
 describe('configuration', () => {
   it('applies documented defaults', () => {
-    const c = loadConfig('worker', ['TEMPORAL_ADDRESS', 'TEMPORAL_TASK_QUEUE', 'INGRESS_WAIT_SECONDS'], {});
+    // The Temporal connection's defaults are envconfig's (test/temporal-connection.test.ts).
+    const c = loadConfig('worker', ['TEMPORAL_TASK_QUEUE', 'INGRESS_WAIT_SECONDS'], {});
     assert.deepEqual(c, {
-      TEMPORAL_ADDRESS: 'localhost:7233',
       TEMPORAL_TASK_QUEUE: 'file-pipeline',
       INGRESS_WAIT_SECONDS: 20,
     });
@@ -39,29 +38,6 @@ describe('configuration', () => {
         assert.match(err.message, /TEMPORAL_TLS: .*got "maybe"/);
         return true;
       },
-    );
-  });
-
-  it('connects to Temporal Cloud with an API key over TLS, and rejects half an mTLS pair', () => {
-    const base = { TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233', TEMPORAL_TLS: false };
-    assert.deepEqual(temporalConnectionOptions({ ...base, TEMPORAL_API_KEY: 'k' }), {
-      address: base.TEMPORAL_ADDRESS,
-      apiKey: 'k',
-      tls: {},
-    });
-    assert.deepEqual(temporalConnectionOptions(base), { address: base.TEMPORAL_ADDRESS });
-    assert.throws(
-      () => temporalConnectionOptions({ ...base, TEMPORAL_TLS_CERT_PATH: '/c.pem' }),
-      /go together/,
-    );
-    assert.throws(
-      () =>
-        temporalConnectionOptions({
-          ...base,
-          TEMPORAL_TLS_CERT_PATH: '/nope.pem',
-          TEMPORAL_TLS_KEY_PATH: '/nope.key',
-        }),
-      /TEMPORAL_TLS_CERT_PATH: cannot read \/nope.pem/,
     );
   });
 

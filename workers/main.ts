@@ -13,15 +13,16 @@ import { checkComputeMode, loadConfig, WORKER_VARIABLES } from '../common/config
 import { createLogger } from '../common/log';
 import { openSchemaFile } from '../common/schema';
 import { runMain } from '../common/run-main';
-import { temporalConnectionOptions, temporalUnreachable } from '../common/temporal';
+import { temporalConnection, temporalUnreachable } from '../common/temporal';
 import { computeTaskQueue, inlineTaskQueue } from '../contract/workflow';
 
 async function main(): Promise<void> {
   const config = loadConfig('worker', WORKER_VARIABLES);
   checkComputeMode('worker', config);
   const log = createLogger('worker', config.LOG_LEVEL);
-  const connection = await NativeConnection.connect(temporalConnectionOptions(config)).catch((err: Error) => {
-    throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
+  const { connectionOptions, namespace } = temporalConnection();
+  const connection = await NativeConnection.connect(connectionOptions).catch((err: Error) => {
+    throw temporalUnreachable(connectionOptions.address, err);
   });
   const clients = createAwsClients(config, 'worker');
   const cores = availableParallelism();
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
     ...(config.AWS_ENDPOINT_URL ? { awsEndpointUrl: config.AWS_ENDPOINT_URL } : {}),
   });
   // In-flight activities get this long after SIGTERM; the ECS service's stopTimeout (infra/) is longer.
-  const common = { connection, namespace: config.TEMPORAL_NAMESPACE, shutdownGraceTime: '30 seconds' };
+  const common = { connection, namespace, shutdownGraceTime: '30 seconds' };
   const workers = await Promise.all([
     Worker.create({
       ...common,
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
   ]);
   log.info('worker ready', {
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    namespace: config.TEMPORAL_NAMESPACE,
+    namespace,
     computeMode: config.COMPUTE_MODE,
     computeSlots,
     inlineThreads,

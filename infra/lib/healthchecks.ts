@@ -4,8 +4,8 @@
  * HEALTHCHECK (docker run, docker compose) and the ECS task definitions pass it as their health check (ECS
  * ignores HEALTHCHECK); test/containers.test.ts checks that both say the same.
  *
- * Each check connects to Temporal exactly as the process does (same variables, same `common/temporal`
- * code) and asks about the task queue, so it fails on a wrong address, an expired API key or a missing
+ * Each check connects to Temporal exactly as the process does (same variables and temporal.toml profile, same
+ * `common/temporal` code) and asks about the task queue, so it fails on a wrong address, an expired API key or a missing
  * namespace, not only on a dead process. The worker's check also requires that this container itself polls
  * the task queue: the SDK names a worker `PID@HOSTNAME`, and the check runs in the same container, so it
  * looks for a poller whose identity ends with `@` + its hostname. Temporal lists recent pollers for a few
@@ -15,10 +15,11 @@
 const connectAndDescribeTaskQueue = [
   "const { Connection } = require('@temporalio/client');",
   "const { loadConfig, TEMPORAL_ENV } = require('./dist/common/config');",
-  "const { temporalConnectionOptions } = require('./dist/common/temporal');",
+  "const { temporalConnection } = require('./dist/common/temporal');",
   "const c = loadConfig('healthcheck', TEMPORAL_ENV);",
-  'Connection.connect({ ...temporalConnectionOptions(c), connectTimeout: 5000 })',
-  '.then((conn) => conn.workflowService.describeTaskQueue({ namespace: c.TEMPORAL_NAMESPACE, taskQueue: { name: c.TEMPORAL_TASK_QUEUE }, taskQueueType: 1 }))',
+  'const t = temporalConnection();',
+  'Connection.connect({ ...t.connectionOptions, connectTimeout: 5000 })',
+  '.then((conn) => conn.workflowService.describeTaskQueue({ namespace: t.namespace, taskQueue: { name: c.TEMPORAL_TASK_QUEUE }, taskQueueType: 1 }))',
 ].join(' ');
 
 const failOnError = ".catch((e) => { console.error('unhealthy: ' + e.message); process.exit(1); });";
