@@ -1,12 +1,18 @@
 /**
- * A small structured logger: one line per event, `time level [component] message {fields}` on stderr. Text
- * that came from outside (a message body, an object key) is logged with its control characters escaped, so
- * that it can neither forge log lines nor drive the terminal of whoever reads them.
+ * The processes' logger: one JSON object per line on stderr (pino), such as
+ * `{"level":"info","time":"2026-12-07T10:00:00.000Z","component":"ingress","msg":"polling","queueUrl":"…"}`,
+ * which CloudWatch Logs Insights reads as fields. Text that came from outside (a message body, an object key)
+ * can neither forge a line nor drive the terminal of whoever reads it: JSON escapes the C0 controls, and every
+ * other unprintable character is written as a `\uXXXX` escape too, so the line parses back to the same text.
+ * The Temporal SDK's own logs, with each workflow's and activity's IDs, go through the same logger
+ * ({@link temporalLogger}); `npm run dev` prints the lines pretty (scripts/pretty-log.ts).
  */
+import { writeSync } from 'node:fs';
+import type { LogLevel as TemporalLogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
+import pino from 'pino';
 import { printable } from './text';
 
-const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
-export type LogLevel = keyof typeof LEVELS;
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
@@ -15,24 +21,74 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-function describe(value: unknown): unknown {
-  return value instanceof Error ? `${value.name}: ${value.message}` : value;
+/** Where the lines go: written synchronously, so that the last line before a crash or an exit is not lost. */
+export interface LogDestination {
+  write(line: string): void;
 }
 
-export function createLogger(component: string, level: LogLevel = 'info'): Logger {
-  const write = (at: LogLevel, message: string, fields?: Record<string, unknown>) => {
-    if (LEVELS[at] < LEVELS[level]) return;
-    const extra = fields
-      ? ' ' + JSON.stringify(Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, describe(v)])))
-      : '';
-    process.stderr.write(
-      `${new Date().toISOString()} ${at.toUpperCase()} [${component}] ${printable(message + extra)}\n`,
-    );
-  };
+/** Standard error, one whole line per write. */
+const STDERR: LogDestination = { write: (line) => void writeSync(2, line) };
+
+/** An error as its name and message (a stack is for fatal errors: common/run-main.ts). */
+function plain(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(fields).map(([k, v]) => [k, v instanceof Error ? `${v.name}: ${v.message}` : v]),
+  );
+}
+
+function wrap(logger: pino.Logger): Logger {
+  const at = (level: LogLevel) => (message: string, fields?: Record<string, unknown>) =>
+    fields ? logger[level](plain(fields), message) : logger[level](message);
   return {
-    debug: (m, f) => write('debug', m, f),
-    info: (m, f) => write('info', m, f),
-    warn: (m, f) => write('warn', m, f),
-    error: (m, f) => write('error', m, f),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+  };
+}
+
+/** The logger of `component`, writing lines at `level` and above to `destination` (standard error). */
+export function createLogger(
+  component: string,
+  level: LogLevel = 'info',
+  destination: LogDestination = STDERR,
+): Logger {
+  // A JSON line holds no raw newline: the one pino ends it with is the only one.
+  const escaped = { write: (line: string) => destination.write(`${printable(line.trimEnd())}\n`) };
+  return wrap(
+    pino(
+      {
+        level,
+        base: { component },
+        timestamp: pino.stdTimeFunctions.isoTime,
+        formatters: { level: (label) => ({ level: label }) },
+      },
+      escaped,
+    ),
+  );
+}
+
+const FROM_TEMPORAL: Record<TemporalLogLevel, LogLevel> = {
+  TRACE: 'debug',
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARN: 'warn',
+  ERROR: 'error',
+};
+
+/**
+ * The Temporal SDK's logger over `log`, for `Runtime.install`: the worker's, its workflows' and its activities'
+ * lines, with the metadata the SDK gives them (`workflowId`, `runId`, `activityType`, `taskQueue`, …) as fields.
+ */
+export function temporalLogger(log: Logger): TemporalLogger {
+  const write = (level: TemporalLogLevel, message: string, meta?: LogMetadata) =>
+    log[FROM_TEMPORAL[level]](message, meta);
+  return {
+    log: write,
+    trace: (message, meta) => write('TRACE', message, meta),
+    debug: (message, meta) => write('DEBUG', message, meta),
+    info: (message, meta) => write('INFO', message, meta),
+    warn: (message, meta) => write('WARN', message, meta),
+    error: (message, meta) => write('ERROR', message, meta),
   };
 }

@@ -5,6 +5,7 @@
  * day's report counts every file, and the operator's console lists every file as completed.
  */
 import { startStackConsole } from './stack-console';
+import { prettyLogLine } from './pretty-log';
 import { join } from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
@@ -85,7 +86,10 @@ async function consoleListsEveryFile(client: Client, stack: Stack): Promise<bool
 async function main(): Promise<number> {
   const verbose = process.argv.includes('--verbose');
   process.stdout.write('starting the local stack (Temporal dev server, moto, worker, ingress)…\n');
-  const stack = await startStack({ log: verbose ? (l) => process.stderr.write(`${l}\n`) : undefined });
+  const pretty = prettyLogLine(process.stderr.isTTY);
+  const stack = await startStack({
+    log: verbose ? (l) => process.stderr.write(`${pretty(l)}\n`) : undefined,
+  });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => void stack.stop().finally(() => process.exit(130)));
   }

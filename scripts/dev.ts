@@ -9,14 +9,16 @@ import { loadConfig } from '../common/config';
 import { DAILY_REPORT_SCHEDULE_ID } from '../contract/schedule';
 import { STACK_FILE, startStack, type RunningStack } from './stack';
 import { runMain } from '../common/run-main';
+import { prettyLogLine } from './pretty-log';
 import { Client, Connection } from '@temporalio/client';
 
 async function main(): Promise<void> {
   const { MOTO_PORT, CONSOLE_PORT } = loadConfig('dev', ['MOTO_PORT', 'CONSOLE_PORT']);
+  const pretty = prettyLogLine(process.stderr.isTTY);
   const stack = await startStack({
     ports: { temporal: 7233, ui: 8233, moto: MOTO_PORT ?? 5000 },
     ui: true,
-    log: (line) => process.stderr.write(`${line}\n`),
+    log: (line) => process.stderr.write(`${pretty(line)}\n`),
   });
   const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
   const operatorConsole = await startStackConsole(stack, client, {

@@ -5,12 +5,12 @@
  * a third, with one slot per thread of the worker's pool, so a burst of small files waits in Temporal.
  */
 import { availableParallelism } from 'node:os';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { makeTelemetryFilterString, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createBackends } from '../activities/backends';
 import { createAwsClients } from '../common/aws';
 import { checkComputeMode, loadConfig, WORKER_VARIABLES } from '../common/config';
-import { createLogger } from '../common/log';
+import { createLogger, temporalLogger } from '../common/log';
 import { openSchemaFile } from '../common/schema';
 import { runMain } from '../common/run-main';
 import { temporalConnection, temporalUnreachable } from '../common/temporal';
@@ -20,6 +20,11 @@ async function main(): Promise<void> {
   const config = loadConfig('worker', WORKER_VARIABLES);
   checkComputeMode('worker', config);
   const log = createLogger('worker', config.LOG_LEVEL);
+  // The SDK's lines (workflows, activities, and its Rust core's warnings) as the worker's own JSON lines.
+  Runtime.install({
+    logger: temporalLogger(log),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+  });
   const { connectionOptions, namespace } = temporalConnection();
   const connection = await NativeConnection.connect(connectionOptions).catch((err: Error) => {
     throw temporalUnreachable(connectionOptions.address, err);
