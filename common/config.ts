@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { DEFAULTS } from '../contract/defaults';
 import { CSV_DELIMITER_CHOICES, parseCsvDelimiter } from '../contract/jobs';
-import { isTimeOfDay } from '../contract/schedule';
+import { isTimeOfDay, isTimeZone } from '../contract/schedule';
 import { dateLayoutProblem, DATE_PLACEHOLDER, DEFAULT_DATE_LAYOUT } from '../contract/reprocess';
 import { ExplainedError, FAILURES } from '../contract/failures';
 
@@ -23,16 +23,6 @@ const list = z
       .map((x) => x.trim())
       .filter(Boolean),
   );
-
-/** Whether this runtime knows `name` as an IANA time zone. */
-function isTimeZone(name: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: name });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The schema of every variable, with a description shown when it is missing or wrong. */
 export const ENV = {
@@ -305,6 +295,13 @@ export const ENV = {
       'processor: key in DEST_BUCKET of a JSON copy of the statistics, written once the output is complete',
     ),
 
+  METRICS_ADDRESS: z
+    .string()
+    .regex(/^[\w.-]+:\d{1,5}$/, 'host:port, e.g. 0.0.0.0:9464')
+    .optional()
+    .describe(
+      "host:port of the worker's Prometheus endpoint (/metrics): the Temporal SDK's metrics and the pipeline's; unset, none",
+    ),
   WORKFLOW_BUNDLE_PATH: z
     .string()
     .min(1)
@@ -384,6 +381,7 @@ export const WORKER_VARIABLES = [
   'SCHEMA_FILE',
   'HEARTBEAT_SECONDS',
   'LOG_LEVEL',
+  'METRICS_ADDRESS',
   'WORKFLOW_BUNDLE_PATH',
   'COMPUTE_MODE',
   'COMPUTE_POLL_SECONDS',

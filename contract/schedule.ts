@@ -32,6 +32,16 @@ export const SCHEDULED_START_TIME = defineSearchAttributeKey(
 const TIME = /^([01]\d|2[0-3]):([0-5]\d)$/;
 
 /** Whether `text` is a time of day written `HH:MM` (24-hour). */
+/** Whether this runtime knows `name` as an IANA time zone. */
+export function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function isTimeOfDay(text: string): boolean {
   return TIME.test(text);
 }

@@ -6,6 +6,7 @@
  */
 import { startStackConsole } from './stack-console';
 import { prettyLogLine } from './pretty-log';
+import { scrape, total } from './prometheus';
 import { join } from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
@@ -81,6 +82,18 @@ async function consoleListsEveryFile(client: Client, stack: Stack): Promise<bool
   } finally {
     await operatorConsole.close();
   }
+}
+
+/** The worker's metrics endpoint: the Temporal SDK's metrics, and the pipeline's counting every demo file processed. */
+async function metricsCountEveryFile(stack: Stack): Promise<boolean> {
+  const samples = await scrape(stack.metricsUrl);
+  const processed = total(samples, 'pipeline_files', { outcome: 'processed' });
+  const sdk = total(samples, 'temporal_workflow_completed');
+  process.stdout.write(
+    `metrics ${stack.metricsUrl}: ${processed} of ${UPLOADS.length} file(s) counted as processed, ` +
+      `${sdk} workflow(s) completed by the SDK's count\n`,
+  );
+  return processed === UPLOADS.length && sdk >= UPLOADS.length;
 }
 
 async function main(): Promise<number> {
@@ -171,6 +184,7 @@ async function main(): Promise<number> {
     );
     ok &&= daily.files.processed === ofDay && ofDay > 0;
     ok &&= await consoleListsEveryFile(client, stack);
+    ok &&= await metricsCountEveryFile(stack);
     process.stdout.write(
       ok
         ? 'demo passed: every file processed and in the daily report, every row in the table, both queues empty\n'

@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   const { MOTO_PORT, CONSOLE_PORT } = loadConfig('dev', ['MOTO_PORT', 'CONSOLE_PORT']);
   const pretty = prettyLogLine(process.stderr.isTTY);
   const stack = await startStack({
-    ports: { temporal: 7233, ui: 8233, moto: MOTO_PORT ?? 5000 },
+    ports: { temporal: 7233, ui: 8233, moto: MOTO_PORT ?? 5000, metrics: 9464 },
     ui: true,
     log: (line) => process.stderr.write(`${pretty(line)}\n`),
   });
@@ -35,6 +35,7 @@ async function main(): Promise<void> {
       'Local pipeline running. Ctrl-C stops everything.',
       `  console           ${operatorConsole.url}  (the files, their reports and downloads; upload; the dead letters)`,
       `  Temporal UI       ${stack.uiUrl}`,
+      `  metrics           ${stack.metricsUrl}  (Prometheus: the Temporal SDK's and the pipeline's)`,
       `  Temporal address  ${stack.temporalAddress} (namespace ${stack.namespace}, task queue ${stack.taskQueue})`,
       `  AWS endpoint      ${stack.awsEndpoint} (moto: S3, SQS, DynamoDB, region ${stack.region})`,
       `  input bucket      s3://${stack.inputBucket}`,

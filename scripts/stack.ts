@@ -8,14 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
-import {
-  CreateBucketCommand,
-  PutBucketCorsCommand,
-  PutBucketNotificationConfigurationCommand,
-} from '@aws-sdk/client-s3';
-import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-
 import { Client, Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
@@ -27,14 +19,13 @@ import { INGRESS_READY_MESSAGE } from '../ingress/ingress';
 import { DEFAULTS } from '../contract/defaults';
 import { computeTaskQueue, inlineTaskQueue, SA } from '../contract/workflow';
 import type { DailyReportSchedule } from '../contract/schedule';
-import { tableKeyOf } from '../processors/dynamodb-items';
-import { loadSchema } from '../common/schema';
+import { provision } from './provision';
 import { ensureDailyReportSchedule } from './schedules';
 import { ensureTools, REPO_ROOT } from './tools';
 
 export interface StackOptions {
   /** Fixed ports (`npm run dev`); free ports are picked for any left out. */
-  ports?: { temporal?: number; ui?: number; moto?: number };
+  ports?: { temporal?: number; ui?: number; moto?: number; metrics?: number };
   /** Serve the Temporal web UI. @default false */
   ui?: boolean;
   /** Start the worker and the ingress as child processes. @default true */
@@ -80,6 +71,8 @@ export interface Stack {
   namespace: string;
   taskQueue: string;
   uiUrl?: string;
+  /** The worker's Prometheus endpoint: the Temporal SDK's metrics and the pipeline's. */
+  metricsUrl: string;
   awsEndpoint: string;
   region: string;
   inputBucket: string;
@@ -261,6 +254,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     aws = createAwsClients({ AWS_REGION: region, AWS_ENDPOINT_URL: awsEndpoint });
     const { queueUrl, deadLetterQueueUrl } = await provision(
       aws,
+      STACK_NAMES,
       options.queueVisibilityTimeoutSeconds ?? 60,
     );
 
@@ -276,6 +270,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       INPUT_BUCKETS: STACK_NAMES.inputBucket,
       OUTPUT_BUCKET: STACK_NAMES.outputBucket,
       DYNAMODB_TABLE: STACK_NAMES.table,
+      METRICS_ADDRESS: `127.0.0.1:${ports.metrics}`,
       ...options.env,
     };
     const processes =
@@ -286,6 +281,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       namespace,
       taskQueue: env.TEMPORAL_TASK_QUEUE!,
       ...(ports.ui ? { uiUrl: `http://localhost:${ports.ui}` } : {}),
+      metricsUrl: `http://${env.METRICS_ADDRESS}/metrics`,
       awsEndpoint,
       region,
       inputBucket: STACK_NAMES.inputBucket,
@@ -313,7 +309,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 }
 
 /** The ports asked for, checked free, and free ones for the rest; the UI's only with `options.ui`. */
-async function choosePorts(options: StackOptions): Promise<{ temporal: number; moto: number; ui?: number }> {
+async function choosePorts(
+  options: StackOptions,
+): Promise<{ temporal: number; moto: number; metrics: number; ui?: number }> {
   const want = options.ports ?? {};
   for (const [name, port] of Object.entries(want)) {
     if (port !== undefined && !(await portIsFree(port))) {
@@ -324,8 +322,9 @@ async function choosePorts(options: StackOptions): Promise<{ temporal: number; m
   }
   const temporal = want.temporal ?? (await freePort());
   const moto = want.moto ?? (await freePort());
+  const metrics = want.metrics ?? (await freePort());
   const ui = options.ui ? (want.ui ?? (await freePort())) : undefined;
-  return { temporal, moto, ...(ui ? { ui } : {}) };
+  return { temporal, moto, metrics, ...(ui ? { ui } : {}) };
 }
 
 /**
@@ -445,56 +444,4 @@ function searchAttributeTypeName(type: SearchAttributeType): string {
     KEYWORD_LIST: 'KeywordList',
   };
   return names[type];
-}
-
-/** Buckets (the input one open to the console's uploads), queue with DLQ, the input bucket's notifications. */
-async function provision(aws: AwsClients, visibilityTimeoutSeconds: number) {
-  const { s3, sqs, dynamodb } = aws;
-  await s3.send(new CreateBucketCommand({ Bucket: STACK_NAMES.inputBucket }));
-  // The console's Upload page posts files from the browser: the local console is on loopback, any port.
-  const CORSRules = [
-    { AllowedOrigins: ['http://127.0.0.1:*', 'http://localhost:*'], AllowedMethods: ['POST'] },
-  ];
-  await s3.send(
-    new PutBucketCorsCommand({ Bucket: STACK_NAMES.inputBucket, CORSConfiguration: { CORSRules } }),
-  );
-  const key = tableKeyOf(loadSchema(undefined));
-  const keyAttributes = [key.partitionKey, ...(key.sortKey ? [key.sortKey] : [])];
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: STACK_NAMES.table,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: keyAttributes.map((a) => ({ AttributeName: a.name, AttributeType: a.type })),
-      KeySchema: keyAttributes.map((a, i) => ({
-        AttributeName: a.name,
-        KeyType: i === 0 ? 'HASH' : 'RANGE',
-      })),
-    }),
-  );
-  await s3.send(new CreateBucketCommand({ Bucket: STACK_NAMES.outputBucket }));
-  const arnOf = async (url: string) =>
-    (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] })))
-      .Attributes!.QueueArn!;
-  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: STACK_NAMES.deadLetterQueue }));
-  const queue = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: STACK_NAMES.queue,
-      Attributes: {
-        VisibilityTimeout: String(visibilityTimeoutSeconds),
-        RedrivePolicy: JSON.stringify({
-          deadLetterTargetArn: await arnOf(dlq.QueueUrl!),
-          maxReceiveCount: STACK_NAMES.maxReceiveCount,
-        }),
-      },
-    }),
-  );
-  await s3.send(
-    new PutBucketNotificationConfigurationCommand({
-      Bucket: STACK_NAMES.inputBucket,
-      NotificationConfiguration: {
-        QueueConfigurations: [{ QueueArn: await arnOf(queue.QueueUrl!), Events: ['s3:ObjectCreated:*'] }],
-      },
-    }),
-  );
-  return { queueUrl: queue.QueueUrl!, deadLetterQueueUrl: dlq.QueueUrl! };
 }

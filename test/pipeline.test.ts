@@ -52,6 +52,7 @@ import { readRecordedCalls } from './support/iam';
 import type { ObjectRef } from '../contract/objects';
 import { startEndToEnd, type EndToEnd } from './support/end-to-end';
 import { eventually } from './support/eventually';
+import { scrape, total } from '../scripts/prometheus';
 
 /**
  * A second input bucket, without notifications: the tests send its notifications themselves, with the
@@ -674,6 +675,39 @@ describe('pipeline end to end', () => {
       const reason = d.MessageAttributes?.[DLQ_ATTRIBUTES.reason]?.StringValue ?? '';
       assert.equal(printable(reason), reason);
     }
+  });
+
+  it('counts every file on the worker\u2019s metrics endpoint, beside the Temporal SDK\u2019s own metrics', async () => {
+    const samples = await scrape(stack.metricsUrl);
+    // The SDK's: what the dashboard and the scaling read (schedule-to-start latency, task queue polls).
+    for (const name of [
+      'temporal_workflow_task_schedule_to_start_latency_count',
+      'temporal_activity_schedule_to_start_latency_count',
+      'temporal_workflow_completed',
+    ]) {
+      assert.ok(total(samples, name) > 0, name);
+    }
+    // The pipeline's: files by job, route and outcome (the broken CSV above failed and was dead-lettered).
+    assert.ok(
+      total(samples, 'pipeline_files', { job: 'csv-transform', route: 'inline', outcome: 'processed' }) > 0,
+    );
+    assert.ok(total(samples, 'pipeline_files', { outcome: 'failed' }) > 0);
+    assert.ok(total(samples, 'pipeline_dead_letters', { type: FailureType.invalidInput }) >= 1);
+    const processed =
+      total(samples, 'pipeline_files', { outcome: 'processed' }) +
+      total(samples, 'pipeline_files', { outcome: 'processed-with-failed-chunks' });
+    assert.equal(
+      total(samples, 'pipeline_processing_seconds_count'),
+      processed,
+      'one processing time per file',
+    );
+    assert.equal(total(samples, 'pipeline_file_seconds_count'), total(samples, 'pipeline_files'));
+    assert.ok(total(samples, 'pipeline_bytes') > 0);
+    for (const job of ['csv-transform', 'csv-validate', 'csv-to-dynamodb']) {
+      const rows = (kind: string) => total(samples, 'pipeline_rows', { job, kind });
+      assert.equal(rows('in'), rows('out') + rows('rejected'), `${job}: rows in = out + rejected`);
+    }
+    assert.ok(total(samples, 'pipeline_rows', { kind: 'in' }) > 0);
   });
 
   it('leaves both queues empty', async () => {

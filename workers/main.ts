@@ -20,10 +20,14 @@ async function main(): Promise<void> {
   const config = loadConfig('worker', WORKER_VARIABLES);
   checkComputeMode('worker', config);
   const log = createLogger('worker', config.LOG_LEVEL);
-  // The SDK's lines (workflows, activities, and its Rust core's warnings) as the worker's own JSON lines.
+  // The SDK's lines (workflows, activities, and its Rust core's warnings) as the worker's own JSON lines; its
+  // metrics and the pipeline's (workflows/metrics.ts) on one Prometheus endpoint.
   Runtime.install({
     logger: temporalLogger(log),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
+      ...(config.METRICS_ADDRESS ? { metrics: { prometheus: { bindAddress: config.METRICS_ADDRESS } } } : {}),
+    },
   });
   const { connectionOptions, namespace } = temporalConnection();
   const connection = await NativeConnection.connect(connectionOptions).catch((err: Error) => {

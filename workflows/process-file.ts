@@ -28,6 +28,10 @@ import { inspectedFile, needsPlan, routingOf, type InspectedFile } from './inspe
 import { trackMessages, type FileMessages } from './messages';
 import { runChunked } from './run-chunked';
 import { runWhole } from './run-whole';
+import { recordDeadLetter, recordFile, recordProcessed } from './metrics';
+
+/** Seconds since the workflow started (the hand-over), in workflow time: a replay computes the same. */
+const sinceStart = () => (Date.now() - workflowInfo().startTime.getTime()) / 1000;
 
 export async function processFile({ object, options = {} }: ProcessFileInput): Promise<ProcessFileResult> {
   const status = new FileStatus();
@@ -37,6 +41,7 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
     const planned = needsPlan(file) ? await plan(file) : undefined;
     // A rerun of the same version keeps the first run's stamp, so its outputs are the same bytes.
     const stamped = planned ? { ...file, processedAt: planned.processedAt } : file;
+    const runStarted = Date.now();
     let run: RunOutcome;
     if (planned && planned.chunks.length > 1) {
       run = await runChunked(stamped, planned, options, status);
@@ -49,7 +54,13 @@ export async function processFile({ object, options = {} }: ProcessFileInput): P
       }
       run = await runWhole(stamped, options, status);
     }
-    return await finish(object, stamped, run, messages, status);
+    return await finish(
+      object,
+      stamped,
+      { ...run, seconds: (Date.now() - runStarted) / 1000 },
+      messages,
+      status,
+    );
   } catch (err) {
     return await fail(object, err, messages, status);
   }
@@ -107,13 +118,14 @@ function plan(file: InspectedFile): Promise<RunPlan> {
 async function finish(
   object: ObjectRef,
   file: InspectedFile,
-  run: RunOutcome,
+  run: RunOutcome & { seconds: number },
   messages: FileMessages,
   status: FileStatus,
 ): Promise<ProcessFileResult> {
   status.set({ stage: 'verifying', ...(isCsvJob(file.job) ? { rows: rowsOf(run.summary) } : {}) });
   await messages.stopKeeper();
   const batch = messages.book.pending();
+  const report = fileReport(file, run, sinceStart());
   const finished = await finishing.finishFile.executeWithOptions({ summary: finishSummary(batch.length) }, [
     {
       source: file.source,
@@ -123,8 +135,7 @@ async function finish(
       ...(run.statsKey ? { statsKey: run.statsKey } : {}),
       ...(validatesRows(file.job) ? { rejectsKey: file.rejectsKey } : {}),
       messages: batch,
-      // Workflow time: the finish step's task time, so a replay computes the same value.
-      report: fileReport(file, run, (Date.now() - workflowInfo().startTime.getTime()) / 1000),
+      report,
     },
   ]);
   messages.book.acknowledged(batch);
@@ -132,6 +143,9 @@ async function finish(
   await messages.acknowledgeAll();
   status.set({ backend: run.backend, output: `s3://${finished.output.bucket}/${finished.output.key}` });
   status.show('done', { key: SA.backend, value: run.backend });
+  const tags = { job: file.job, route: file.route };
+  recordProcessed({ ...tags, backend: run.backend }, report, run.seconds);
+  recordFile(tags, report.status, sinceStart());
   return processedResult(object, file, run, finished, messages.book.acknowledgedCount);
 }
 
@@ -162,9 +176,12 @@ async function fail(
   }
   const failure = failureOf(err);
   status.set({ failure: { type: failure.type, message: failure.message } });
+  // A failure before the inspection knows neither.
+  const tags = { job: status.progress.job ?? 'unknown', route: status.progress.route ?? 'unknown' };
   if (failure.type === FailureType.objectSuperseded) {
     await messages.acknowledgeAll();
     status.show('skipped');
+    recordFile(tags, 'skipped', sinceStart());
     return {
       status: 'skipped',
       object,
@@ -182,6 +199,8 @@ async function fail(
     },
   ]);
   const batch = messages.book.pending();
+  recordFile(tags, failure.permanent ? 'failed' : 'released', sinceStart());
+  if (failure.permanent && batch.length > 0) recordDeadLetter(failure.type);
   if (batch.length > 0) {
     if (failure.permanent) {
       await quick.moveToDeadLetter.executeWithOptions(
