@@ -4,6 +4,7 @@
  * (docs/architecture.md, "Processor"), and an attempt retried after a worker crash resumes the run its
  * predecessor started.
  */
+import { traceContextEnvironment } from '../common/tracing';
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -137,7 +138,10 @@ export interface ComputeResult {
   output?: OutputFacts;
 }
 
-/** The environment of the processor contract, identical for Batch, ECS and local runs. */
+/**
+ * The environment of the processor contract, identical for Batch, ECS and local runs; `TRACEPARENT` continues
+ * the trace of the activity that runs it.
+ */
 export function processorEnvironment(
   req: ComputeRequest,
   deps: Omit<ComputeDeps, 'backends' | 's3'>,
@@ -167,6 +171,7 @@ export function processorEnvironment(
       : {}),
     AWS_REGION: deps.awsRegion,
     ...(deps.awsEndpointUrl ? { AWS_ENDPOINT_URL: deps.awsEndpointUrl } : {}),
+    ...traceContextEnvironment(),
   };
 }
 

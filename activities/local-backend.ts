@@ -43,6 +43,10 @@ const PASSTHROUGH = [
   'AWS_SHARED_CREDENTIALS_FILE',
   // Not a container's: the tests record every AWS call, the processor's too.
   'AWS_CALL_LOG_DIR',
+  // Where the worker sends its spans, the processor sends its own (common/tracing.ts).
+  'OTEL_TRACES_EXPORTER',
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_ZIPKIN_ENDPOINT',
 ];
 
 /** The environment of a processor run: the worker's {@link PASSTHROUGH} variables and the run's own. */

@@ -12,6 +12,7 @@
  * receive. The ingress probes Temporal with a bounded
  * backoff and resumes by itself.
  */
+import { context, trace } from '@opentelemetry/api';
 import {
   ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
@@ -26,6 +27,7 @@ import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { deadLetterRequest, type DeadLetterReason } from '../common/dead-letters';
 import { workflowIdFor } from '../common/ids';
 import type { Logger } from '../common/log';
+import { inSpan, TRACER_NAME } from '../common/tracing';
 import { fileStartOptions, messageReceivedSignal, type ProcessFileOptions } from '../contract/workflow';
 import { FailureType } from '../contract/failures';
 import { DEFAULTS } from '../contract/defaults';
@@ -259,7 +261,14 @@ async function handle(
       case 'objects': {
         const [only] = parsed.objects;
         if (only && parsed.objects.length === 1 && inputBuckets.has(only.ref.bucket)) {
-          return await startWorkflow(o, only.ref, m, only.body);
+          // The root of the file's trace: the workflow, its activities and the processor run follow under it.
+          return await inSpan(
+            trace.getTracer(TRACER_NAME),
+            `notification s3://${only.ref.bucket}/${only.ref.key}`,
+            context.active(),
+            { 'messaging.message.id': messageId ?? '' },
+            () => startWorkflow(o, only.ref, m, only.body),
+          );
         }
         return await split(o, inputBuckets, m, parsed.objects);
       }

@@ -1,16 +1,19 @@
 /** The ingress process: configuration from the environment, then poll until SIGTERM/SIGINT. */
+import '../common/instrument';
 import { Client, Connection } from '@temporalio/client';
 import { createAwsClients } from '../common/aws';
 import { INGRESS_VARIABLES, loadConfig } from '../common/config';
 import { noRedrivePolicy, readRedrivePolicy } from '../common/dead-letters';
 import { runMain } from '../common/run-main';
 import { createLogger } from '../common/log';
+import { startTracing } from '../common/tracing';
 import { temporalConnection, temporalUnreachable } from '../common/temporal';
 import { createIngress, PROBE_MAX_MS } from './ingress';
 
 async function main(): Promise<void> {
   const config = loadConfig('ingress', INGRESS_VARIABLES);
   const log = createLogger('ingress', config.LOG_LEVEL);
+  const tracing = startTracing('ingress');
   const { connectionOptions, namespace } = temporalConnection();
   const connection = await Connection.connect({
     ...connectionOptions,
@@ -19,7 +22,7 @@ async function main(): Promise<void> {
   }).catch((err: Error) => {
     throw temporalUnreachable(connectionOptions.address, err);
   });
-  const client = new Client({ connection, namespace });
+  const client = new Client({ connection, namespace, plugins: [tracing.plugin] });
   const { sqs } = createAwsClients(config, 'ingress');
   // The dead letters the ingress moves go where SQS itself would move them.
   const redrive = await readRedrivePolicy(sqs, config.QUEUE_URL);
@@ -51,6 +54,7 @@ async function main(): Promise<void> {
   }
   await ingress.run(stop.signal);
   await connection.close();
+  await tracing.shutdown();
   sqs.destroy();
 }
 

@@ -11,8 +11,10 @@
  *
  * Importing this module does nothing: it runs only as the main module.
  */
+import '../common/instrument';
 import { createLogger } from '../common/log';
 import { runMain } from '../common/run-main';
+import { contextFromEnvironment, inSpan, startTracing } from '../common/tracing';
 import { ExplainedError, FAILURES } from '../contract/failures';
 import { parseCli } from './cli';
 import { fromEnvironment } from './environment';
@@ -35,7 +37,16 @@ let stoppedBy: keyof typeof EXIT_SIGNAL | undefined;
 async function main(argv: readonly string[]): Promise<number> {
   try {
     const spec = argv.includes('--job') ? parseCli(argv) : fromEnvironment();
-    const report = await run(spec, createLogger('processor', spec.logLevel));
+    // A span of the file's trace (TRACEPARENT, from the activity that started this run), the run's S3 and
+    // DynamoDB calls under it; sent before the process exits.
+    const tracing = startTracing('processor');
+    const report = await inSpan(
+      tracing.tracer,
+      `processor ${spec.job}`,
+      contextFromEnvironment(process.env),
+      { 'file_pipeline.job': spec.job },
+      () => run(spec, createLogger('processor', spec.logLevel)),
+    ).finally(() => tracing.shutdown());
     process.stdout.write(`${JSON.stringify(report)}\n`);
   } catch (err) {
     // The run failed because the signal handler discarded its output: that handler reports and exits.

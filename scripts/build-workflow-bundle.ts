@@ -11,7 +11,13 @@ import { REPO_ROOT } from './tools';
 export const WORKFLOW_BUNDLE = join(REPO_ROOT, 'dist', 'workflow-bundle.js');
 
 runMain('build:workflow-bundle', async () => {
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows') });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../workflows'),
+    // Tracing's workflow interceptors (common/tracing.ts): a worker adds them itself only when it bundles.
+    workflowInterceptorModules: [
+      require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors'),
+    ],
+  });
   mkdirSync(dirname(WORKFLOW_BUNDLE), { recursive: true });
   writeFileSync(WORKFLOW_BUNDLE, code);
   process.stdout.write(`wrote ${WORKFLOW_BUNDLE} (${(code.length / 1024).toFixed(0)} KiB)\n`);

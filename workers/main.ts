@@ -4,6 +4,7 @@
  * across all workers are bounded (so a burst of files does not hit AWS API throttling); and inline runs on
  * a third, with one slot per thread of the worker's pool, so a burst of small files waits in Temporal.
  */
+import '../common/instrument';
 import { availableParallelism } from 'node:os';
 import { makeTelemetryFilterString, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
@@ -11,6 +12,7 @@ import { createBackends } from '../activities/backends';
 import { createAwsClients } from '../common/aws';
 import { checkComputeMode, loadConfig, WORKER_VARIABLES } from '../common/config';
 import { createLogger, temporalLogger } from '../common/log';
+import { startTracing } from '../common/tracing';
 import { openSchemaFile } from '../common/schema';
 import { runMain } from '../common/run-main';
 import { temporalConnection, temporalUnreachable } from '../common/temporal';
@@ -30,6 +32,7 @@ async function main(): Promise<void> {
     },
   });
   const { connectionOptions, namespace } = temporalConnection();
+  const tracing = startTracing('worker');
   const connection = await NativeConnection.connect(connectionOptions).catch((err: Error) => {
     throw temporalUnreachable(connectionOptions.address, err);
   });
@@ -79,7 +82,8 @@ async function main(): Promise<void> {
     ...(config.AWS_ENDPOINT_URL ? { awsEndpointUrl: config.AWS_ENDPOINT_URL } : {}),
   });
   // In-flight activities get this long after SIGTERM; the ECS service's stopTimeout (infra/) is longer.
-  const common = { connection, namespace, shutdownGraceTime: '30 seconds' };
+  // Tracing: Temporal's interceptors carry the trace from the ingress through workflows and activities.
+  const common = { connection, namespace, shutdownGraceTime: '30 seconds', plugins: [tracing.plugin] };
   const workers = await Promise.all([
     Worker.create({
       ...common,
@@ -118,6 +122,7 @@ async function main(): Promise<void> {
   await Promise.all(workers.map((w) => w.run()));
   for (const backend of Object.values(backends)) await backend.close?.();
   await connection.close();
+  await tracing.shutdown();
   log.info('worker stopped');
 }
 
