@@ -1,6 +1,7 @@
 /**
  * `npm run dev`: the whole local stack in the foreground, on the usual ports (Temporal 7233, UI 8233,
- * moto 5000 or MOTO_PORT, the console 8080 or CONSOLE_PORT), until Ctrl-C. `npm run upload` finds it through `.data/stack.json`.
+ * moto 5000 or MOTO_PORT, the console 8080 or CONSOLE_PORT, metrics 9464; with `--traces` Zipkin on 9411),
+ * until Ctrl-C. `npm run upload` finds it through `.data/stack.json`.
  */
 import { startStackConsole } from './stack-console';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,8 +17,9 @@ async function main(): Promise<void> {
   const { MOTO_PORT, CONSOLE_PORT } = loadConfig('dev', ['MOTO_PORT', 'CONSOLE_PORT']);
   const pretty = prettyLogLine(process.stderr.isTTY);
   const stack = await startStack({
-    ports: { temporal: 7233, ui: 8233, moto: MOTO_PORT ?? 5000, metrics: 9464 },
+    ports: { temporal: 7233, ui: 8233, moto: MOTO_PORT ?? 5000, metrics: 9464, zipkin: 9411 },
     ui: true,
+    traces: process.argv.includes('--traces'),
     log: (line) => process.stderr.write(`${pretty(line)}\n`),
   });
   const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
@@ -36,6 +38,9 @@ async function main(): Promise<void> {
       `  console           ${operatorConsole.url}  (the files, their reports and downloads; upload; the dead letters)`,
       `  Temporal UI       ${stack.uiUrl}`,
       `  metrics           ${stack.metricsUrl}  (Prometheus: the Temporal SDK's and the pipeline's)`,
+      stack.tracesUrl
+        ? `  traces            ${stack.tracesUrl}  (Zipkin: one trace per file)`
+        : '  traces            off (npm run dev -- --traces starts Zipkin)',
       `  Temporal address  ${stack.temporalAddress} (namespace ${stack.namespace}, task queue ${stack.taskQueue})`,
       `  AWS endpoint      ${stack.awsEndpoint} (moto: S3, SQS, DynamoDB, region ${stack.region})`,
       `  input bucket      s3://${stack.inputBucket}`,

@@ -3,8 +3,8 @@
  * from a real run. Starts the local stack, uploads files on each route (one chunked, one that fails), waits
  * for them, then saves to docs/images/ the workflow list (with the pipeline's search attributes as columns,
  * as the README tells people to set them), a chunked file's user metadata, and the console's four pages: the
- * file list, that file's page, the upload form and the dead letters. Needs Debian's `chromium` (CHROMIUM_PATH
- * overrides /usr/bin/chromium).
+ * file list, that file's page, the upload form and the dead letters; and the Batch file's trace in Zipkin.
+ * Needs Debian's `chromium` (CHROMIUM_PATH overrides /usr/bin/chromium) and Java for Zipkin.
  */
 import { launchChromium } from './browser';
 import { startStackConsole } from './stack-console';
@@ -86,7 +86,11 @@ async function shoot(page: Page, text: string, file: string): Promise<void> {
 
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'screenshots-'));
-  const stack = await startStack({ ui: true, log: (line) => process.stderr.write(`${line}\n`) });
+  const stack = await startStack({
+    ui: true,
+    traces: true,
+    log: (line) => process.stderr.write(`${line}\n`),
+  });
   const browser = await launchChromium();
   try {
     const connection = await Connection.connect({ address: stack.temporalAddress });
@@ -126,6 +130,15 @@ async function main(): Promise<void> {
     } finally {
       await operatorConsole.close();
     }
+    // The Batch route's file, from its notification to its processor's S3 calls (npm run dev -- --traces).
+    const traces = (await (await fetch(`${stack.tracesUrl}api/v2/traces?limit=100`)).json()) as {
+      traceId: string;
+      name: string;
+    }[][];
+    const batch = traces.find((t) => t.some((span) => span.name.endsWith('batch/transactions.csv')));
+    if (!batch) throw new ExplainedError('Zipkin has no trace of batch/transactions.csv');
+    await page.goto(`${stack.tracesUrl}traces/${batch[0]!.traceId}`);
+    await shoot(page, 'processor csv-transform', 'trace-zipkin.png');
     await connection.close();
   } finally {
     await browser.close();

@@ -21,11 +21,11 @@ import { computeTaskQueue, inlineTaskQueue, SA } from '../contract/workflow';
 import type { DailyReportSchedule } from '../contract/schedule';
 import { provision } from './provision';
 import { ensureDailyReportSchedule } from './schedules';
-import { ensureTools, REPO_ROOT } from './tools';
+import { ensureTools, ensureZipkin, REPO_ROOT } from './tools';
 
 export interface StackOptions {
   /** Fixed ports (`npm run dev`); free ports are picked for any left out. */
-  ports?: { temporal?: number; ui?: number; moto?: number; metrics?: number };
+  ports?: { temporal?: number; ui?: number; moto?: number; metrics?: number; zipkin?: number };
   /** Serve the Temporal web UI. @default false */
   ui?: boolean;
   /** Start the worker and the ingress as child processes. @default true */
@@ -42,6 +42,8 @@ export interface StackOptions {
   durableTemporal?: boolean;
   /** Extra environment for moto, e.g. `MOTO_SIMPLE_BATCH_FAIL_AFTER`. */
   motoEnv?: Record<string, string>;
+  /** Run Zipkin on `ports.zipkin` (9411) and send every process's spans there (`npm run dev -- --traces`). */
+  traces?: boolean;
   /** Where progress lines and the children's output go. @default nothing */
   log?: (line: string) => void;
 }
@@ -71,6 +73,8 @@ export interface Stack {
   namespace: string;
   taskQueue: string;
   uiUrl?: string;
+  /** Zipkin's UI, with `traces`. */
+  tracesUrl?: string;
   /** The worker's Prometheus endpoint: the Temporal SDK's metrics and the pipeline's. */
   metricsUrl: string;
   awsEndpoint: string;
@@ -241,6 +245,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const temporalArgs = await temporalServerArgs(ports, dataDir);
     let temporalProc = launch(children, 'temporal', tools.temporal, temporalArgs, process.env);
     const motoProc = launchMoto(children, tools.motoPython, ports.moto, options.motoEnv);
+    const zipkin = options.traces
+      ? await launchZipkin(children, options.ports?.zipkin ?? 9411, log)
+      : undefined;
     const temporalReady = async () => {
       const conn = await connectToTemporal(temporalProc, temporalAddress, namespace);
       connections.push(conn);
@@ -271,6 +278,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       OUTPUT_BUCKET: STACK_NAMES.outputBucket,
       DYNAMODB_TABLE: STACK_NAMES.table,
       METRICS_ADDRESS: `127.0.0.1:${ports.metrics}`,
+      ...(zipkin
+        ? { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: `${zipkin}/api/v2/spans` }
+        : {}),
       ...options.env,
     };
     const processes =
@@ -282,6 +292,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       taskQueue: env.TEMPORAL_TASK_QUEUE!,
       ...(ports.ui ? { uiUrl: `http://localhost:${ports.ui}` } : {}),
       metricsUrl: `http://${env.METRICS_ADDRESS}/metrics`,
+      ...(zipkin ? { tracesUrl: `${zipkin}/zipkin/` } : {}),
       awsEndpoint,
       region,
       inputBucket: STACK_NAMES.inputBucket,
@@ -377,6 +388,21 @@ function launchMoto(
     PYTHONUNBUFFERED: '1',
     ...motoEnv,
   });
+}
+
+/** Zipkin (in memory) on 127.0.0.1:`port`, waited for; its address. */
+async function launchZipkin(children: Children, port: number, log: (line: string) => void): Promise<string> {
+  if (!(await portIsFree(port))) {
+    throw new StackError(`port ${port} (zipkin) is in use: stop what runs there, or start without --traces.`);
+  }
+  const { java, jar } = await ensureZipkin(log);
+  const address = `http://127.0.0.1:${port}`;
+  const proc = launch(children, 'zipkin', java, ['-jar', jar], {
+    ...process.env,
+    QUERY_PORT: String(port),
+  });
+  await waitUntil('zipkin', proc, async () => (await fetch(`${address}/health`)).ok);
+  return address;
 }
 
 /**

