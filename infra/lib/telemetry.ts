@@ -13,7 +13,7 @@ import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 
 /**
- * The collector image, pinned (v0.49.0, July 2025: OpenTelemetry Collector contrib v0.156.0). Raise it
+ * The collector image, pinned (v0.49.0, the latest release found: OpenTelemetry Collector contrib v0.156.0). Raise it
  * deliberately, reading the release notes: its configuration below follows that version.
  */
 export const ADOT_IMAGE = 'public.ecr.aws/aws-observability/aws-otel-collector:v0.49.0';
