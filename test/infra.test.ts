@@ -20,6 +20,17 @@ import { maxMessageAge } from '../infra/lib/paging';
 import { CONSOLE_HEALTHCHECK, INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from '../infra/lib/healthchecks';
 import { CONSOLE_PORT } from '../infra/lib/operator-console';
 import { CONTAINER_USER } from '../infra/lib/images';
+import { SCHEDULE_TO_START_TARGET } from '../infra/lib/orchestration';
+import {
+  ADOT_IMAGE,
+  COLLECTOR_CONTAINER,
+  COLLECTOR_USER,
+  HISTOGRAMS,
+  JOB_DIMENSION,
+  METRICS_NAMESPACE,
+  WORKER_METRICS_ADDRESS,
+  XRAY_ACTIONS,
+} from '../infra/lib/telemetry';
 import { COMPUTE_TIMEOUT, PipelineStack } from '../infra/lib/pipeline-stack';
 import { environmentProblems, type ProcessName } from '../infra/lib/process-contract';
 import { MAX_RECEIVE_COUNT } from '../infra/lib/queue';
@@ -45,6 +56,19 @@ interface ContainerDefinition {
   Secrets?: { Name: string; ValueFrom: unknown }[];
   StopTimeout?: number;
   HealthCheck?: { Command: string[] };
+}
+
+/**
+ * A string of the template as text, its references written `{Ref:ID}` and `{GetAtt:ID.Attribute}`: a value the
+ * CDK built with Stack.toJsonString or a dashboard body, read back with JSON.parse.
+ */
+function flatten(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const v = value as { 'Fn::Join'?: [string, unknown[]]; Ref?: string; 'Fn::GetAtt'?: string[] };
+  if (v['Fn::Join']) return v['Fn::Join'][1].map(flatten).join(v['Fn::Join'][0]);
+  if (v.Ref) return `{Ref:${v.Ref}}`;
+  if (v['Fn::GetAtt']) return `{GetAtt:${v['Fn::GetAtt'].join('.')}}`;
+  throw new Error(`not a string of the template: ${JSON.stringify(value)}`);
 }
 
 /** Shared by every test: one synthesis (with cdk-nag) per run of this file. */
@@ -285,13 +309,16 @@ describe('infra: the CDK app', () => {
         Properties: { ContainerDefinitions: Record<string, unknown>[] };
       }[];
       const containers = definitions.flatMap((d) => d.Properties.ContainerDefinitions);
-      assert.equal(containers.length, 4, 'processor, worker, ingress, console');
+      assert.equal(containers.length, 5, 'processor, worker and its telemetry collector, ingress, console');
       for (const c of containers) {
+        // The collector is no image of ours: an unprivileged user of its own.
+        const user = c.Name === COLLECTOR_CONTAINER ? COLLECTOR_USER : CONTAINER_USER;
+        assert.ok(!/^(0|root)(:|$)/.test(user), `${String(c.Name)}: not root`);
         assert.ok(
           matches(
             {
               ReadonlyRootFilesystem: true,
-              User: CONTAINER_USER,
+              User: user,
               LinuxParameters: { InitProcessEnabled: true, Capabilities: { Drop: ['ALL'] } },
             },
             c,
@@ -332,9 +359,15 @@ describe('infra: the CDK app', () => {
           ],
         ],
       });
-      const images = resources
+      const containers = resources
         .filter((r) => r.Type === 'AWS::ECS::TaskDefinition')
-        .flatMap((r) => (r.Properties.ContainerDefinitions as { Image: unknown }[]).map((c) => c.Image));
+        .flatMap((r) => r.Properties.ContainerDefinitions as { Name: string; Image: unknown }[]);
+      const images = containers.filter((c) => c.Name !== COLLECTOR_CONTAINER).map((c) => c.Image);
+      // The telemetry collector's image is AWS's, pinned to a version.
+      assert.deepEqual(
+        containers.filter((c) => c.Name === COLLECTOR_CONTAINER).map((c) => c.Image),
+        [ADOT_IMAGE],
+      );
       assert.deepEqual(
         new Set(images.map((i) => JSON.stringify(i))),
         new Set(['processor', 'worker', 'ingress', 'console'].map((n) => JSON.stringify(imageOf(n)))),
@@ -448,14 +481,17 @@ describe('infra: the CDK app', () => {
       }
     });
 
-    it('gives a task role Resource "*" only for batch:DescribeJobs, which has no resource-level permission', () => {
+    // Neither batch:DescribeJobs nor the telemetry collector's X-Ray calls (PutTraceSegments,
+    // PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) support resource-level permissions (Service
+    // Authorization Reference): "*" is the only resource they take.
+    it('gives a task role Resource "*" only for batch:DescribeJobs and the collector\u2019s X-Ray calls, which have no resource-level permission', () => {
       for (const [name, role] of Object.entries(taskRoles())) {
         const any = statementsOf(role).filter(
           (s) => s.Resource === '*' || (Array.isArray(s.Resource) && s.Resource.includes('*')),
         );
         assert.deepEqual(
           any.map(actionsOf),
-          name === 'worker' ? [['batch:DescribeJobs']] : [],
+          name === 'worker' ? [['batch:DescribeJobs'], XRAY_ACTIONS] : [],
           `${name} task role`,
         );
       }
@@ -627,7 +663,39 @@ describe('infra: the CDK app', () => {
       });
     });
 
-    it('scales the worker on CPU and the ingress on queue depth', () => {
+    it('scales the worker on its schedule-to-start latency and CPU, and the ingress on queue depth', () => {
+      const latency = (metricName: string) => ({
+        MetricStat: {
+          Metric: {
+            Namespace: METRICS_NAMESPACE,
+            MetricName: metricName,
+            Dimensions: [{ Name: 'task_queue', Value: DEFAULTS.taskQueue }],
+          },
+          Stat: 'Average',
+        },
+        ReturnData: false,
+      });
+      world.template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+        ScalingTargetId: Match.anyValue(),
+        PolicyType: 'TargetTrackingScaling',
+        TargetTrackingScalingPolicyConfiguration: {
+          CustomizedMetricSpecification: {
+            Metrics: [
+              { Id: 'workflowTasks', ...latency('temporal_workflow_task_schedule_to_start_latency') },
+              { Id: 'activities', ...latency('temporal_activity_schedule_to_start_latency') },
+              Match.objectLike({
+                Expression: 'MAX([FILL(workflowTasks, 0), FILL(activities, 0)])',
+                ReturnData: true,
+              }),
+            ],
+          },
+          // Milliseconds, the SDK's unit for durations.
+          TargetValue: SCHEDULE_TO_START_TARGET.toMilliseconds(),
+          ScaleOutCooldown: 60,
+          ScaleInCooldown: 300,
+        },
+      });
+      assert.equal(SCHEDULE_TO_START_TARGET.toSeconds(), 2);
       world.template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
         PolicyType: 'TargetTrackingScaling',
         TargetTrackingScalingPolicyConfiguration: Match.objectLike({
@@ -639,6 +707,197 @@ describe('infra: the CDK app', () => {
         Dimensions: [{ Name: 'QueueName', Value: arn(world.stack.queue.queue, 'QueueName') }],
         AlarmActions: [{ Ref: Match.stringLikeRegexp('QueueDepth') }],
       });
+    });
+  });
+
+  describe('telemetry: the worker\u2019s metrics to CloudWatch, traces to X-Ray', () => {
+    interface CollectorConfig {
+      receivers: {
+        prometheus: {
+          config: {
+            scrape_configs: {
+              scrape_interval: string;
+              static_configs: { targets: string[] }[];
+              metric_relabel_configs: Record<string, unknown>[];
+            }[];
+          };
+        };
+        otlp: { protocols: { grpc: { endpoint: string }; http: { endpoint: string } } };
+      };
+      processors: { cumulativetodelta: { include: { match_type: string; metrics: string[] } } };
+      exporters: {
+        awsemf: {
+          namespace: string;
+          log_group_name: string;
+          dimension_rollup_option: string;
+          metric_declarations: { dimensions: string[][]; metric_name_selectors: string[] }[];
+        };
+        awsxray: Record<string, unknown>;
+      };
+      service: {
+        pipelines: Record<string, { receivers: string[]; processors: string[]; exporters: string[] }>;
+      };
+    }
+    const workerTask = () => world.stack.orchestration.workerService.taskDefinition;
+    const collector = () =>
+      containerOf(workerTask(), COLLECTOR_CONTAINER) as ContainerDefinition & Record<string, unknown>;
+    /** The collector's configuration: JSON, which YAML (AOT_CONFIG_CONTENT) reads as it is. */
+    const collectorConfig = (): CollectorConfig => {
+      const value = collector().Environment?.find((e) => e.Name === 'AOT_CONFIG_CONTENT')?.Value;
+      assert.ok(value, 'AOT_CONFIG_CONTENT');
+      return JSON.parse(flatten(value)) as CollectorConfig;
+    };
+
+    it('runs the ADOT collector beside the worker: a pinned version, non-essential, hardened, capped', () => {
+      const c = collector();
+      assert.match(ADOT_IMAGE, /^public\.ecr\.aws\/aws-observability\/aws-otel-collector:v\d+\.\d+\.\d+$/);
+      assert.equal(c.Image, ADOT_IMAGE);
+      assert.equal(c.Essential, false, 'a collector failure must not stop the worker');
+      assert.ok(
+        matches(
+          {
+            ReadonlyRootFilesystem: true,
+            User: COLLECTOR_USER,
+            LinuxParameters: { InitProcessEnabled: true, Capabilities: { Drop: ['ALL'] } },
+            Memory: 256,
+            LogConfiguration: {
+              Options: {
+                'awslogs-group': ref(world.stack.orchestration.workerLogGroup),
+                'awslogs-stream-prefix': 'otel',
+              },
+            },
+          },
+          c,
+        ),
+        JSON.stringify(c),
+      );
+      assert.deepEqual(
+        (c.Environment ?? []).map((e) => e.Name),
+        ['AOT_CONFIG_CONTENT'],
+      );
+    });
+
+    it('scrapes the address the worker serves its metrics on, every minute, keeping the pipeline\u2019s job label', () => {
+      const worker = containerOf(workerTask(), 'worker');
+      const address = worker.Environment?.find((e) => e.Name === 'METRICS_ADDRESS')?.Value;
+      assert.equal(address, WORKER_METRICS_ADDRESS);
+      assert.match(WORKER_METRICS_ADDRESS, /^127\.0\.0\.1:\d+$/, 'loopback only');
+      const [scrape, ...others] = collectorConfig().receivers.prometheus.config.scrape_configs;
+      assert.equal(others.length, 0);
+      assert.deepEqual(scrape!.static_configs, [{ targets: [address] }]);
+      assert.equal(scrape!.scrape_interval, '60s');
+      // The scrape owns `job`: the worker's arrives as exported_job, and is renamed.
+      assert.deepEqual(scrape!.metric_relabel_configs, [
+        { source_labels: ['exported_job'], target_label: JOB_DIMENSION },
+        { action: 'labeldrop', regex: 'exported_job' },
+      ]);
+      // The collector expands ${…} and $NAME in its configuration: only the regexes' end anchors may have a $.
+      assert.doesNotMatch(JSON.stringify(collectorConfig()), /\$[{$\w]/);
+    });
+
+    it('sends the metrics as EMF to the stack\u2019s log group, histograms as per-minute deltas, and OTLP traces to X-Ray', () => {
+      const config = collectorConfig();
+      const { orchestration } = world.stack;
+      const emf = config.exporters.awsemf;
+      assert.equal(emf.log_group_name, `{Ref:${id(orchestration.workerMetricsLogGroup)}}`);
+      assert.equal(emf.namespace, METRICS_NAMESPACE);
+      assert.equal(emf.dimension_rollup_option, 'NoDimensionRollup');
+      const dimensionsOf = (metric: string) =>
+        emf.metric_declarations
+          .filter((d) => d.metric_name_selectors.some((s) => new RegExp(s).test(metric)))
+          .flatMap((d) => d.dimensions);
+      assert.deepEqual(dimensionsOf('temporal_activity_schedule_to_start_latency'), [['task_queue']]);
+      assert.deepEqual(dimensionsOf('temporal_workflow_task_schedule_to_start_latency'), [['task_queue']]);
+      assert.deepEqual(dimensionsOf('pipeline_files'), [['outcome'], [JOB_DIMENSION, 'route', 'outcome']]);
+      assert.deepEqual(dimensionsOf('pipeline_processing_seconds'), [[JOB_DIMENSION, 'backend']]);
+      assert.deepEqual(dimensionsOf('pipeline_dead_letters'), [['type']]);
+      // Only what the dashboard and the scaling read: no other SDK metric becomes a billed CloudWatch metric.
+      assert.deepEqual(dimensionsOf('temporal_workflow_completed'), []);
+      assert.deepEqual(dimensionsOf('temporal_activity_schedule_to_start_latency_bucket'), []);
+      assert.deepEqual(config.processors.cumulativetodelta.include, {
+        match_type: 'strict',
+        metrics: [...HISTOGRAMS],
+      });
+      assert.deepEqual(config.receivers.otlp.protocols, {
+        grpc: { endpoint: '127.0.0.1:4317' },
+        http: { endpoint: '127.0.0.1:4318' },
+      });
+      assert.deepEqual(config.service.pipelines, {
+        metrics: {
+          receivers: ['prometheus'],
+          processors: ['cumulativetodelta', 'batch'],
+          exporters: ['awsemf'],
+        },
+        traces: { receivers: ['otlp'], processors: ['batch'], exporters: ['awsxray'] },
+      });
+    });
+
+    it('lets the worker\u2019s task role write EMF events to that log group only, and send traces to X-Ray', () => {
+      const { orchestration } = world.stack;
+      const statements = statementsOf(orchestration.workerTaskRole);
+      const emf = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('logs:')));
+      assert.deepEqual(emf, [
+        {
+          Sid: 'CollectorWritesMetrics',
+          Effect: 'Allow',
+          Action: ['logs:PutLogEvents', 'logs:CreateLogStream', 'logs:DescribeLogStreams'],
+          Resource: arn(orchestration.workerMetricsLogGroup),
+        },
+      ]);
+      const xray = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('xray:')));
+      assert.deepEqual(xray, [
+        { Sid: 'CollectorSendsTraces', Effect: 'Allow', Action: XRAY_ACTIONS, Resource: '*' },
+      ]);
+    });
+
+    it('shows throughput, time per file, failures, schedule-to-start latency and worker tasks on the dashboard', () => {
+      const dashboard = Object.values(world.template.findResources('AWS::CloudWatch::Dashboard'))[0] as {
+        Properties: { DashboardBody: unknown };
+      };
+      const body = JSON.parse(flatten(dashboard.Properties.DashboardBody)) as {
+        widgets: { properties: { title?: string; metrics?: unknown[][] } }[];
+      };
+      const metricsOf = (title: RegExp) => {
+        const widget = body.widgets.find((w) => title.test(w.properties.title ?? ''));
+        assert.ok(widget, `a widget ${title}`);
+        return JSON.stringify(widget.properties.metrics);
+      };
+      const throughput = metricsOf(/^Files per minute/);
+      for (const outcome of ['processed', 'processed-with-failed-chunks', 'skipped', 'failed', 'released']) {
+        assert.ok(
+          throughput.includes(`"${METRICS_NAMESPACE}","pipeline_files","outcome","${outcome}"`),
+          outcome,
+        );
+      }
+      assert.match(throughput, /"stat":"Sum"/);
+      const latency = metricsOf(/^Seconds per file/);
+      assert.match(latency, /"pipeline_file_seconds","outcome","processed",\{"label":"processed: mean"/);
+      assert.match(
+        latency,
+        /SEARCH\('\{FilePipeline,pipeline_job,backend\} MetricName=\\"pipeline_processing_seconds\\"'/,
+      );
+      const failures = metricsOf(/^Failures/);
+      assert.match(failures, /"pipeline_files","outcome","failed"/);
+      assert.match(failures, /MetricName=\\"pipeline_dead_letters\\"/);
+      const backlog = metricsOf(/^Schedule-to-start/);
+      for (const queue of [
+        DEFAULTS.taskQueue,
+        `${DEFAULTS.taskQueue}-compute`,
+        `${DEFAULTS.taskQueue}-inline`,
+      ]) {
+        assert.ok(
+          backlog.includes(`"temporal_activity_schedule_to_start_latency","task_queue","${queue}"`),
+          queue,
+        );
+      }
+      assert.ok(
+        backlog.includes(
+          `"temporal_workflow_task_schedule_to_start_latency","task_queue","${DEFAULTS.taskQueue}"`,
+        ),
+      );
+      assert.match(metricsOf(/^Worker tasks/), /"ECS\/ContainerInsights","DesiredTaskCount"/);
+      // The queue depth stays: the backlog before the hand-over.
+      assert.match(metricsOf(/^Notifications waiting/), /ApproximateNumberOfMessagesVisible/);
     });
   });
 

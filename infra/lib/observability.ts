@@ -13,6 +13,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { ProcessorCompute } from './compute';
 import { createTopics, reportProcessorFailures, type ProcessorFailureRules } from './paging';
+import { telemetryWidgets } from './telemetry-widgets';
 
 /** Props of {@link Observability}. */
 export interface ObservabilityProps {
@@ -26,6 +27,10 @@ export interface ObservabilityProps {
   readonly servicesCluster: ecs.ICluster;
   readonly workerService: ecs.FargateService;
   readonly ingressService: ecs.FargateService;
+  /** The worker's main task queue: its schedule-to-start latency, and the compute and inline queues'. */
+  readonly taskQueue: string;
+  /** The schedule-to-start latency the worker's scaling tracks. */
+  readonly scheduleToStartTarget: Duration;
   /** A message older than this is stuck (alarm on the queue's oldest message): see `maxMessageAge`. */
   readonly maxMessageAge: Duration;
   /**
@@ -177,6 +182,10 @@ export class Observability extends Construct {
         width: 8,
       }),
     );
+    // The worker's own metrics, which its telemetry collector sends (infra/lib/telemetry.ts).
+    for (const row of telemetryWidgets({ ...props, cluster: props.servicesCluster })) {
+      this.dashboard.addWidgets(...row);
+    }
   }
 }
 

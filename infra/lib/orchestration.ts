@@ -21,6 +21,7 @@ import { HEALTHCHECK_TIMING, INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from './h
 import { dockerImage, hardenedContainer, RUNTIME_PLATFORM, type PrebuiltImages } from './images';
 import type { PipelineLogs } from './logging';
 import { grantIngress, grantWorker } from './service-grants';
+import { addCollector, scheduleToStartLatency, WORKER_METRICS_ADDRESS } from './telemetry';
 
 /**
  * How long ECS waits between SIGTERM and SIGKILL for the worker: 120 s, the most Fargate allows. The
@@ -29,6 +30,13 @@ import { grantIngress, grantWorker } from './service-grants';
  * then closes its connection before the kill.
  */
 export const WORKER_STOP_TIMEOUT = Duration.seconds(120);
+
+/**
+ * The worker's scaling target: the mean time a task of its main task queue waits for a worker slot
+ * (schedule-to-start latency). Workflow tasks and the quick activities should start within milliseconds; waits
+ * of seconds mean the workers cannot keep up.
+ */
+export const SCHEDULE_TO_START_TARGET = Duration.seconds(2);
 
 /** The ingress finishes the messages in hand after SIGTERM: a few signalWithStart calls. */
 export const INGRESS_STOP_TIMEOUT = Duration.seconds(60);
@@ -124,7 +132,7 @@ export interface OrchestrationProps {
   /** `ECS_CAPACITY_PROVIDER` of processor tasks. */
   readonly ecsCapacityProvider: 'FARGATE' | 'FARGATE_SPOT';
   /**
-   * Most worker tasks (CPU target tracking between 1 and this).
+   * Most worker tasks (schedule-to-start latency and CPU target tracking between 1 and this).
    * @default 4
    */
   readonly workerMaxTasks?: number;
@@ -154,6 +162,8 @@ export class Orchestration extends Construct {
   readonly workerTaskRole: iam.Role;
   readonly ingressTaskRole: iam.Role;
   readonly workerLogGroup: logs.LogGroup;
+  /** The worker's metrics, as the telemetry collector's EMF log events (infra/lib/telemetry.ts). */
+  readonly workerMetricsLogGroup: logs.LogGroup;
   readonly ingressLogGroup: logs.LogGroup;
   /** The Temporal connection of every process, from the operator's Secrets Manager secret. */
   readonly temporalSecrets: Partial<Record<EnvName, ecs.Secret>>;
@@ -232,13 +242,12 @@ export class Orchestration extends Construct {
       maxTasks: props.workerMaxTasks ?? 4,
     });
     ({ role: this.workerTaskRole, logGroup: this.workerLogGroup, service: this.workerService } = worker);
-    // Workflow tasks and job polling are CPU; waiting on Batch and ECS is not, and is bounded per worker
-    // by COMPUTE_MAX_CONCURRENT_JOBS, so CPU is the signal that more workers help.
-    worker.scaling.scaleOnCpuUtilization('Cpu', {
-      targetUtilizationPercent: 60,
-      scaleInCooldown: Duration.minutes(5),
-      scaleOutCooldown: Duration.minutes(1),
+    this.workerMetricsLogGroup = props.logs.logGroup(this, 'WorkerMetricsLogs');
+    addCollector(this, worker.task, {
+      workerLogGroup: worker.logGroup,
+      metricsLogGroup: this.workerMetricsLogGroup,
     });
+    scaleWorker(worker.scaling, props.taskQueue);
 
     const ingress = this.addService({
       name: 'ingress',
@@ -358,7 +367,67 @@ function workerEnvironment(props: OrchestrationProps): Environment {
     ECS_SECURITY_GROUPS: compute.securityGroup.securityGroupId,
     // One inline run per vCPU of the task, next to the workflows and activities the worker also serves.
     INLINE_MAX_CONCURRENT: String(WORKER_VCPUS),
+    // Loopback only: the telemetry collector in the same task scrapes it (infra/lib/telemetry.ts).
+    METRICS_ADDRESS: WORKER_METRICS_ADDRESS,
   };
+}
+
+/**
+ * Scales the worker on its real load: the schedule-to-start latency of its main task queue, the larger of the
+ * workflow tasks' and the activities' per-minute means, tracked at {@link SCHEDULE_TO_START_TARGET}. It rises
+ * when tasks wait for a worker slot, whatever keeps the slots busy, and falls as workers are added. A minute
+ * without tasks publishes no data point; FILL(…, 0) reads it as no wait, so an idle pipeline scales back in
+ * (target tracking leaves the count alone on missing data). Target tracking in CDK takes one metric, so the
+ * metric math is set on the policy itself.
+ *
+ * CPU stays as a second policy (scale-out when either asks, scale-in only when both agree): the inline runs
+ * have their own task queue, are CPU on the worker's threads, and their wait is not in the signal above; and
+ * if the collector is down, the latency policy has no data and CPU still scales.
+ */
+function scaleWorker(scaling: ecs.ScalableTaskCount, taskQueue: string): void {
+  scaling.scaleToTrackCustomMetric('ScheduleToStart', {
+    metric: scheduleToStartLatency('activity', taskQueue),
+    targetValue: SCHEDULE_TO_START_TARGET.toMilliseconds(),
+    scaleOutCooldown: Duration.minutes(1),
+    scaleInCooldown: Duration.minutes(5),
+  });
+  // The policy is a child of the scalable target ('Target') the task count wraps.
+  const policy = scaling.node.findChild('Target').node.findChild('ScheduleToStart');
+  const cfn = policy.node.defaultChild as appscaling.CfnScalingPolicy;
+  const spec = 'TargetTrackingScalingPolicyConfiguration.CustomizedMetricSpecification';
+  for (const key of ['MetricName', 'Namespace', 'Dimensions', 'Statistic']) {
+    cfn.addPropertyDeletionOverride(`${spec}.${key}`);
+  }
+  const query = (id: string, metric: ReturnType<typeof scheduleToStartLatency>) => {
+    const { metricStat } = metric.toMetricConfig();
+    return {
+      Id: id,
+      MetricStat: {
+        Metric: {
+          Namespace: metricStat!.namespace,
+          MetricName: metricStat!.metricName,
+          Dimensions: metricStat!.dimensions?.map((d) => ({ Name: d.name, Value: d.value as string })),
+        },
+        Stat: metricStat!.statistic,
+      },
+      ReturnData: false,
+    };
+  };
+  cfn.addPropertyOverride(`${spec}.Metrics`, [
+    query('workflowTasks', scheduleToStartLatency('workflow_task', taskQueue)),
+    query('activities', scheduleToStartLatency('activity', taskQueue)),
+    {
+      Id: 'wait',
+      Expression: 'MAX([FILL(workflowTasks, 0), FILL(activities, 0)])',
+      Label: `schedule-to-start latency of ${taskQueue} (ms)`,
+      ReturnData: true,
+    },
+  ]);
+  scaling.scaleOnCpuUtilization('Cpu', {
+    targetUtilizationPercent: 60,
+    scaleInCooldown: Duration.minutes(5),
+    scaleOutCooldown: Duration.minutes(1),
+  });
 }
 
 /** An ECS container health check running `node -e SCRIPT`, with the Dockerfiles' timing. */

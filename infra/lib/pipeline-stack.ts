@@ -12,7 +12,7 @@ import { PipelineNetwork } from './network';
 import { Observability } from './observability';
 import { maxMessageAge } from './paging';
 import { OperatorConsole } from './operator-console';
-import { Orchestration } from './orchestration';
+import { Orchestration, SCHEDULE_TO_START_TARGET } from './orchestration';
 import { PipelineQueue } from './queue';
 import { resolveSettings, type PipelineSettings, type ResolvedSettings } from './settings';
 import { PipelineStorage } from './buckets';
@@ -150,6 +150,8 @@ export class PipelineStack extends Stack {
       servicesCluster: this.orchestration.cluster,
       workerService: this.orchestration.workerService,
       ingressService: this.orchestration.ingressService,
+      taskQueue: s.taskQueue,
+      scheduleToStartTarget: SCHEDULE_TO_START_TARGET,
       // Every run a file may get, and a margin: a healthy file's message is held (invisible) that long.
       maxMessageAge: maxMessageAge(COMPUTE_TIMEOUT),
       ...(s.alarmEmail ? { alarmEmail: s.alarmEmail } : {}),
