@@ -53,13 +53,9 @@ export const ENV = {
     'path of temporal.toml (default: ~/.config/temporalio/temporal.toml)',
   ),
 
-  AWS_CALL_LOG_DIR: z
-    .string()
-    .min(1)
-    .optional()
-    .describe(
-      'directory where each process appends one JSON line per AWS API call it makes (COMPONENT-PID.jsonl): what npm test proves the IAM roles of infra/ against',
-    ),
+  AWS_CALL_LOG_DIR: setting.describe(
+    'directory where each process appends one JSON line per AWS API call it makes (COMPONENT-PID.jsonl): what npm test proves the IAM roles of infra/ against',
+  ),
 
   QUEUE_URL: z.url().describe('URL of the SQS queue that receives the input bucket notifications'),
   INPUT_BUCKETS: list
@@ -195,11 +191,7 @@ export const ENV = {
 
   SOURCE_BUCKET: z.string().min(3).describe('processor: bucket of the object to process'),
   OBJECT_KEY: z.string().min(1).describe('processor: key of the object to process'),
-  SOURCE_ETAG: z
-    .string()
-    .min(1)
-    .optional()
-    .describe('processor: ETag (without quotes) of the object version the run must read'),
+  SOURCE_ETAG: setting.describe('processor: ETag (without quotes) of the object version the run must read'),
   SOURCE_VERSION_ID: z.string().min(1).optional().describe('processor: S3 versionId of the object to read'),
   DEST_BUCKET: z.string().min(3).describe('processor: bucket to write the output to'),
   DEST_KEY: z.string().min(1).describe('processor: key of the output object'),
@@ -208,25 +200,15 @@ export const ENV = {
     .datetime()
     .optional()
     .describe('processor: ISO-8601 UTC timestamp stamped on the output (defaults to now)'),
-  SCHEMA: z
-    .string()
-    .min(1)
-    .optional()
-    .describe(
-      "processor and worker (CSV jobs): name of the default schema to check against, where an object's x-amz-meta-schema names none (default: the schema file's default)",
-    ),
-  SCHEMA_FILE: z
-    .string()
-    .min(1)
-    .optional()
-    .describe(
-      'processor and worker (CSV jobs): path of a schema file to use instead of the built-in config/schemas.json',
-    ),
-  REJECTS_KEY: z
-    .string()
-    .min(1)
-    .optional()
-    .describe('processor (csv-validate): key in DEST_BUCKET of the rejects file (default: rejects/DEST_KEY)'),
+  SCHEMA: setting.describe(
+    "processor and worker (CSV jobs): name of the default schema to check against, where an object's x-amz-meta-schema names none (default: the schema file's default)",
+  ),
+  SCHEMA_FILE: setting.describe(
+    'processor and worker (CSV jobs): path of a schema file to use instead of the built-in config/schemas.json',
+  ),
+  REJECTS_KEY: setting.describe(
+    'processor (csv-validate): key in DEST_BUCKET of the rejects file (default: rejects/DEST_KEY)',
+  ),
   MAX_REJECTED_PERCENT: z.coerce
     .number()
     .min(0)
@@ -251,13 +233,9 @@ export const ENV = {
     .describe(
       'processor (CSV jobs, a chunk): end of the range of the source to process, exclusive (with RANGE_START)',
     ),
-  CSV_HEADER: z
-    .string()
-    .min(1)
-    .optional()
-    .describe(
-      "processor (CSV jobs, a chunk): the file's header record without BOM and line terminator, for a range that does not start at 0",
-    ),
+  CSV_HEADER: setting.describe(
+    "processor (CSV jobs, a chunk): the file's header record without BOM and line terminator, for a range that does not start at 0",
+  ),
   FIRST_ROW: z.coerce
     .number()
     .int()
@@ -287,14 +265,16 @@ export const ENV = {
     .describe(
       "processor (CSV jobs): the field separator, from the object's x-amz-meta-csv-delimiter (default: the schema's, else a comma)",
     ),
-  STATS_KEY: z
-    .string()
-    .min(1)
-    .optional()
-    .describe(
-      'processor: key in DEST_BUCKET of a JSON copy of the statistics, written once the output is complete',
-    ),
+  STATS_KEY: setting.describe(
+    'processor: key in DEST_BUCKET of a JSON copy of the statistics, written once the output is complete',
+  ),
 
+  OTEL_TRACES_EXPORTER: z
+    .enum(['none', 'otlp', 'zipkin'])
+    .default('none')
+    .describe("where spans go (OpenTelemetry's variable): otlp, zipkin or none (common/tracing.ts)"),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional().describe('OTLP/HTTP endpoint of the spans, with otlp'),
+  OTEL_EXPORTER_ZIPKIN_ENDPOINT: z.url().optional().describe("Zipkin's span endpoint, with zipkin"),
   METRICS_ADDRESS: z
     .string()
     .regex(/^[\w.-]+:\d{1,5}$/, 'host:port, e.g. 0.0.0.0:9464')
@@ -302,13 +282,9 @@ export const ENV = {
     .describe(
       "host:port of the worker's Prometheus endpoint (/metrics): the Temporal SDK's metrics and the pipeline's; unset, none",
     ),
-  WORKFLOW_BUNDLE_PATH: z
-    .string()
-    .min(1)
-    .optional()
-    .describe(
-      'prebuilt workflow bundle (npm run build:workflow-bundle); without it the worker bundles at start',
-    ),
+  WORKFLOW_BUNDLE_PATH: setting.describe(
+    'prebuilt workflow bundle (npm run build:workflow-bundle); without it the worker bundles at start',
+  ),
 
   REPORT_SCHEDULE_TIME: z
     .string()
@@ -324,11 +300,9 @@ export const ENV = {
     .describe("time zone of the daily report's Schedule and of the day it reports on"),
 
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('log verbosity'),
-  TEMPORAL_CLI_PATH: z
-    .string()
-    .min(1)
-    .optional()
-    .describe('path of the temporal CLI to use instead of the one on PATH or in .tools/'),
+  TEMPORAL_CLI_PATH: setting.describe(
+    'path of the temporal CLI to use instead of the one on PATH or in .tools/',
+  ),
   REPROCESS_DATE_LAYOUT: z
     .string()
     .default(DEFAULT_DATE_LAYOUT)
@@ -365,6 +339,13 @@ export const TEMPORAL_ENV = [
   'TEMPORAL_CONFIG_FILE',
 ] as const satisfies readonly EnvName[];
 
+/** Where a process sends its spans (common/tracing.ts reads them, as OpenTelemetry's exporters do). */
+const TRACING_ENV = [
+  'OTEL_TRACES_EXPORTER',
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_ZIPKIN_ENDPOINT',
+] as const satisfies readonly EnvName[];
+
 /** The variables the AWS clients of a process read (common/aws.ts). */
 const AWS_ENV = ['AWS_REGION', 'AWS_ENDPOINT_URL', 'AWS_CALL_LOG_DIR'] as const satisfies readonly EnvName[];
 
@@ -375,6 +356,7 @@ const AWS_ENV = ['AWS_REGION', 'AWS_ENDPOINT_URL', 'AWS_CALL_LOG_DIR'] as const 
 export const WORKER_VARIABLES = [
   ...TEMPORAL_ENV,
   ...AWS_ENV,
+  ...TRACING_ENV,
   'OUTPUT_BUCKET',
   'DYNAMODB_TABLE',
   'SCHEMA',
@@ -403,6 +385,7 @@ export const WORKER_VARIABLES = [
 export const INGRESS_VARIABLES = [
   ...TEMPORAL_ENV,
   ...AWS_ENV,
+  ...TRACING_ENV,
   'QUEUE_URL',
   'INPUT_BUCKETS',
   'INGRESS_WAIT_SECONDS',

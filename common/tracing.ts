@@ -10,6 +10,7 @@
  */
 import { context, propagation, type Context, type Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { AWSXRayIdGenerator } from '@opentelemetry/id-generator-aws-xray';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import { Resource } from '@opentelemetry/resources';
 import {
@@ -45,8 +46,9 @@ function exporterOf(name: TraceExporter): SpanExporter | undefined {
 
 /**
  * Starts tracing for `component` (the service name `file-pipeline-COMPONENT`), exporting as
- * `OTEL_TRACES_EXPORTER` in `env` says; `processor` replaces the exporter (the tests' in-memory one). Registers
- * the W3C trace-context propagator.
+ * `OTEL_TRACES_EXPORTER` in `env` says (the worker and the ingress have checked it with their configuration;
+ * the processor has not); `processor` replaces the exporter (the tests' in-memory one). Registers the W3C
+ * trace-context propagator. Trace IDs start with their second, as X-Ray requires of the spans it takes.
  * @throws ConfigError for an exporter it does not know.
  */
 export function startTracing(
@@ -63,7 +65,11 @@ export function startTracing(
   const resource = new Resource({ 'service.name': `file-pipeline-${component}` });
   const spanExporter = exporterOf(exporter as TraceExporter);
   const spanProcessors = processor ? [processor] : spanExporter ? [new BatchSpanProcessor(spanExporter)] : [];
-  const provider = new NodeTracerProvider({ resource, spanProcessors });
+  const provider = new NodeTracerProvider({
+    resource,
+    spanProcessors,
+    idGenerator: new AWSXRayIdGenerator(),
+  });
   provider.register();
   return {
     // Workflow spans travel through a sink to the same processor (none: they are dropped there).

@@ -309,7 +309,11 @@ describe('infra: the CDK app', () => {
         Properties: { ContainerDefinitions: Record<string, unknown>[] };
       }[];
       const containers = definitions.flatMap((d) => d.Properties.ContainerDefinitions);
-      assert.equal(containers.length, 5, 'processor, worker and its telemetry collector, ingress, console');
+      assert.equal(
+        containers.length,
+        6,
+        'processor, worker and ingress each with its telemetry collector, console',
+      );
       for (const c of containers) {
         // The collector is no image of ours: an unprivileged user of its own.
         const user = c.Name === COLLECTOR_CONTAINER ? COLLECTOR_USER : CONTAINER_USER;
@@ -366,7 +370,7 @@ describe('infra: the CDK app', () => {
       // The telemetry collector's image is AWS's, pinned to a version.
       assert.deepEqual(
         containers.filter((c) => c.Name === COLLECTOR_CONTAINER).map((c) => c.Image),
-        [ADOT_IMAGE],
+        [ADOT_IMAGE, ADOT_IMAGE],
       );
       assert.deepEqual(
         new Set(images.map((i) => JSON.stringify(i))),
@@ -491,7 +495,7 @@ describe('infra: the CDK app', () => {
         );
         assert.deepEqual(
           any.map(actionsOf),
-          name === 'worker' ? [['batch:DescribeJobs'], XRAY_ACTIONS] : [],
+          { worker: [['batch:DescribeJobs'], XRAY_ACTIONS], ingress: [XRAY_ACTIONS] }[name] ?? [],
           `${name} task role`,
         );
       }
@@ -830,6 +834,28 @@ describe('infra: the CDK app', () => {
         },
         traces: { receivers: ['otlp'], processors: ['batch'], exporters: ['awsxray'] },
       });
+    });
+
+    it('sends the worker\u2019s and the ingress\u2019s spans to their task\u2019s collector, the ingress\u2019s a traces-only one', () => {
+      const { orchestration } = world.stack;
+      for (const [service, name] of [
+        [orchestration.workerService, 'worker'],
+        [orchestration.ingressService, 'ingress'],
+      ] as const) {
+        const env = new Map(
+          (containerOf(service.taskDefinition, name).Environment ?? []).map((e) => [e.Name, e.Value]),
+        );
+        assert.equal(env.get('OTEL_TRACES_EXPORTER'), 'otlp', name);
+        assert.equal(env.get('OTEL_EXPORTER_OTLP_ENDPOINT'), 'http://127.0.0.1:4318', name);
+      }
+      const ingressCollector = containerOf(orchestration.ingressService.taskDefinition, COLLECTOR_CONTAINER);
+      const value = ingressCollector.Environment?.find((e) => e.Name === 'AOT_CONFIG_CONTENT')?.Value;
+      const config = JSON.parse(flatten(value)) as CollectorConfig;
+      assert.deepEqual(Object.keys(config.receivers), ['otlp']);
+      assert.deepEqual(Object.keys(config.exporters), ['awsxray']);
+      assert.deepEqual(Object.keys(config.service.pipelines), ['traces']);
+      const ingressStatements = statementsOf(orchestration.ingressTaskRole);
+      assert.ok(!ingressStatements.some((s) => actionsOf(s).some((a) => a.startsWith('logs:'))), 'no EMF');
     });
 
     it('lets the worker\u2019s task role write EMF events to that log group only, and send traces to X-Ray', () => {

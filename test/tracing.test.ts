@@ -121,6 +121,9 @@ describe('one file, one trace', () => {
     }
     const traceIds = new Set(all.map((s) => s.spanContext().traceId));
     assert.equal(traceIds.size, 1, 'one trace');
+    // X-Ray takes a span only if its trace ID starts with the trace's second.
+    const [traceId] = traceIds;
+    assert.ok(Math.abs(parseInt(traceId!.slice(0, 8), 16) - Date.now() / 1000) < 600, traceId);
     const run = named('RunActivity:runProcessor').spanContext();
     assert.equal(handedToProcessor.TRACEPARENT, `00-${run.traceId}-${run.spanId}-01`);
   });

@@ -21,7 +21,12 @@ import { HEALTHCHECK_TIMING, INGRESS_HEALTHCHECK, WORKER_HEALTHCHECK } from './h
 import { dockerImage, hardenedContainer, RUNTIME_PLATFORM, type PrebuiltImages } from './images';
 import type { PipelineLogs } from './logging';
 import { grantIngress, grantWorker } from './service-grants';
-import { addCollector, scheduleToStartLatency, WORKER_METRICS_ADDRESS } from './telemetry';
+import {
+  addCollector,
+  OTLP_HTTP_ENDPOINT,
+  scheduleToStartLatency,
+  WORKER_METRICS_ADDRESS,
+} from './telemetry';
 
 /**
  * How long ECS waits between SIGTERM and SIGKILL for the worker: 120 s, the most Fargate allows. The
@@ -203,6 +208,9 @@ export class Orchestration extends Construct {
       AWS_REGION: Stack.of(this).region,
       TEMPORAL_TASK_QUEUE: props.taskQueue,
       LOG_LEVEL: 'info',
+      // Spans to the task's collector, which sends them to X-Ray (infra/lib/telemetry.ts).
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://${OTLP_HTTP_ENDPOINT}`,
     };
     const placement = {
       cluster: this.cluster,
@@ -243,8 +251,8 @@ export class Orchestration extends Construct {
     });
     ({ role: this.workerTaskRole, logGroup: this.workerLogGroup, service: this.workerService } = worker);
     this.workerMetricsLogGroup = props.logs.logGroup(this, 'WorkerMetricsLogs');
-    addCollector(this, worker.task, {
-      workerLogGroup: worker.logGroup,
+    addCollector(this, 'Worker', worker.task, {
+      logGroup: worker.logGroup,
       metricsLogGroup: this.workerMetricsLogGroup,
     });
     scaleWorker(worker.scaling, props.taskQueue);
@@ -254,7 +262,8 @@ export class Orchestration extends Construct {
       description: 'Ingress: receive, delete and re-publish messages of the notification queue, nothing else',
       grant: (role) => grantIngress(role, props),
       cpu: 256,
-      memoryLimitMiB: 512,
+      // The ingress, and its telemetry collector (256 MiB at most).
+      memoryLimitMiB: 1024,
       environment: {
         ...common,
         QUEUE_URL: props.queue.queueUrl,
@@ -269,6 +278,7 @@ export class Orchestration extends Construct {
       maxTasks: props.ingressMaxTasks ?? 3,
     });
     ({ role: this.ingressTaskRole, logGroup: this.ingressLogGroup, service: this.ingressService } = ingress);
+    addCollector(this, 'Ingress', ingress.task, { logGroup: ingress.logGroup });
     // One ingress hands over ~10 messages per receive; a backlog means it cannot keep up. Never below one
     // task: someone must poll.
     ingress.scaling.scaleOnMetric('QueueDepth', {

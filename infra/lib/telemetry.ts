@@ -87,16 +87,13 @@ export const XRAY_ACTIONS = [
 
 /** What the collector's configuration depends on. */
 export interface CollectorSettings {
-  /** The log group of the EMF events, created by the stack. */
-  readonly metricsLogGroupName: string;
   readonly region: string;
+  /** The worker's: its metrics' log group (EMF events, created by the stack). Without it, traces only. */
+  readonly metricsLogGroupName?: string;
 }
 
-/**
- * The collector's configuration, as a plain object (serialized as JSON, which YAML reads as it is):
- * Prometheus scrape of the worker → histograms to deltas → awsemf; OTLP traces on loopback → awsxray.
- */
-export function collectorConfig(settings: CollectorSettings) {
+/** The worker's metrics: Prometheus scrape → histograms to deltas → awsemf. */
+function metricsPipeline(region: string, metricsLogGroupName: string) {
   return {
     receivers: {
       prometheus: {
@@ -116,35 +113,51 @@ export function collectorConfig(settings: CollectorSettings) {
           ],
         },
       },
-      otlp: {
-        protocols: { grpc: { endpoint: OTLP_GRPC_ENDPOINT }, http: { endpoint: OTLP_HTTP_ENDPOINT } },
-      },
     },
     processors: {
       // Prometheus histograms are cumulative since the worker started, and the EMF exporter sends a histogram's
       // sum and count as they come (its delta conversion covers counters only): without this, a minute's
       // average would be the task's lifetime average. One collector per worker task: its state is that task's.
       cumulativetodelta: { include: { match_type: 'strict', metrics: [...HISTOGRAMS] } },
-      batch: {},
     },
     exporters: {
       awsemf: {
-        region: settings.region,
+        region,
         namespace: METRICS_NAMESPACE,
-        log_group_name: settings.metricsLogGroupName,
+        log_group_name: metricsLogGroupName,
         log_stream_name: 'worker',
         dimension_rollup_option: 'NoDimensionRollup',
         metric_declarations: METRIC_DECLARATIONS,
       },
-      awsxray: { region: settings.region },
     },
+    pipeline: {
+      receivers: ['prometheus'],
+      processors: ['cumulativetodelta', 'batch'],
+      exporters: ['awsemf'],
+    },
+  };
+}
+
+/**
+ * The collector's configuration, as a plain object (serialized as JSON, which YAML reads as it is): OTLP traces
+ * on loopback → awsxray; with the worker's metrics log group, its metrics too ({@link metricsPipeline}).
+ */
+export function collectorConfig(settings: CollectorSettings) {
+  const metrics = settings.metricsLogGroupName
+    ? metricsPipeline(settings.region, settings.metricsLogGroupName)
+    : undefined;
+  return {
+    receivers: {
+      ...metrics?.receivers,
+      otlp: {
+        protocols: { grpc: { endpoint: OTLP_GRPC_ENDPOINT }, http: { endpoint: OTLP_HTTP_ENDPOINT } },
+      },
+    },
+    processors: { ...metrics?.processors, batch: {} },
+    exporters: { ...metrics?.exporters, awsxray: { region: settings.region } },
     service: {
       pipelines: {
-        metrics: {
-          receivers: ['prometheus'],
-          processors: ['cumulativetodelta', 'batch'],
-          exporters: ['awsemf'],
-        },
+        ...(metrics ? { metrics: metrics.pipeline } : {}),
         traces: { receivers: ['otlp'], processors: ['batch'], exporters: ['awsxray'] },
       },
       // The collector's own metrics endpoint (:8888) is not needed.
@@ -154,21 +167,23 @@ export function collectorConfig(settings: CollectorSettings) {
 }
 
 /**
- * Adds the collector to the worker's task: non-essential (a collector failure loses metrics, never files),
- * read-only root filesystem (its configuration needs no disk), an unprivileged user, no capability, its log
- * lines in the worker's log group under `otel/`. Grants the task role the EMF writes and the X-Ray calls.
+ * Adds the collector to a service's task (`id` names its constructs): non-essential (a collector failure loses
+ * telemetry, never files), read-only root filesystem (its configuration needs no disk), an unprivileged user, no
+ * capability, its log lines in the service's log group under `otel/`. Grants the task role the X-Ray calls, and
+ * with `metricsLogGroup` (the worker's) the EMF writes.
  */
 export function addCollector(
   scope: Construct,
+  id: string,
   task: ecs.FargateTaskDefinition,
-  props: { workerLogGroup: logs.ILogGroup; metricsLogGroup: logs.ILogGroup },
+  props: { logGroup: logs.ILogGroup; metricsLogGroup?: logs.ILogGroup },
 ): ecs.ContainerDefinition {
   const stack = Stack.of(scope);
   const config = collectorConfig({
-    metricsLogGroupName: props.metricsLogGroup.logGroupName,
     region: stack.region,
+    ...(props.metricsLogGroup ? { metricsLogGroupName: props.metricsLogGroup.logGroupName } : {}),
   });
-  const linuxParameters = new ecs.LinuxParameters(scope, 'CollectorLinuxParameters', {
+  const linuxParameters = new ecs.LinuxParameters(scope, `${id}CollectorLinuxParameters`, {
     initProcessEnabled: true,
   });
   linuxParameters.dropCapabilities(ecs.Capability.ALL);
@@ -179,7 +194,7 @@ export function addCollector(
     // A hard cap: the collector must never take the worker's memory.
     memoryLimitMiB: 256,
     environment: { AOT_CONFIG_CONTENT: stack.toJsonString(config) },
-    logging: ecs.LogDriver.awsLogs({ logGroup: props.workerLogGroup, streamPrefix: 'otel' }),
+    logging: ecs.LogDriver.awsLogs({ logGroup: props.logGroup, streamPrefix: 'otel' }),
     readonlyRootFilesystem: true,
     user: COLLECTOR_USER,
     linuxParameters,
@@ -192,14 +207,16 @@ export function addCollector(
  * What the collector calls with the task role: the EMF log events into their log group (the group exists, so
  * no CreateLogGroup), and X-Ray's trace and sampling calls, which have no resource-level permission.
  */
-function grantCollector(role: iam.Role, metricsLogGroup: logs.ILogGroup): void {
-  role.addToPolicy(
-    new iam.PolicyStatement({
-      sid: 'CollectorWritesMetrics',
-      actions: ['logs:PutLogEvents', 'logs:CreateLogStream', 'logs:DescribeLogStreams'],
-      resources: [metricsLogGroup.logGroupArn],
-    }),
-  );
+function grantCollector(role: iam.Role, metricsLogGroup: logs.ILogGroup | undefined): void {
+  if (metricsLogGroup) {
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'CollectorWritesMetrics',
+        actions: ['logs:PutLogEvents', 'logs:CreateLogStream', 'logs:DescribeLogStreams'],
+        resources: [metricsLogGroup.logGroupArn],
+      }),
+    );
+  }
   role.addToPolicy(
     new iam.PolicyStatement({
       sid: 'CollectorSendsTraces',
