@@ -1,9 +1,18 @@
 /**
  * The AWS SDK's OpenTelemetry instrumentation: a client span for each AWS call, under the span that made it.
  * It patches the SDK as its modules load, so each process's main.ts imports this module first of all
- * (common/tracing.ts registers where the spans go).
+ * (common/tracing-sdk.ts registers where the spans go). Only when spans are sent: otherwise its tens of megabytes
+ * are not loaded (the processor's memory bound has no room for them).
  */
-import { registerInstrumentations } from '@opentelemetry/instrumentation';
-import { AwsInstrumentation } from '@opentelemetry/instrumentation-aws-sdk';
+import type * as Instrumentation from '@opentelemetry/instrumentation';
+import type * as AwsSdkInstrumentation from '@opentelemetry/instrumentation-aws-sdk';
+import { exportsTraces } from './tracing';
 
-registerInstrumentations({ instrumentations: [new AwsInstrumentation()] });
+if (exportsTraces(process.env)) {
+  /* eslint-disable @typescript-eslint/no-require-imports -- loaded only when spans are sent, before the SDK */
+  const { registerInstrumentations } = require('@opentelemetry/instrumentation') as typeof Instrumentation;
+  const { AwsInstrumentation } =
+    require('@opentelemetry/instrumentation-aws-sdk') as typeof AwsSdkInstrumentation;
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  registerInstrumentations({ instrumentations: [new AwsInstrumentation()] });
+}

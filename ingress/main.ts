@@ -6,7 +6,7 @@ import { INGRESS_VARIABLES, loadConfig } from '../common/config';
 import { noRedrivePolicy, readRedrivePolicy } from '../common/dead-letters';
 import { runMain } from '../common/run-main';
 import { createLogger } from '../common/log';
-import { startTracing } from '../common/tracing';
+import { startTracing } from '../common/tracing-sdk';
 import { temporalConnection, temporalUnreachable } from '../common/temporal';
 import { createIngress, PROBE_MAX_MS } from './ingress';
 

@@ -14,7 +14,8 @@
 import '../common/instrument';
 import { createLogger } from '../common/log';
 import { runMain } from '../common/run-main';
-import { contextFromEnvironment, inSpan, startTracing } from '../common/tracing';
+import { contextFromEnvironment, exportsTraces, inSpan } from '../common/tracing';
+import type * as TracingSdk from '../common/tracing-sdk';
 import { ExplainedError, FAILURES } from '../contract/failures';
 import { parseCli } from './cli';
 import { fromEnvironment } from './environment';
@@ -37,16 +38,25 @@ let stoppedBy: keyof typeof EXIT_SIGNAL | undefined;
 async function main(argv: readonly string[]): Promise<number> {
   try {
     const spec = argv.includes('--job') ? parseCli(argv) : fromEnvironment();
-    // A span of the file's trace (TRACEPARENT, from the activity that started this run), the run's S3 and
-    // DynamoDB calls under it; sent before the process exits.
-    const tracing = startTracing('processor');
-    const report = await inSpan(
-      tracing.tracer,
-      `processor ${spec.job}`,
-      contextFromEnvironment(process.env),
-      { 'file_pipeline.job': spec.job },
-      () => run(spec, createLogger('processor', spec.logLevel)),
-    ).finally(() => tracing.shutdown());
+    const runJob = () => run(spec, createLogger('processor', spec.logLevel));
+    // When spans are sent: a span of the file's trace (TRACEPARENT, from the activity that started this run), the
+    // run's S3 and DynamoDB calls under it, sent before the process exits. Otherwise the SDK is not even loaded:
+    // its memory would come out of the run's bound.
+    let report;
+    if (exportsTraces(process.env)) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when spans are sent
+      const sdk = require('../common/tracing-sdk') as typeof TracingSdk;
+      const tracing = sdk.startTracing('processor');
+      report = await inSpan(
+        tracing.tracer,
+        `processor ${spec.job}`,
+        contextFromEnvironment(process.env),
+        { 'file_pipeline.job': spec.job },
+        runJob,
+      ).finally(() => tracing.shutdown());
+    } else {
+      report = await runJob();
+    }
     process.stdout.write(`${JSON.stringify(report)}\n`);
   } catch (err) {
     // The run failed because the signal handler discarded its output: that handler reports and exits.

@@ -12,7 +12,7 @@ import { createBackends } from '../activities/backends';
 import { createAwsClients } from '../common/aws';
 import { checkComputeMode, loadConfig, WORKER_VARIABLES } from '../common/config';
 import { createLogger, temporalLogger } from '../common/log';
-import { startTracing } from '../common/tracing';
+import { startTracing } from '../common/tracing-sdk';
 import { openSchemaFile } from '../common/schema';
 import { runMain } from '../common/run-main';
 import { temporalConnection, temporalUnreachable } from '../common/temporal';
