@@ -14,7 +14,7 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { deadLetterRequest } from '../common/dead-letters';
 import {
   deadLetterQueuesOf,
@@ -23,10 +23,9 @@ import {
   type DeadLetterQueues,
 } from '../console/dead-letters';
 import type { RunningConsole } from '../console/serve';
-import { startStackConsole } from '../scripts/stack-console';
-import { launchChromium } from '../scripts/browser';
 import { eventually } from './support/eventually';
-import { startEndToEnd, type EndToEnd } from './support/end-to-end';
+import type { EndToEnd } from './support/end-to-end';
+import { startConsoleInBrowser, type ConsoleInBrowser } from './support/console-browser';
 
 /** Every message of a queue, visible or in flight: exact on moto. */
 async function total(sqs: SQSClient, queueUrl: string): Promise<number> {
@@ -59,7 +58,7 @@ describe("the operator console's dead letters, in headless Chromium", () => {
   let e2e: EndToEnd;
   let queues: DeadLetterQueues;
   let operatorConsole: RunningConsole;
-  let browser: Browser;
+  let world: ConsoleInBrowser;
   let page: Page;
   const dlqTotal = () => total(queues.sqs, queues.deadLetterQueueUrl);
   const queueTotal = () => total(queues.sqs, queues.queueUrl);
@@ -79,17 +78,13 @@ describe("the operator console's dead letters, in headless Chromium", () => {
     );
 
   before(async () => {
-    e2e = await startEndToEnd('console-dead-letters');
+    world = await startConsoleInBrowser('console-dead-letters');
+    ({ e2e, operatorConsole, page } = world);
     queues = await deadLetterQueuesOf(e2e.stack.aws.sqs, e2e.stack.queueUrl);
     assert.equal(queues.deadLetterQueueUrl, e2e.stack.deadLetterQueueUrl, 'found by the redrive policy');
-    operatorConsole = await startStackConsole(e2e.stack, e2e.client);
-    browser = await launchChromium();
-    page = await browser.newPage();
   });
   after(async () => {
-    await browser?.close();
-    await operatorConsole?.close();
-    await e2e?.stop();
+    await world?.stop();
   });
 
   it('lists an unusable message with its failure; Send back returns it to the queue, and it fails again', async () => {

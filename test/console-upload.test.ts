@@ -6,18 +6,22 @@
  * moto (5.x) stores what a POST sends without checking its policy or signature, so the policy is checked here
  * the way S3 checks it: every condition met, and every form field named by a condition.
  */
-import { startStackConsole } from '../scripts/stack-console';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import type { Browser, Page } from 'playwright-core';
+import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import type { Page } from 'playwright-core';
 import type { RunningConsole } from '../console/serve';
+import { STACK_NAMES } from '../scripts/stack';
 import { REPO_ROOT } from '../scripts/tools';
-import { launchChromium } from '../scripts/browser';
-import { startEndToEnd, type EndToEnd } from './support/end-to-end';
+import type { EndToEnd } from './support/end-to-end';
+import {
+  assertOutputDownload,
+  startConsoleInBrowser,
+  type ConsoleInBrowser,
+} from './support/console-browser';
 
 const SAMPLE = join(REPO_ROOT, 'scripts/samples/transactions.csv');
 const SETTLED_MS = 60_000;
@@ -50,23 +54,19 @@ function policyAdmits(policy: string, fields: Record<string, string>, size: numb
 }
 
 describe("the console's Upload page, in headless Chromium", () => {
+  let world: ConsoleInBrowser;
   let e2e: EndToEnd;
   let operatorConsole: RunningConsole;
-  let browser: Browser;
   let page: Page;
 
   before(async () => {
-    e2e = await startEndToEnd('console-upload');
-    operatorConsole = await startStackConsole(e2e.stack, e2e.client, {
-      upload: { bucket: e2e.stack.inputBucket, maxBytes: MAX_BYTES },
+    world = await startConsoleInBrowser('console-upload', {
+      upload: { bucket: STACK_NAMES.inputBucket, maxBytes: MAX_BYTES },
     });
-    browser = await launchChromium();
-    page = await browser.newPage();
+    ({ e2e, operatorConsole, page } = world);
   });
   after(async () => {
-    await browser?.close();
-    await operatorConsole?.close();
-    await e2e?.stop();
+    await world?.stop();
   });
 
   /** What the page asks the console for a file, posted from the console's own origin. */
@@ -101,13 +101,7 @@ describe("the console's Upload page, in headless Chromium", () => {
     await link.click();
     await page.getByRole('heading', { name: 'Rows' }).waitFor({ timeout: SETTLED_MS });
     assert.match((await page.locator('dl.facts').allInnerTexts()).join('\n'), /Status\s+Completed/);
-    const href = await page.getByRole('link', { name: 'Output' }).getAttribute('href');
-    const downloaded = await page.request.get(href!);
-    assert.equal(downloaded.status(), 200);
-    const stored = await e2e.stack.aws.s3.send(
-      new GetObjectCommand({ Bucket: e2e.stack.outputBucket, Key: `outputs/${key}` }),
-    );
-    assert.equal(await downloaded.text(), await stored.Body!.transformToString('utf8'));
+    await assertOutputDownload(page, e2e, key);
   });
 
   it('refuses in the page a file no job reads, naming the extensions that are read', async () => {

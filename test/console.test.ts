@@ -4,22 +4,24 @@
  * file's chunk counts while it runs, a failure with its fix (a broken CSV: its line) and is redriven from its
  * page; a filter it cannot apply is named; a cross-site form post is refused.
  */
-import { startStackConsole } from '../scripts/stack-console';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { workflowIdFor } from '../common/ids';
 import type { RunningConsole } from '../console/serve';
 import { uploadFile } from '../scripts/pipeline-client';
 import { REPO_ROOT } from '../scripts/tools';
 import { TRANSACTIONS_HEADER, writeTransactions } from '../scripts/transactions';
 import type { ObjectRef } from '../contract/objects';
-import { launchChromium } from '../scripts/browser';
-import { startEndToEnd, type EndToEnd } from './support/end-to-end';
+import type { EndToEnd } from './support/end-to-end';
+import {
+  assertOutputDownload,
+  startConsoleInBrowser,
+  type ConsoleInBrowser,
+} from './support/console-browser';
 
 const SAMPLE = join(REPO_ROOT, 'scripts/samples/transactions.csv');
 const NOTES = join(REPO_ROOT, 'scripts/samples/release-notes.md');
@@ -27,16 +29,14 @@ const NOTES = join(REPO_ROOT, 'scripts/samples/release-notes.md');
 const SETTLED_MS = 60_000;
 
 describe('the operator console, in headless Chromium', () => {
+  let world: ConsoleInBrowser;
   let e2e: EndToEnd;
   let operatorConsole: RunningConsole;
-  let browser: Browser;
   let page: Page;
 
   before(async () => {
-    e2e = await startEndToEnd('console');
-    operatorConsole = await startStackConsole(e2e.stack, e2e.client);
-    browser = await launchChromium();
-    page = await browser.newPage();
+    world = await startConsoleInBrowser('console');
+    ({ e2e, operatorConsole, page } = world);
   });
   /** Opens the file's page once its workflow exists, and waits for it to show `status`. */
   const openFile = async (ref: ObjectRef, status = 'Completed|Failed') => {
@@ -52,9 +52,7 @@ describe('the operator console, in headless Chromium', () => {
       .waitFor({ timeout: SETTLED_MS });
   };
   after(async () => {
-    await browser?.close();
-    await operatorConsole?.close();
-    await e2e?.stop();
+    await world?.stop();
   });
 
   it('lists a CSV file as it runs, then its page shows its rows and downloads its output', async () => {
@@ -70,13 +68,7 @@ describe('the operator console, in headless Chromium', () => {
     await page.getByRole('heading', { name: 'Rows' }).waitFor();
     const facts = await page.locator('dl.facts').allInnerTexts();
     assert.match(facts.join('\n'), /In\s+5\s+Out\s+5\s+Rejected\s+0/);
-    const href = await page.getByRole('link', { name: 'Output' }).getAttribute('href');
-    const downloaded = await page.request.get(href!);
-    assert.equal(downloaded.status(), 200);
-    const stored = await e2e.stack.aws.s3.send(
-      new GetObjectCommand({ Bucket: e2e.stack.outputBucket, Key: `outputs/${key}` }),
-    );
-    assert.equal(await downloaded.text(), await stored.Body!.transformToString('utf8'));
+    await assertOutputDownload(page, e2e, key);
   });
 
   it("shows a failed file's failure and the failure table's fix, and redrives it", async () => {
